@@ -126,5 +126,5 @@ path_add=""
 [ -z "$pulumi_on_path" ] && path_add=${path_add:+$path_add:}$pulumi_dir/bin
 [ -z "$influxd_on_path" ] && path_add=${path_add:+$path_add:}$influxd_dir/bin
 # The dynamic-provider plugin ships inside @pulumi/pulumi.
-path_add=${path_add:+$path_add:}$here/node_modules/@pulumi/pulumi/bin
+path_add=${path_add:+$path_add:}$here/node_modules/@pulumi/pulumi
 echo "export PATH=\"$path_add:\$PATH\""
