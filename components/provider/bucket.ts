@@ -1,0 +1,164 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ConnectedInputs, InfluxConnectionArgs, InputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
+import { connectedInputs, connectedOptions } from "./resource-options";
+
+/** Arguments of a {@link Bucket}. */
+export interface BucketArgs {
+  /** Where and how to reach the server. */
+  connection: InfluxConnectionArgs;
+  /** Id of the organisation that owns the bucket. */
+  orgId: pulumi.Input<string>;
+  /** Bucket name, unique in the organisation. */
+  name: pulumi.Input<string>;
+  /** How long points are kept, in seconds: 0 keeps them forever, otherwise at least 3600. */
+  retentionSeconds: pulumi.Input<number>;
+  /** Time span of one shard group, in seconds; left out, the server derives it from the retention. */
+  shardGroupDurationSeconds?: pulumi.Input<number>;
+  /** Free text shown in the InfluxDB UI. */
+  description?: pulumi.Input<string>;
+}
+
+/** Bucket inputs as the provider receives them. */
+export interface BucketInputs extends ConnectedInputs {
+  /** Owning organisation id. */
+  orgId: string;
+  /** Bucket name. */
+  name: string;
+  /** Retention in seconds, 0 for forever. */
+  retentionSeconds: number;
+  /** Shard-group duration in seconds; absent means the server's choice. */
+  shardGroupDurationSeconds?: number;
+  /** Free text; absent means empty. */
+  description?: string;
+}
+
+/** Bucket state: the inputs, with the shard-group duration the server actually uses. */
+export interface BucketOutputs extends BucketInputs {
+  /** Shard-group duration in effect, in seconds. */
+  shardGroupDurationSeconds: number;
+}
+
+/** InfluxDB's smallest finite retention. */
+export const MIN_RETENTION_SECONDS = 3600;
+
+/**
+ * Name, retention, shard-group duration and description update in place (PATCH
+ * /api/v2/buckets/{id}); a bucket cannot move to another organisation, so `orgId` replaces it.
+ */
+export const bucketRules = {
+  inPlace: ["name", "retentionSeconds", "shardGroupDurationSeconds", "description", "connection", "providerVersion"],
+  replace: ["orgId"],
+} as const;
+
+function retentionRules(inputs: BucketInputs) {
+  // An empty rule list means "forever" to the server; a rule with 0 seconds is rejected on create.
+  if (inputs.retentionSeconds === 0 && inputs.shardGroupDurationSeconds === undefined) return [];
+  return [{ type: "expire" as const, everySeconds: inputs.retentionSeconds, shardGroupDurationSeconds: inputs.shardGroupDurationSeconds }];
+}
+
+function bucketOutputs(inputs: BucketInputs, bucket: { retentionRules: { everySeconds: number; shardGroupDurationSeconds?: number }[] }): BucketOutputs {
+  return { ...inputs, shardGroupDurationSeconds: bucket.retentionRules[0]?.shardGroupDurationSeconds ?? 0 };
+}
+
+/** CRUD for an InfluxDB bucket; the resource id is the bucket id. */
+export const bucketProvider: pulumi.dynamic.ResourceProvider<BucketInputs, BucketOutputs> = {
+  async check(_olds, news) {
+    const checker = new InputChecker(news as unknown as Record<string, unknown>);
+    checker.connection();
+    checker.string("orgId");
+    checker.string("name");
+    checker.integer("retentionSeconds", { min: 0 });
+    const retention = news.retentionSeconds;
+    if (typeof retention === "number" && retention > 0 && retention < MIN_RETENTION_SECONDS) {
+      checker.fail("retentionSeconds", `retentionSeconds must be 0 (forever) or at least ${MIN_RETENTION_SECONDS} (InfluxDB rejects shorter), got ${retention}`);
+    }
+    checker.integer("shardGroupDurationSeconds", { min: 1, optional: true });
+    const shard = news.shardGroupDurationSeconds;
+    if (typeof retention === "number" && retention > 0 && typeof shard === "number" && shard > retention) {
+      checker.fail("shardGroupDurationSeconds", `shardGroupDurationSeconds (${shard}) must not exceed retentionSeconds (${retention})`);
+    }
+    checker.string("description", { optional: true });
+    return checker.result();
+  },
+
+  async diff(_id, olds, news) {
+    // Without a requested shard-group duration the server picks one; that choice is not drift.
+    const wanted = { ...news, description: news.description || undefined, shardGroupDurationSeconds: news.shardGroupDurationSeconds ?? olds.shardGroupDurationSeconds };
+    return diffByRules({ ...olds, description: olds.description || undefined }, wanted, bucketRules);
+  },
+
+  async create(inputs) {
+    const { buckets } = await influxApis(inputs.connection);
+    const bucket = await buckets.postBuckets({
+      body: { orgID: inputs.orgId, name: inputs.name, description: inputs.description, retentionRules: retentionRules(inputs) },
+    });
+    return { id: bucket.id as string, outs: bucketOutputs(inputs, bucket) };
+  },
+
+  async read(id, props) {
+    const olds = props as BucketOutputs;
+    const { buckets } = await influxApis(olds.connection);
+    const bucket = await unlessGone(() => buckets.getBucketsID({ bucketID: id }));
+    if (!bucket) return {};
+    const live: BucketOutputs = {
+      ...olds,
+      orgId: bucket.orgID ?? olds.orgId,
+      name: bucket.name,
+      description: bucket.description || undefined,
+      retentionSeconds: bucket.retentionRules[0]?.everySeconds ?? 0,
+      shardGroupDurationSeconds: bucket.retentionRules[0]?.shardGroupDurationSeconds ?? 0,
+    };
+    return { id, props: live, inputs: live };
+  },
+
+  async update(id, _olds, news) {
+    const { buckets } = await influxApis(news.connection);
+    const bucket = await buckets.patchBucketsID({
+      bucketID: id,
+      body: {
+        name: news.name,
+        // An empty description clears it; leaving it out would keep the old text.
+        description: news.description ?? "",
+        retentionRules: [{ type: "expire", everySeconds: news.retentionSeconds, shardGroupDurationSeconds: news.shardGroupDurationSeconds }],
+      },
+    });
+    return { outs: bucketOutputs(news, bucket) };
+  },
+
+  async delete(id, props) {
+    const { buckets } = await influxApis(props.connection);
+    await ignoreNotFound(() => buckets.deleteBucketsID({ bucketID: id }));
+  },
+};
+
+/** An InfluxDB bucket (POST /api/v2/buckets). Its `id` is the bucket id. */
+export class Bucket extends pulumi.dynamic.Resource {
+  /** Owning organisation id. */
+  declare public readonly orgId: pulumi.Output<string>;
+  /** Bucket name. */
+  declare public readonly name: pulumi.Output<string>;
+  /** Retention in seconds, 0 for forever. */
+  declare public readonly retentionSeconds: pulumi.Output<number>;
+  /** Shard-group duration in effect, in seconds (the server's choice when not set). */
+  declare public readonly shardGroupDurationSeconds: pulumi.Output<number>;
+  /** Free text shown in the InfluxDB UI. */
+  declare public readonly description: pulumi.Output<string | undefined>;
+
+  constructor(name: string, args: BucketArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      bucketProvider,
+      name,
+      {
+        ...connectedInputs(args.connection),
+        orgId: args.orgId,
+        name: args.name,
+        retentionSeconds: args.retentionSeconds,
+        shardGroupDurationSeconds: args.shardGroupDurationSeconds,
+        description: args.description,
+      },
+      connectedOptions(opts),
+      "influxdb",
+      "Bucket",
+    );
+  }
+}

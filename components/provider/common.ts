@@ -1,0 +1,174 @@
+// Shared pieces of the InfluxDB dynamic providers.
+//
+// Everything a provider method calls at run time lives in plain functions with no reference to an
+// imported module: the Pulumi SDK serialises each provider object, with every function it reaches,
+// into the state, and a captured module object would drag the whole module graph in (or fail). The
+// InfluxDB client is therefore loaded with `await import(...)` inside `influxApis`.
+import type * as pulumi from "@pulumi/pulumi";
+
+/** How a provider reaches the server; `token` must be passed as a secret Output. */
+export interface InfluxConnectionArgs {
+  /** Base URL of the InfluxDB server, e.g. `http://127.0.0.1:8086`. */
+  url: pulumi.Input<string>;
+  /** An API token allowed to manage the resource; pass it as a secret Output. */
+  token: pulumi.Input<string>;
+}
+
+/** The connection as the providers receive it, with every input resolved. */
+export interface InfluxConnection {
+  /** Base URL of the InfluxDB server. */
+  url: string;
+  /** The API token used for every call. */
+  token: string;
+}
+
+/**
+ * Stamped into every resource's inputs. Bump it when a change of provider code must reach resources
+ * that already exist: the engine only stores a new serialised provider when a resource updates, and a
+ * `providerVersion` change is an in-place update for every resource type.
+ */
+export const PROVIDER_VERSION = "1";
+
+/** The value the engine sends for an input that is not known yet (during a preview). */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/** Inputs every resource that talks to the server carries. */
+export interface ConnectedInputs {
+  /** Where and how to reach the server. */
+  connection: InfluxConnection;
+  /** See {@link PROVIDER_VERSION}. */
+  providerVersion: string;
+}
+
+/** Typed access to the generated InfluxDB v2 APIs for one connection. */
+export async function influxApis(connection: InfluxConnection) {
+  const { InfluxDB } = await import("@influxdata/influxdb-client");
+  const apis = await import("@influxdata/influxdb-client-apis");
+  const influx = new InfluxDB({ url: connection.url, token: connection.token, timeout: 30_000 });
+  return {
+    orgs: new apis.OrgsAPI(influx),
+    buckets: new apis.BucketsAPI(influx),
+    tasks: new apis.TasksAPI(influx),
+    authorizations: new apis.AuthorizationsAPI(influx),
+    dbrps: new apis.DbrpsAPI(influx),
+    setup: new apis.SetupAPI(influx),
+  };
+}
+
+/** True when an API call failed because the object does not exist (any more). */
+export function isNotFound(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { statusCode?: unknown }).statusCode === 404;
+}
+
+/** What `call` fetched, or undefined when the server no longer has the object. */
+export async function unlessGone<T>(call: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Runs `call`, treating "not found" as success: deleting what is already gone is not an error. */
+export async function ignoreNotFound(call: () => Promise<unknown>): Promise<void> {
+  try {
+    await call();
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+}
+
+/** Which input properties a change of updates in place and which forces a replacement. */
+export interface ChangeRules {
+  /** Properties the API can change on the existing object. */
+  inPlace: readonly string[];
+  /** Properties the API cannot change: a new object has to be created. */
+  replace: readonly string[];
+}
+
+/** Order-insensitive for object keys, so values read back from the server compare equal. */
+export function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "undefined";
+}
+
+/**
+ * Compares the stored outputs with the new inputs, property by property, and reports only what
+ * changed; `replaces` names the changed properties the API cannot update in place.
+ */
+export function diffByRules(olds: Record<string, unknown>, news: Record<string, unknown>, rules: ChangeRules): pulumi.dynamic.DiffResult {
+  const changed = (key: string) => canonical(olds[key]) !== canonical(news[key]);
+  const replaces = rules.replace.filter(changed);
+  const updates = rules.inPlace.filter(changed);
+  return { changes: replaces.length + updates.length > 0, replaces };
+}
+
+/** Collects check failures, each naming the property it is about. */
+export class InputChecker {
+  /** The failures found so far. */
+  readonly failures: pulumi.dynamic.CheckFailure[] = [];
+
+  constructor(private readonly inputs: Record<string, unknown>) {}
+
+  private known(property: string): boolean {
+    return this.inputs[property] !== UNKNOWN;
+  }
+
+  /** Records a failure for `property`. */
+  fail(property: string, reason: string): void {
+    this.failures.push({ property, reason });
+  }
+
+  /** The property must be a non-empty string. */
+  string(property: string, { optional = false } = {}): void {
+    const value = this.inputs[property];
+    if (!this.known(property) || (optional && value === undefined)) return;
+    if (typeof value !== "string" || value.trim() === "") this.fail(property, `${property} must be a non-empty string`);
+  }
+
+  /** The property must be a whole number of at least `min`. */
+  integer(property: string, { min = 0, optional = false } = {}): void {
+    const value = this.inputs[property];
+    if (!this.known(property) || (optional && value === undefined)) return;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+      this.fail(property, `${property} must be a whole number >= ${min}, got ${JSON.stringify(value)}`);
+    }
+  }
+
+  /** The property must be one of `allowed`. */
+  oneOf(property: string, allowed: readonly unknown[], { optional = false } = {}): void {
+    const value = this.inputs[property];
+    if (!this.known(property) || (optional && value === undefined)) return;
+    if (!allowed.includes(value)) this.fail(property, `${property} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`);
+  }
+
+  /** The property must be a boolean. */
+  boolean(property: string): void {
+    if (this.known(property) && typeof this.inputs[property] !== "boolean") this.fail(property, `${property} must be true or false`);
+  }
+
+  /** The connection must carry a URL and a token. */
+  connection(): void {
+    const connection = this.inputs.connection;
+    if (connection === UNKNOWN) return;
+    if (typeof connection !== "object" || connection === null) {
+      this.fail("connection", "connection must be an object with url and token");
+      return;
+    }
+    const { url, token } = connection as Record<string, unknown>;
+    if (url !== UNKNOWN && (typeof url !== "string" || !/^https?:\/\/[^\s/]+/.test(url))) this.fail("connection.url", "connection.url must be an http(s) URL");
+    if (token !== UNKNOWN && (typeof token !== "string" || token === "")) this.fail("connection.token", "connection.token must be a non-empty string");
+  }
+
+  /** The check result: the inputs as given, with any failures. */
+  result(): pulumi.dynamic.CheckResult {
+    return { inputs: this.inputs, failures: this.failures };
+  }
+}

@@ -1,0 +1,174 @@
+import * as pulumi from "@pulumi/pulumi";
+import { InputChecker, PROVIDER_VERSION, UNKNOWN, diffByRules, influxApis } from "./common";
+import { MIN_RETENTION_SECONDS } from "./bucket";
+
+/** Arguments of an {@link Onboarding}. */
+export interface OnboardingArgs {
+  /** Base URL of a server that has not been set up yet. */
+  url: pulumi.Input<string>;
+  /** Name of the initial (admin) user. */
+  username: pulumi.Input<string>;
+  /** Password of the initial user, at least 8 characters; stored as a secret. */
+  password: pulumi.Input<string>;
+  /** Name of the initial organisation. */
+  org: pulumi.Input<string>;
+  /** Name of the initial bucket. */
+  bucket: pulumi.Input<string>;
+  /** Retention of the initial bucket in seconds: 0 (the default) keeps data forever, else at least 3600. */
+  retentionSeconds?: pulumi.Input<number>;
+  /** Operator token to create; left out, the server generates one. Stored as a secret. */
+  token?: pulumi.Input<string>;
+}
+
+/** Onboarding inputs as the provider receives them. */
+export interface OnboardingInputs {
+  /** Base URL. */
+  url: string;
+  /** Initial user. */
+  username: string;
+  /** Initial user's password. */
+  password: string;
+  /** Initial organisation name. */
+  org: string;
+  /** Initial bucket name. */
+  bucket: string;
+  /** Initial bucket retention in seconds. */
+  retentionSeconds?: number;
+  /** Requested operator token. */
+  token?: string;
+  /** See {@link PROVIDER_VERSION}. */
+  providerVersion: string;
+}
+
+/** Onboarding state: the inputs and what the setup created. */
+export interface OnboardingOutputs extends OnboardingInputs {
+  /** Id of the initial organisation. */
+  orgId: string;
+  /** Id of the initial bucket. */
+  bucketId: string;
+  /** Id of the initial user. */
+  userId: string;
+  /** The operator (all-access) token. */
+  token: string;
+}
+
+/**
+ * The setup API runs once per server and cannot be changed or undone, so any input change replaces the
+ * onboarding (which fails on a server that is already set up: see {@link Onboarding}). Only a
+ * provider-code change updates in place, touching nothing on the server.
+ */
+export const onboardingRules = {
+  inPlace: ["providerVersion"],
+  replace: ["url", "username", "password", "org", "bucket", "retentionSeconds", "token"],
+} as const;
+
+/** Setup of a fresh server (POST /api/v2/setup); the resource id is the initial user's id. */
+export const onboardingProvider: pulumi.dynamic.ResourceProvider<OnboardingInputs, OnboardingOutputs> = {
+  async check(_olds, news) {
+    const checker = new InputChecker(news as unknown as Record<string, unknown>);
+    checker.string("url");
+    checker.string("username");
+    checker.string("org");
+    checker.string("bucket");
+    const password: unknown = news.password;
+    if (password !== UNKNOWN && (typeof password !== "string" || password.length < 8)) {
+      checker.fail("password", "password must be a string of at least 8 characters (InfluxDB's minimum)");
+    }
+    checker.integer("retentionSeconds", { min: 0, optional: true });
+    const retention = news.retentionSeconds;
+    if (typeof retention === "number" && retention > 0 && retention < MIN_RETENTION_SECONDS) {
+      checker.fail("retentionSeconds", `retentionSeconds must be 0 (forever) or at least ${MIN_RETENTION_SECONDS} (InfluxDB rejects shorter), got ${retention}`);
+    }
+    checker.string("token", { optional: true });
+    return checker.result();
+  },
+
+  async diff(_id, olds, news) {
+    // Without a requested token the server generated one; that is not a change of the inputs.
+    const wanted = { ...news, token: news.token ?? olds.token };
+    return diffByRules(olds as unknown as Record<string, unknown>, wanted, onboardingRules);
+  },
+
+  async create(inputs) {
+    const { setup } = await influxApis({ url: inputs.url, token: "" });
+    const { allowed } = await setup.getSetup();
+    if (!allowed) {
+      throw new Error(
+        `InfluxDB at ${inputs.url} is already set up, and its initial user, organisation and token cannot be changed or created again. ` +
+          "Use a fresh server (empty data volume), or manage this one as an external server with an existing operator token.",
+      );
+    }
+    const result = await setup.postSetup({
+      body: {
+        username: inputs.username,
+        password: inputs.password,
+        org: inputs.org,
+        bucket: inputs.bucket,
+        retentionPeriodSeconds: inputs.retentionSeconds,
+        token: inputs.token,
+      },
+    });
+    const userId = result.user?.id as string;
+    return {
+      id: userId,
+      outs: { ...inputs, orgId: result.org?.id as string, bucketId: result.bucket?.id as string, userId, token: result.auth?.token as string },
+    };
+  },
+
+  async read(id, props) {
+    const olds = props as OnboardingOutputs;
+    const { setup } = await influxApis({ url: olds.url, token: "" });
+    const { allowed } = await setup.getSetup();
+    // A server that accepts setup again has lost its data: the onboarding is gone.
+    return allowed ? {} : { id, props: olds };
+  },
+
+  async update(_id, olds, news) {
+    return { outs: { ...news, orgId: olds.orgId, bucketId: olds.bucketId, userId: olds.userId, token: olds.token } };
+  },
+
+  async delete() {
+    // The setup cannot be undone through the API; the user, organisation and token stay on the server.
+  },
+};
+
+/**
+ * The initial user, organisation, bucket and operator token of a fresh server (POST /api/v2/setup).
+ *
+ * Any input change replaces it, and creating it on a server that is already set up fails with a
+ * message saying so. Deleting it is a no-op: the setup cannot be undone through the API, so the user,
+ * organisation, bucket and token stay on the server until its data is wiped.
+ */
+export class Onboarding extends pulumi.dynamic.Resource {
+  /** Id of the initial organisation. */
+  declare public readonly orgId: pulumi.Output<string>;
+  /** Id of the initial bucket. */
+  declare public readonly bucketId: pulumi.Output<string>;
+  /** Id of the initial user. */
+  declare public readonly userId: pulumi.Output<string>;
+  /** The operator (all-access) token (secret). */
+  declare public readonly token: pulumi.Output<string>;
+
+  constructor(name: string, args: OnboardingArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      onboardingProvider,
+      name,
+      {
+        url: args.url,
+        username: args.username,
+        password: pulumi.secret(args.password),
+        org: args.org,
+        bucket: args.bucket,
+        retentionSeconds: args.retentionSeconds,
+        token: args.token === undefined ? undefined : pulumi.secret(args.token),
+        providerVersion: PROVIDER_VERSION,
+        orgId: undefined,
+        bucketId: undefined,
+        userId: undefined,
+      },
+      pulumi.mergeOptions(opts, { additionalSecretOutputs: ["password", "token"] }),
+      "influxdb",
+      "Onboarding",
+    );
+  }
+}
