@@ -1,0 +1,276 @@
+/**
+ * The writer's configuration: one zod schema over the program's `writerConfig` output (a JSON file or
+ * standard input) merged with the specification's environment variables, where the environment wins.
+ * A bad or missing value stops start-up with a message naming the variable or key.
+ */
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { DEFAULT_BUCKETS, DEFAULT_ORG } from "./schema";
+
+const positiveInt = z.number().int().min(1);
+const positiveSeconds = z.number().positive();
+
+/** An IANA time zone that this Node.js runtime knows (checked, so a typo fails at start-up). */
+const timeZone = z.string().refine(isKnownTimeZone, { message: "unknown IANA time zone" });
+
+const httpUrl = z
+  .string()
+  .refine((value) => /^https?:\/\//i.test(value) && URL.canParse(value), { message: "must be an http(s) URL" });
+
+const wsOrHttpUrl = z
+  .string()
+  .refine((value) => /^(https?|wss?):\/\//i.test(value) && URL.canParse(value), {
+    message: "must be an http(s) or ws(s) URL",
+  });
+
+/** Home Assistant's entity id: `<domain>.<object_id>`, lower-case letters, digits and underscores. */
+export const ENTITY_ID_PATTERN = /^[a-z0-9_]+\.[a-z0-9_]+$/;
+
+/** One side (include or exclude) of an entity filter, as Home Assistant's `entity_globs` users know it. */
+const filterSelector = z
+  .object({
+    entities: z.array(z.string().regex(ENTITY_ID_PATTERN, "must be an entity id like sensor.kitchen")).default([]),
+    domains: z.array(z.string().regex(/^[a-z0-9_]+$/, "must be a domain like sensor")).default([]),
+    entityGlobs: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+export type FilterSelector = z.infer<typeof filterSelector>;
+
+/** Bucket roles a routing rule may name; each resolves through `influxdb.buckets`. */
+export const ROUTABLE_BUCKETS = ["events", "weather", "system", "sports"] as const;
+export type RoutableBucket = (typeof ROUTABLE_BUCKETS)[number];
+
+const routingRule = z
+  .object({
+    match: filterSelector,
+    bucket: z.enum(ROUTABLE_BUCKETS),
+    mode: z.enum(["also", "instead"]).default("also"),
+  })
+  .strict();
+
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The schema of the resolved configuration (after merging the file and the environment). */
+export const WriterConfigSchema = z
+  .object({
+    influxdb: z
+      .object({
+        url: httpUrl,
+        org: z.string().min(1).default(DEFAULT_ORG),
+        token: z.string().min(1),
+        buckets: z
+          .object({
+            events: z.string().min(1).default(DEFAULT_BUCKETS.events.name),
+            weather: z.string().min(1).default(DEFAULT_BUCKETS.weather.name),
+            system: z.string().min(1).default(DEFAULT_BUCKETS.system.name),
+            sports: z.string().min(1).default(DEFAULT_BUCKETS.sports.name),
+          })
+          .prefault({}),
+        batchSize: positiveInt.max(100_000).default(1000),
+        batchTimeoutSeconds: positiveSeconds.default(5),
+        writeTimeoutSeconds: positiveSeconds.default(30),
+        readTimeoutSeconds: positiveSeconds.default(10),
+      })
+      .loose(),
+    retention: z
+      .object({
+        rawDays: positiveInt.default(DEFAULT_BUCKETS.events.retentionDays),
+        hourlyDays: positiveInt.default(DEFAULT_BUCKETS.hourly.retentionDays),
+        dailyDays: positiveInt.default(DEFAULT_BUCKETS.daily.retentionDays),
+      })
+      .prefault({}),
+    timeZone: timeZone.default("UTC"),
+    logLevel: z.enum(LOG_LEVELS).default("info"),
+    logFormat: z.enum(["json", "text"]).default("json"),
+    homeAssistant: z
+      .object({
+        url: wsOrHttpUrl,
+        token: z.string().min(1),
+        weatherEntity: z.string().regex(ENTITY_ID_PATTERN, "must be an entity id like weather.home").optional(),
+        snapshotOnStart: z.boolean().default(true),
+      })
+      .loose()
+      .optional(),
+    ingest: z
+      .object({
+        host: z.string().min(1).default("0.0.0.0"),
+        port: z.number().int().min(0).max(65535).default(8087),
+        token: z.string().min(1).optional(),
+        maxBodyBytes: positiveInt.default(10 * 1024 * 1024),
+      })
+      .loose()
+      .prefault({}),
+    filters: z
+      .object({ include: filterSelector.prefault({}), exclude: filterSelector.prefault({}) })
+      .strict()
+      .prefault({}),
+    routing: z.object({ rules: z.array(routingRule).default([]) }).strict().prefault({}),
+    spool: z
+      .object({
+        dir: z.string().min(1).default("spool"),
+        maxBytes: positiveInt.min(1024 * 1024).default(1024 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    /** How often the writer's own statistics go to the system bucket. */
+    statsIntervalSeconds: positiveSeconds.default(60),
+  })
+  .loose();
+
+/** The resolved, validated configuration every module receives. */
+export type WriterConfig = z.infer<typeof WriterConfigSchema>;
+
+/** Start-up failure that names every bad or missing setting; never contains a secret value. */
+export class ConfigError extends Error {
+  /** One line per problem: `INFLUXDB_TOKEN (influxdb.token): required`. */
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid writer configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+type EnvKind = "string" | "number" | "level";
+/** Environment variables and the configuration key each one sets. */
+export const ENV_VARS: Readonly<Record<string, { path: string; kind: EnvKind }>> = {
+  INFLUXDB_URL: { path: "influxdb.url", kind: "string" },
+  INFLUXDB_TOKEN: { path: "influxdb.token", kind: "string" },
+  INFLUXDB_ORG: { path: "influxdb.org", kind: "string" },
+  INFLUXDB_BUCKET: { path: "influxdb.buckets.events", kind: "string" },
+  INFLUXDB_WEATHER_BUCKET: { path: "influxdb.buckets.weather", kind: "string" },
+  INFLUXDB_SYSTEM_BUCKET: { path: "influxdb.buckets.system", kind: "string" },
+  INFLUXDB_SPORTS_BUCKET: { path: "influxdb.buckets.sports", kind: "string" },
+  INFLUXDB_BATCH_SIZE: { path: "influxdb.batchSize", kind: "number" },
+  INFLUXDB_BATCH_TIMEOUT: { path: "influxdb.batchTimeoutSeconds", kind: "number" },
+  INFLUXDB_WRITE_TIMEOUT: { path: "influxdb.writeTimeoutSeconds", kind: "number" },
+  INFLUXDB_READ_TIMEOUT: { path: "influxdb.readTimeoutSeconds", kind: "number" },
+  RAW_DATA_RETENTION_DAYS: { path: "retention.rawDays", kind: "number" },
+  HOURLY_SUMMARY_RETENTION_DAYS: { path: "retention.hourlyDays", kind: "number" },
+  DAILY_SUMMARY_RETENTION_DAYS: { path: "retention.dailyDays", kind: "number" },
+  LOG_LEVEL: { path: "logLevel", kind: "level" },
+  LOG_FORMAT: { path: "logFormat", kind: "string" },
+  WRITER_TIME_ZONE: { path: "timeZone", kind: "string" },
+  HA_URL: { path: "homeAssistant.url", kind: "string" },
+  HA_TOKEN: { path: "homeAssistant.token", kind: "string" },
+  HA_WEATHER_ENTITY: { path: "homeAssistant.weatherEntity", kind: "string" },
+  INGEST_HOST: { path: "ingest.host", kind: "string" },
+  INGEST_PORT: { path: "ingest.port", kind: "number" },
+  INGEST_TOKEN: { path: "ingest.token", kind: "string" },
+  WRITER_SPOOL_DIR: { path: "spool.dir", kind: "string" },
+  WRITER_SPOOL_MAX_BYTES: { path: "spool.maxBytes", kind: "number" },
+  WRITER_STATS_INTERVAL: { path: "statsIntervalSeconds", kind: "number" },
+};
+
+/** Python-style level names of the specification (`INFO`, `WARNING`, `CRITICAL`) mapped to pino's. */
+const LEVEL_ALIASES: Record<string, string> = { warning: "warn", critical: "fatal", notset: "trace" };
+
+/** Where the configuration JSON comes from: a file path, or `-` for standard input. */
+export interface LoadConfigOptions {
+  /** Environment variables; they override the file. */
+  env: NodeJS.ProcessEnv;
+  /** Path of the `writerConfig` JSON, or `-` to read it from `stdin`. */
+  file?: string;
+  /** Stream read when `file` is `-`; defaults to `process.stdin`. */
+  stdin?: NodeJS.ReadableStream;
+}
+
+/** Reads the optional `writerConfig` JSON and resolves it with the environment. Throws `ConfigError`. */
+export async function loadConfig(options: LoadConfigOptions): Promise<WriterConfig> {
+  let json: unknown = {};
+  if (options.file !== undefined) {
+    const source = options.file === "-" ? "standard input" : options.file;
+    let text: string;
+    try {
+      text = options.file === "-" ? await readAll(options.stdin ?? process.stdin) : await readFile(options.file, "utf8");
+    } catch (error) {
+      throw new ConfigError([`config file ${source}: cannot be read (${(error as Error).message})`]);
+    }
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      throw new ConfigError([`config file ${source}: not valid JSON (${(error as Error).message})`]);
+    }
+  }
+  return resolveConfig(json, options.env);
+}
+
+/** Merges `writerConfig` JSON with the environment (environment wins) and validates the result. */
+export function resolveConfig(json: unknown, env: NodeJS.ProcessEnv): WriterConfig {
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw new ConfigError(["config file: must be a JSON object"]);
+  }
+  const merged = structuredClone(json) as Record<string, unknown>;
+  const fromEnv = new Map<string, string>();
+  const problems: string[] = [];
+  for (const [name, { path, kind }] of Object.entries(ENV_VARS)) {
+    const raw = env[name];
+    if (raw === undefined || raw === "") continue;
+    let value: unknown = raw;
+    if (kind === "number") {
+      value = Number(raw.trim());
+      if (raw.trim() === "" || !Number.isFinite(value)) {
+        problems.push(`${name} (${path}): must be a number, got "${raw}"`);
+        continue;
+      }
+    } else if (kind === "level") {
+      const lower = raw.trim().toLowerCase();
+      value = LEVEL_ALIASES[lower] ?? lower;
+    }
+    setPath(merged, path, value);
+    fromEnv.set(path, name);
+  }
+  if (merged.timeZone === undefined && env.TZ) merged.timeZone = env.TZ.replace(/^:/, "");
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const parsed = WriterConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const path = issue.path.map(String).join(".");
+        const envName = fromEnv.get(path) ?? envNameFor(path);
+        const label = envName ? `${envName} (${path})` : path || "config";
+        return `${label}: ${issue.code === "invalid_type" && issue.input === undefined ? "required" : issue.message}`;
+      }),
+    );
+  }
+  return parsed.data;
+}
+
+/** Secret values in a configuration, for the logger's string redaction. */
+export function secretsOf(config: WriterConfig): string[] {
+  return [config.influxdb.token, config.homeAssistant?.token, config.ingest.token].filter(
+    (secret): secret is string => typeof secret === "string" && secret.length > 0,
+  );
+}
+
+function envNameFor(path: string): string | undefined {
+  return Object.entries(ENV_VARS).find(([, spec]) => spec.path === path)?.[0];
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (next === null || typeof next !== "object" || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function isKnownTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-GB", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString("utf8");
+}
