@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, InputChecker, UNKNOWN, canonical, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
+import { ConnectedInputs, InfluxConnectionArgs, inputChecker, UNKNOWN, canonical, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** What a permission applies to: every `type` resource, those of one org, or one by id. */
@@ -31,7 +31,7 @@ export interface AuthorizationArgs {
   /** What the token may do. The server cannot change these: a change replaces the token. */
   permissions: pulumi.Input<pulumi.Input<Permission>[]>;
   /** `inactive` tokens are refused by the server; default `active`. */
-  status?: pulumi.Input<"active" | "inactive">;
+  status?: pulumi.Input<"active" | "inactive" | undefined>;
 }
 
 /** Authorization inputs as the provider receives them. */
@@ -80,7 +80,7 @@ function comparable(inputs: AuthorizationInputs) {
 /** CRUD for an InfluxDB authorization (API token); the resource id is the authorization id. */
 export const authorizationProvider: pulumi.dynamic.ResourceProvider<AuthorizationInputs, AuthorizationOutputs> = {
   async check(_olds, news) {
-    const checker = new InputChecker(news as unknown as Record<string, unknown>);
+    const checker = inputChecker(news);
     checker.connection();
     checker.string("orgId");
     checker.string("description");

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, InputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
+import { ConnectedInputs, InfluxConnectionArgs, inputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** Arguments of a {@link Bucket}. */
@@ -13,9 +13,9 @@ export interface BucketArgs {
   /** How long points are kept, in seconds: 0 keeps them forever, otherwise at least 3600. */
   retentionSeconds: pulumi.Input<number>;
   /** Time span of one shard group, in seconds; left out, the server derives it from the retention. */
-  shardGroupDurationSeconds?: pulumi.Input<number>;
+  shardGroupDurationSeconds?: pulumi.Input<number | undefined>;
   /** Free text shown in the InfluxDB UI. */
-  description?: pulumi.Input<string>;
+  description?: pulumi.Input<string | undefined>;
 }
 
 /** Bucket inputs as the provider receives them. */
@@ -63,7 +63,7 @@ function bucketOutputs(inputs: BucketInputs, bucket: { retentionRules: { everySe
 /** CRUD for an InfluxDB bucket; the resource id is the bucket id. */
 export const bucketProvider: pulumi.dynamic.ResourceProvider<BucketInputs, BucketOutputs> = {
   async check(_olds, news) {
-    const checker = new InputChecker(news as unknown as Record<string, unknown>);
+    const checker = inputChecker(news);
     checker.connection();
     checker.string("orgId");
     checker.string("name");

@@ -1,9 +1,9 @@
 // Shared pieces of the InfluxDB dynamic providers.
 //
-// Everything a provider method calls at run time lives in plain functions with no reference to an
-// imported module: the Pulumi SDK serialises each provider object, with every function it reaches,
-// into the state, and a captured module object would drag the whole module graph in (or fail). The
-// InfluxDB client is therefore loaded with `await import(...)` inside `influxApis`.
+// Everything a provider method calls at run time lives in plain functions (no classes: the closure
+// serialiser rebuilds a class from its constructor's text and drops field initialisers) that reach no
+// imported module object: the Pulumi SDK serialises each provider object, with every function it
+// reaches, into the state, and a captured module would drag its whole graph in or fail.
 import type * as pulumi from "@pulumi/pulumi";
 
 /** How a provider reaches the server; `token` must be passed as a secret Output. */
@@ -40,10 +40,15 @@ export interface ConnectedInputs {
   providerVersion: string;
 }
 
-/** Typed access to the generated InfluxDB v2 APIs for one connection. */
+/**
+ * Typed access to the generated InfluxDB v2 APIs for one connection. The client is loaded here, at
+ * call time, with `require` rather than `await import()`: under ts-node both compile to the same
+ * `require`, but vitest rewrites `import()` into a loader function that cannot be serialised, so a
+ * program tested under `pulumi.runtime.setMocks` in vitest could not construct these resources.
+ */
 export async function influxApis(connection: InfluxConnection) {
-  const { InfluxDB } = await import("@influxdata/influxdb-client");
-  const apis = await import("@influxdata/influxdb-client-apis");
+  const { InfluxDB }: typeof import("@influxdata/influxdb-client") = require("@influxdata/influxdb-client");
+  const apis: typeof import("@influxdata/influxdb-client-apis") = require("@influxdata/influxdb-client-apis");
   const influx = new InfluxDB({ url: connection.url, token: connection.token, timeout: 30_000 });
   return {
     orgs: new apis.OrgsAPI(influx),
@@ -110,65 +115,69 @@ export function diffByRules(olds: Record<string, unknown>, news: Record<string, 
   return { changes: replaces.length + updates.length > 0, replaces };
 }
 
-/** Collects check failures, each naming the property it is about. */
-export class InputChecker {
-  /** The failures found so far. */
-  readonly failures: pulumi.dynamic.CheckFailure[] = [];
-
-  constructor(private readonly inputs: Record<string, unknown>) {}
-
-  private known(property: string): boolean {
-    return this.inputs[property] !== UNKNOWN;
-  }
-
+/** Records check failures, each naming the property it is about. */
+export interface InputChecker {
   /** Records a failure for `property`. */
-  fail(property: string, reason: string): void {
-    this.failures.push({ property, reason });
-  }
-
+  fail(property: string, reason: string): void;
   /** The property must be a non-empty string. */
-  string(property: string, { optional = false } = {}): void {
-    const value = this.inputs[property];
-    if (!this.known(property) || (optional && value === undefined)) return;
-    if (typeof value !== "string" || value.trim() === "") this.fail(property, `${property} must be a non-empty string`);
-  }
-
+  string(property: string, options?: { optional?: boolean }): void;
   /** The property must be a whole number of at least `min`. */
-  integer(property: string, { min = 0, optional = false } = {}): void {
-    const value = this.inputs[property];
-    if (!this.known(property) || (optional && value === undefined)) return;
-    if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
-      this.fail(property, `${property} must be a whole number >= ${min}, got ${JSON.stringify(value)}`);
-    }
-  }
-
+  integer(property: string, options?: { min?: number; optional?: boolean }): void;
   /** The property must be one of `allowed`. */
-  oneOf(property: string, allowed: readonly unknown[], { optional = false } = {}): void {
-    const value = this.inputs[property];
-    if (!this.known(property) || (optional && value === undefined)) return;
-    if (!allowed.includes(value)) this.fail(property, `${property} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`);
-  }
-
+  oneOf(property: string, allowed: readonly unknown[], options?: { optional?: boolean }): void;
   /** The property must be a boolean. */
-  boolean(property: string): void {
-    if (this.known(property) && typeof this.inputs[property] !== "boolean") this.fail(property, `${property} must be true or false`);
-  }
-
-  /** The connection must carry a URL and a token. */
-  connection(): void {
-    const connection = this.inputs.connection;
-    if (connection === UNKNOWN) return;
-    if (typeof connection !== "object" || connection === null) {
-      this.fail("connection", "connection must be an object with url and token");
-      return;
-    }
-    const { url, token } = connection as Record<string, unknown>;
-    if (url !== UNKNOWN && (typeof url !== "string" || !/^https?:\/\/[^\s/]+/.test(url))) this.fail("connection.url", "connection.url must be an http(s) URL");
-    if (token !== UNKNOWN && (typeof token !== "string" || token === "")) this.fail("connection.token", "connection.token must be a non-empty string");
-  }
-
+  boolean(property: string): void;
+  /** The `connection` input must carry an http(s) URL and a token. */
+  connection(): void;
   /** The check result: the inputs as given, with any failures. */
-  result(): pulumi.dynamic.CheckResult {
-    return { inputs: this.inputs, failures: this.failures };
-  }
+  result(): pulumi.dynamic.CheckResult;
+}
+
+/**
+ * A checker over one set of inputs. Inputs not known yet (during a preview) pass. A factory of
+ * closures rather than a class: the closure serialiser rebuilds a class from its constructor's text
+ * and loses field initialisers.
+ */
+export function inputChecker(checked: object): InputChecker {
+  const inputs = checked as Record<string, unknown>;
+  const failures: pulumi.dynamic.CheckFailure[] = [];
+  const fail = (property: string, reason: string) => void failures.push({ property, reason });
+  const skip = (property: string, optional: boolean) => inputs[property] === UNKNOWN || (optional && inputs[property] === undefined);
+  return {
+    fail,
+    string(property, { optional = false } = {}) {
+      const value = inputs[property];
+      if (skip(property, optional)) return;
+      if (typeof value !== "string" || value.trim() === "") fail(property, `${property} must be a non-empty string`);
+    },
+    integer(property, { min = 0, optional = false } = {}) {
+      const value = inputs[property];
+      if (skip(property, optional)) return;
+      if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+        fail(property, `${property} must be a whole number >= ${min}, got ${JSON.stringify(value)}`);
+      }
+    },
+    oneOf(property, allowed, { optional = false } = {}) {
+      const value = inputs[property];
+      if (skip(property, optional)) return;
+      if (!allowed.includes(value)) fail(property, `${property} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`);
+    },
+    boolean(property) {
+      if (!skip(property, false) && typeof inputs[property] !== "boolean") fail(property, `${property} must be true or false`);
+    },
+    connection() {
+      const connection = inputs.connection;
+      if (connection === UNKNOWN) return;
+      if (typeof connection !== "object" || connection === null) {
+        fail("connection", "connection must be an object with url and token");
+        return;
+      }
+      const { url, token } = connection as Record<string, unknown>;
+      if (url !== UNKNOWN && (typeof url !== "string" || !/^https?:\/\/[^\s/]+/.test(url))) fail("connection.url", "connection.url must be an http(s) URL");
+      if (token !== UNKNOWN && (typeof token !== "string" || token === "")) fail("connection.token", "connection.token must be a non-empty string");
+    },
+    result() {
+      return { inputs, failures };
+    },
+  };
 }

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, InputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
+import { ConnectedInputs, InfluxConnectionArgs, inputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** Arguments of a {@link DbrpMapping}. */
@@ -44,7 +44,7 @@ export const dbrpRules = {
 /** CRUD for an InfluxDB DBRP mapping (InfluxQL database/retention policy to bucket). */
 export const dbrpProvider: pulumi.dynamic.ResourceProvider<DbrpMappingInputs, DbrpMappingInputs> = {
   async check(_olds, news) {
-    const checker = new InputChecker(news as unknown as Record<string, unknown>);
+    const checker = inputChecker(news);
     checker.connection();
     checker.string("orgId");
     checker.string("bucketId");

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { InputChecker, PROVIDER_VERSION, UNKNOWN, diffByRules, influxApis } from "./common";
+import { inputChecker, PROVIDER_VERSION, UNKNOWN, diffByRules, influxApis } from "./common";
 import { MIN_RETENTION_SECONDS } from "./bucket";
 
 /** Arguments of an {@link Onboarding}. */
@@ -15,9 +15,9 @@ export interface OnboardingArgs {
   /** Name of the initial bucket. */
   bucket: pulumi.Input<string>;
   /** Retention of the initial bucket in seconds: 0 (the default) keeps data forever, else at least 3600. */
-  retentionSeconds?: pulumi.Input<number>;
+  retentionSeconds?: pulumi.Input<number | undefined>;
   /** Operator token to create; left out, the server generates one. Stored as a secret. */
-  token?: pulumi.Input<string>;
+  token?: pulumi.Input<string | undefined>;
 }
 
 /** Onboarding inputs as the provider receives them. */
@@ -65,7 +65,7 @@ export const onboardingRules = {
 /** Setup of a fresh server (POST /api/v2/setup); the resource id is the initial user's id. */
 export const onboardingProvider: pulumi.dynamic.ResourceProvider<OnboardingInputs, OnboardingOutputs> = {
   async check(_olds, news) {
-    const checker = new InputChecker(news as unknown as Record<string, unknown>);
+    const checker = inputChecker(news);
     checker.string("url");
     checker.string("username");
     checker.string("org");

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, InputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
+import { ConnectedInputs, InfluxConnectionArgs, inputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** Arguments of an {@link Organization}. */
@@ -9,7 +9,7 @@ export interface OrganizationArgs {
   /** Organisation name, unique on the server. */
   name: pulumi.Input<string>;
   /** Free text shown in the InfluxDB UI. */
-  description?: pulumi.Input<string>;
+  description?: pulumi.Input<string | undefined>;
 }
 
 /** Organisation inputs as the provider receives them. */
@@ -26,7 +26,7 @@ export const organizationRules = { inPlace: ["name", "description", "connection"
 /** CRUD for an InfluxDB organisation; the resource id is the organisation id. */
 export const organizationProvider: pulumi.dynamic.ResourceProvider<OrganizationInputs, OrganizationInputs> = {
   async check(_olds, news) {
-    const checker = new InputChecker(news as unknown as Record<string, unknown>);
+    const checker = inputChecker(news);
     checker.connection();
     checker.string("name");
     checker.string("description", { optional: true });

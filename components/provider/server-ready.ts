@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { InputChecker, canonical } from "./common";
+import { inputChecker, canonical } from "./common";
 
 /** What `/health` of a healthy server reported. */
 export interface ServerHealth {
@@ -41,7 +41,7 @@ export interface ServerReadyArgs {
    * Anything that changes when the server is replaced (e.g. its container id): a change makes the
    * wait run again, so resources that depend on it do not talk to a server that is still starting.
    */
-  trigger?: pulumi.Input<string>;
+  trigger?: pulumi.Input<string | undefined>;
 }
 
 /** ServerReady inputs as the provider receives them. */
@@ -66,7 +66,7 @@ export const serverReadyRules = { inPlace: ["url", "timeoutSeconds", "trigger"],
 /** A resource with no server-side object: create, update and read wait for `/health`. */
 export const serverReadyProvider: pulumi.dynamic.ResourceProvider<ServerReadyInputs, ServerReadyOutputs> = {
   async check(_olds, news) {
-    const checker = new InputChecker(news as unknown as Record<string, unknown>);
+    const checker = inputChecker(news);
     checker.string("url");
     checker.integer("timeoutSeconds", { min: 1 });
     checker.string("trigger", { optional: true });

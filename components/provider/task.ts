@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, InputChecker, UNKNOWN, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
+import { ConnectedInputs, InfluxConnectionArgs, inputChecker, UNKNOWN, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** Whether the server schedules a task. */
@@ -16,15 +16,15 @@ export interface TaskArgs {
   /** The Flux query body, without an `option task = {...}` line: the provider writes that itself. */
   flux: pulumi.Input<string>;
   /** Run interval as a Flux duration literal, e.g. `1h`. Exactly one of `every` and `cron`. */
-  every?: pulumi.Input<string>;
+  every?: pulumi.Input<string | undefined>;
   /** Run schedule as a cron expression, e.g. `0 * * * *`. Exactly one of `every` and `cron`. */
-  cron?: pulumi.Input<string>;
+  cron?: pulumi.Input<string | undefined>;
   /** Delay after each scheduled time before the run starts (Flux duration), so late data is included. */
-  offset?: pulumi.Input<string>;
+  offset?: pulumi.Input<string | undefined>;
   /** `active` tasks are scheduled; `inactive` ones are kept but never run. */
   status: pulumi.Input<TaskStatus>;
   /** Free text shown in the InfluxDB UI. */
-  description?: pulumi.Input<string>;
+  description?: pulumi.Input<string | undefined>;
 }
 
 /** Task inputs as the provider receives them. */
@@ -77,7 +77,7 @@ function queryBody(script: string): string {
 export const taskProvider: pulumi.dynamic.ResourceProvider<TaskInputs, TaskInputs> = {
   async check(_olds, news) {
     const inputs = news as unknown as Record<string, unknown>;
-    const checker = new InputChecker(inputs);
+    const checker = inputChecker(inputs);
     checker.connection();
     checker.string("orgId");
     checker.string("name");
