@@ -1,0 +1,107 @@
+/**
+ * A local stand-in for Home Assistant's WebSocket API, enough of it to exercise the client:
+ * auth handshake, `subscribe_events`, `get_states`, `ping`, and dropping connections on demand.
+ */
+import { WebSocketServer, type WebSocket } from "ws";
+
+export interface FakeState {
+  entity_id: string;
+  state: string;
+  attributes: Record<string, unknown>;
+  last_changed: string;
+  last_updated: string;
+}
+
+export class FakeHomeAssistant {
+  /** Every `subscribe_events` received, across connections. */
+  subscriptions = 0;
+  /** Every `get_states` received, across connections. */
+  stateRequests = 0;
+  /** Access tokens clients presented, in order. */
+  readonly presentedTokens: string[] = [];
+  /** When false, pings go unanswered (a half-open connection). */
+  answerPings = true;
+  states: FakeState[] = [];
+  private readonly server: WebSocketServer;
+  private readonly subscribed = new Map<WebSocket, number>();
+
+  private constructor(server: WebSocketServer, readonly token: string) {
+    this.server = server;
+    server.on("connection", (socket) => this.onConnection(socket));
+  }
+
+  static async start(token: string): Promise<FakeHomeAssistant> {
+    const server = new WebSocketServer({ host: "127.0.0.1", port: 0, path: "/api/websocket" });
+    await new Promise<void>((resolve) => server.once("listening", () => resolve()));
+    return new FakeHomeAssistant(server, token);
+  }
+
+  /** Base URL, as a user would configure it (`http://host:port`). */
+  get url(): string {
+    const address = this.server.address();
+    if (typeof address !== "object" || address === null) throw new Error("not listening");
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  /** Connections currently subscribed to `state_changed`. */
+  get subscribers(): number {
+    return this.subscribed.size;
+  }
+
+  /** Sends a `state_changed` event to every subscriber. */
+  emit(data: { entity_id: string; old_state: FakeState | null; new_state: FakeState | null }): void {
+    for (const [socket, id] of this.subscribed) {
+      socket.send(JSON.stringify({ id, type: "event", event: { event_type: "state_changed", data, origin: "LOCAL", time_fired: new Date().toISOString() } }));
+    }
+  }
+
+  /** Kills every connection without a close handshake, as a Home Assistant restart or a network cut would. */
+  dropAll(): void {
+    for (const socket of this.server.clients) socket.terminate();
+    this.subscribed.clear();
+  }
+
+  async close(): Promise<void> {
+    this.dropAll();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private onConnection(socket: WebSocket): void {
+    socket.send(JSON.stringify({ type: "auth_required", ha_version: "2026.11.0" }));
+    let authenticated = false;
+    socket.on("close", () => this.subscribed.delete(socket));
+    socket.on("message", (raw) => {
+      const message = JSON.parse(raw.toString()) as { id?: number; type: string; access_token?: string; event_type?: string };
+      if (!authenticated) {
+        if (message.type !== "auth") return socket.close();
+        this.presentedTokens.push(message.access_token ?? "");
+        if (message.access_token !== this.token) {
+          socket.send(JSON.stringify({ type: "auth_invalid", message: "Invalid access token or password" }));
+          return socket.close();
+        }
+        authenticated = true;
+        socket.send(JSON.stringify({ type: "auth_ok", ha_version: "2026.11.0" }));
+        return;
+      }
+      switch (message.type) {
+        case "subscribe_events":
+          this.subscriptions += 1;
+          this.subscribed.set(socket, message.id!);
+          socket.send(JSON.stringify({ id: message.id, type: "result", success: true, result: null }));
+          break;
+        case "get_states":
+          this.stateRequests += 1;
+          socket.send(JSON.stringify({ id: message.id, type: "result", success: true, result: this.states }));
+          break;
+        case "ping":
+          if (this.answerPings) socket.send(JSON.stringify({ id: message.id, type: "pong" }));
+          break;
+      }
+    });
+  }
+}
+
+/** A Home Assistant state object with the timestamps Home Assistant sets. */
+export function haState(entityId: string, state: string, attributes: Record<string, unknown> = {}, at = new Date()): FakeState {
+  return { entity_id: entityId, state, attributes, last_changed: at.toISOString(), last_updated: at.toISOString() };
+}
