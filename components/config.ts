@@ -1,0 +1,367 @@
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { DEFAULT_BUCKETS, DEFAULT_ORG } from "../writer/src/schema";
+
+/** Pulumi config namespace of every stack setting (`ha-influx:<key>`). */
+export const CONFIG_NAMESPACE = "ha-influx";
+
+const SECONDS_PER_DAY = 86_400;
+/** InfluxDB rejects a retention shorter than one hour (0, meaning infinite, is refused by policy). */
+const MIN_RETENTION_DAYS = 1 / 24;
+
+const DURATION_UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3_600, d: 86_400, w: 604_800 };
+const DURATION_PATTERN = /^(?:\d+(?:s|m|h|d|w))+$/;
+
+/**
+ * Seconds in a Flux duration literal made of whole units (`90s`, `5m`, `1h30m`, `1d`, `1w`).
+ * Months and years are refused: their length varies, so no schedule or window can be checked against them.
+ */
+export function durationSeconds(text: string): number {
+  if (!DURATION_PATTERN.test(text)) throw new Error(`not a duration: ${JSON.stringify(text)}`);
+  let total = 0;
+  for (const [, amount, unit] of text.matchAll(/(\d+)(s|m|h|d|w)/g)) total += Number(amount) * DURATION_UNIT_SECONDS[unit];
+  return total;
+}
+
+const duration = z
+  .string()
+  .regex(DURATION_PATTERN, { message: "must be a Flux duration of whole s/m/h/d/w units, e.g. 5m or 1h30m" });
+
+/** Pulumi's CLI stores `config set --path` values as text unless typed; accept both forms. */
+const count = (min: number, max: number) => z.coerce.number({ error: "must be a number" }).int().min(min).max(max);
+const flag = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean());
+/** Config a stack left unset arrives as `undefined`; each level then takes its defaults. */
+const section = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? {}, schema);
+
+const secretText = z.string().min(1, { message: "must not be empty" });
+const port = count(1, 65_535);
+const dockerName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/, { message: "must be a docker name (letters, digits, _ . -)" });
+const ipAddress = z.union([z.ipv4(), z.ipv6()], { error: "must be an IP address such as 127.0.0.1 or 0.0.0.0" });
+
+function bucketSchema(defaults: { name: string; retentionDays: number; shardGroupDays?: number }) {
+  const shardGroupDays = z.coerce.number({ error: "must be a number" }).positive({ message: "must be greater than 0" }).optional();
+  return section(
+    z
+      .object({
+        /** Bucket name in InfluxDB. */
+        name: z.string().min(1).default(defaults.name),
+        /** Days the bucket keeps data; InfluxDB refuses less than one hour, and infinite retention is not offered. */
+        retentionDays: z.coerce.number({ error: "must be a number" }).default(defaults.retentionDays),
+        /** Days per shard group; unset lets InfluxDB choose from the retention. */
+        shardGroupDays: defaults.shardGroupDays === undefined ? shardGroupDays : shardGroupDays.default(defaults.shardGroupDays),
+        /** Shown in the InfluxDB UI. */
+        description: z.string().optional(),
+      })
+      .strict()
+      .superRefine((bucket, ctx) => {
+        if (!(bucket.retentionDays >= MIN_RETENTION_DAYS)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["retentionDays"],
+            message: `must be at least 1 hour (got ${bucket.retentionDays} days)`,
+          });
+        }
+        if (bucket.shardGroupDays !== undefined && bucket.shardGroupDays > bucket.retentionDays) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["shardGroupDays"],
+            message: `must not exceed retentionDays (${bucket.shardGroupDays} > ${bucket.retentionDays})`,
+          });
+        }
+      }),
+  );
+}
+
+function taskSchema(defaults: { every: string; offset: string; lookback: string }, windowSeconds: number) {
+  const effectiveEvery = (task: { every?: string; cron?: string }) => (task.cron === undefined ? (task.every ?? defaults.every) : undefined);
+  return section(
+    z
+      .object({
+        /** Whether the task exists on the server (disabled tasks are deleted, not paused). */
+        enabled: flag.default(true),
+        /** Run interval (Flux duration); mutually exclusive with `cron`. */
+        every: duration.optional(),
+        /** Cron schedule (5 or 6 fields, UTC); mutually exclusive with `every`. */
+        cron: z
+          .string()
+          .regex(/^\S+(\s+\S+){4,5}$/, { message: "must be a cron expression of 5 or 6 fields" })
+          .optional(),
+        /** Delay after each scheduled time, so points that arrive late are still in the window. */
+        offset: duration.default(defaults.offset),
+        /** How far back each run re-aggregates; overlapping runs rewrite the same points and heal later data. */
+        lookback: duration.default(defaults.lookback),
+      })
+      .strict()
+      .superRefine((task, ctx) => {
+        if (task.every !== undefined && task.cron !== undefined) {
+          ctx.addIssue({ code: "custom", path: ["cron"], message: "set either every or cron, not both" });
+        }
+        const lookback = durationSeconds(task.lookback);
+        if (lookback % windowSeconds !== 0) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["lookback"],
+            message: `must be a whole number of ${windowSeconds / 3_600} h windows (got ${task.lookback})`,
+          });
+        }
+        const every = effectiveEvery(task);
+        if (every !== undefined && lookback < durationSeconds(every) + windowSeconds) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["lookback"],
+            message: `must cover the run interval plus one window, or windows are skipped (got ${task.lookback} with every ${every})`,
+          });
+        }
+      })
+      .transform((task) => ({ ...task, every: effectiveEvery(task) })),
+  );
+}
+
+const entityFilter = section(
+  z
+    .object({
+      /** Exact entity ids, e.g. `sensor.kitchen_temperature`. */
+      entities: z.array(z.string().regex(/^[a-z0-9_]+\.[a-z0-9_]+$/, { message: "must be an entity id like sensor.kitchen" })).default([]),
+      /** Domains, e.g. `sensor`, `light`. */
+      domains: z.array(z.string().regex(/^[a-z0-9_]+$/, { message: "must be a domain like sensor" })).default([]),
+      /** Globs over entity ids, e.g. `sensor.*_battery`. */
+      entityGlobs: z.array(z.string().min(1)).default([]),
+    })
+    .strict(),
+);
+
+/** The one schema of everything a stack can set. Every field has the default of DESIGN.md where it has one. */
+export const stackConfigSchema = z
+  .object({
+    /** Where InfluxDB runs. */
+    server: section(
+      z
+        .object({
+          /** `docker`: this program runs `influxd` in a container; `external`: an existing server at `url`. */
+          runtime: z.enum(["docker", "external"]).default("docker"),
+          /** Image of the docker runtime; pinned so an up never upgrades the database behind the user's back. */
+          image: z
+            .string()
+            .regex(/^[\w./-]+(:[\w.-]+)?(@sha256:[a-f0-9]{64})?$/, { message: "must be an image reference" })
+            .refine((image) => /:[\w.-]+$|@sha256:/.test(image) && !image.endsWith(":latest"), {
+              message: "must pin a tag or digest (not latest)",
+            })
+            .default("influxdb:2.7.12"),
+          /** Host address the server port is published on; 0.0.0.0 exposes it to the network. */
+          bindAddress: ipAddress.default("127.0.0.1"),
+          /** Host port of the server (docker runtime). */
+          port: port.default(8086),
+          /**
+           * Named docker volume holding `/var/lib/influxdb2`; kept when the container is replaced or the
+           * stack destroyed. Unset: `ha-influx-<stack>-data`, so two stacks on one host never share data.
+           */
+          volume: dockerName.optional(),
+          /** URL of an existing server (external runtime). */
+          url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+          /** Operator token of an existing server (external runtime); secret. */
+          adminToken: secretText.optional(),
+          /** Seconds to wait for `/health` before giving up. */
+          readyTimeoutSeconds: count(1, 3_600).default(120),
+        })
+        .strict(),
+    ),
+    /** Initial user of a server this program creates (docker runtime). */
+    onboarding: section(
+      z
+        .object({
+          /** Admin user name. */
+          username: z.string().min(1).default("admin"),
+          /** Admin password (secret); InfluxDB requires at least 8 characters. */
+          password: z.string().min(8, { message: "must be at least 8 characters" }).optional(),
+        })
+        .strict(),
+    ),
+    /** Organisation that owns every bucket, task and token. */
+    org: z.string().min(1).default(DEFAULT_ORG),
+    /** Buckets per retention tier. */
+    buckets: section(
+      z
+        .object({
+          events: bucketSchema(DEFAULT_BUCKETS.events),
+          weather: bucketSchema(DEFAULT_BUCKETS.weather),
+          system: bucketSchema(DEFAULT_BUCKETS.system),
+          sports: bucketSchema(DEFAULT_BUCKETS.sports),
+          hourly: bucketSchema(DEFAULT_BUCKETS.hourly),
+          daily: bucketSchema(DEFAULT_BUCKETS.daily),
+        })
+        .strict(),
+    ),
+    /** Downsampling tasks. */
+    tasks: section(
+      z
+        .object({
+          hourly: taskSchema({ every: "1h", offset: "5m", lookback: "3h" }, 3_600),
+          daily: taskSchema({ every: "1d", offset: "30m", lookback: "3d" }, SECONDS_PER_DAY),
+        })
+        .strict(),
+    ),
+    /** IANA time zone of days in the daily rollup and of the writer's time-of-day tag. */
+    timeZone: z
+      .string()
+      .refine((zone) => isTimeZone(zone), { message: "must be an IANA time zone such as Europe/Berlin" })
+      .default("Europe/Berlin"),
+    /** Which least-privilege tokens to create. */
+    tokens: section(
+      z
+        .object({
+          /** Write-only token for the writer's buckets. */
+          writer: flag.default(true),
+          /** Read-only token over every project bucket (dashboards, analysts). */
+          reader: flag.default(true),
+          /** Token for storage monitoring: read of the project buckets and the organisation. */
+          monitor: flag.default(true),
+        })
+        .strict(),
+    ),
+    /** The bundled writer service. */
+    writer: section(
+      z
+        .object({
+          /** Whether to build and run the writer container (needs a docker engine). */
+          enabled: flag.default(true),
+          /** A prebuilt writer image; unset builds `writer/` with its Dockerfile. */
+          image: z.string().min(1).optional(),
+          /** Docker volume of the writer's spool; unset: `ha-influx-<stack>-writer-spool`. */
+          spoolVolume: dockerName.optional(),
+          logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
+          logFormat: z.enum(["json", "text"]).default("json"),
+          batchSize: count(1, 100_000).default(1_000),
+          batchTimeoutSeconds: z.coerce.number({ error: "must be a number" }).positive().default(5),
+          writeTimeoutSeconds: z.coerce.number({ error: "must be a number" }).positive().default(30),
+          readTimeoutSeconds: z.coerce.number({ error: "must be a number" }).positive().default(10),
+          /** Home Assistant to subscribe to; unset leaves only the ingest endpoint as a source. */
+          homeAssistant: z
+            .object({
+              /** Base URL, e.g. http://homeassistant.local:8123 (the writer derives the WebSocket URL). */
+              url: z.url({ protocol: /^(https?|wss?)$/, error: "must be an http(s) or ws(s) URL" }),
+              /** Long-lived access token (secret). */
+              token: secretText.optional(),
+              weatherEntity: z.string().regex(/^weather\.[a-z0-9_]+$/, { message: "must be a weather entity id" }).optional(),
+            })
+            .strict()
+            .optional(),
+          /** HTTP ingest endpoint for upstream pipelines. */
+          ingest: z
+            .object({
+              /** Address the writer listens on inside its container. */
+              host: ipAddress.default("0.0.0.0"),
+              port: port.default(8087),
+              /** Host address the ingest port is published on. */
+              bindAddress: ipAddress.default("127.0.0.1"),
+            })
+            .strict()
+            .optional(),
+          filters: z.object({ include: entityFilter, exclude: entityFilter }).strict().optional(),
+        })
+        .strict(),
+    ),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    if (cfg.server.runtime === "external") {
+      if (cfg.server.url === undefined) {
+        ctx.addIssue({ code: "custom", path: ["server", "url"], message: "is required when server.runtime is external" });
+      }
+      if (cfg.server.adminToken === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["server", "adminToken"],
+          message: "is required when server.runtime is external (pulumi config set --secret --path ha-influx:server.adminToken)",
+        });
+      }
+    } else if (cfg.onboarding.password === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["onboarding", "password"],
+        message: "is required when server.runtime is docker (pulumi config set --secret --path ha-influx:onboarding.password)",
+      });
+    }
+    if (cfg.writer.enabled && !cfg.tokens.writer) {
+      ctx.addIssue({ code: "custom", path: ["tokens", "writer"], message: "must be true while writer.enabled is true" });
+    }
+    if (cfg.writer.homeAssistant !== undefined && cfg.writer.homeAssistant.token === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["writer", "homeAssistant", "token"],
+        message: "is required with writer.homeAssistant (pulumi config set --secret --path ha-influx:writer.homeAssistant.token)",
+      });
+    }
+    const raw = cfg.buckets.events.retentionDays;
+    for (const rollup of ["hourly", "daily"] as const) {
+      if (cfg.buckets[rollup].retentionDays <= raw) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["buckets", rollup, "retentionDays"],
+          message: `must exceed buckets.events.retentionDays, or rollups vanish with the raw data (${cfg.buckets[rollup].retentionDays} <= ${raw})`,
+        });
+      }
+    }
+    const names = Object.values(cfg.buckets).map((bucket) => bucket.name);
+    const duplicate = names.find((name, i) => names.indexOf(name) !== i);
+    if (duplicate !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["buckets"], message: `bucket names must be distinct (${duplicate} is used twice)` });
+    }
+  });
+
+/** A stack's settings after validation and defaults. */
+export type StackConfig = z.output<typeof stackConfigSchema>;
+/** One bucket's settings. */
+export type BucketConfig = StackConfig["buckets"]["events"];
+/** One task's settings. */
+export type TaskConfig = StackConfig["tasks"]["hourly"];
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Thrown for invalid stack configuration; `issues` holds one `key: rule` line per problem. */
+export class StackConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid ha-influx stack configuration:\n  ${issues.join("\n  ")}`);
+    this.name = "StackConfigError";
+  }
+}
+
+/**
+ * Validates a stack's raw settings (the `ha-influx:*` keys without namespace) and fills in defaults.
+ * Throws one {@link StackConfigError} naming every bad key with the rule it broke.
+ */
+export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
+  const result = stackConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  throw new StackConfigError(
+    result.error.issues.map((issue) => {
+      const key = issue.path.join(".");
+      if (issue.code === "unrecognized_keys") {
+        return issue.keys.map((unknown) => `${key ? `${key}.` : ""}${unknown}: unknown key`).join("\n  ");
+      }
+      return `${key || "(root)"}: ${issue.message}`;
+    }),
+  );
+}
+
+/**
+ * Reads every `ha-influx:*` key of the current stack. Values are kept as the engine hands them over
+ * (objects arrive as JSON text); secret values stay plain here and are wrapped with `pulumi.secret`
+ * where resources receive them.
+ */
+export function readStackConfig(): Record<string, unknown> {
+  const prefix = `${CONFIG_NAMESPACE}:`;
+  const raw: Record<string, unknown> = {};
+  // Every key of the namespace, not only the known ones, so a misspelt key is reported rather than ignored.
+  for (const [fullKey, text] of Object.entries(pulumi.runtime.allConfig())) {
+    if (!fullKey.startsWith(prefix)) continue;
+    raw[fullKey.slice(prefix.length)] = /^\s*[{[]/.test(text) ? JSON.parse(text) : text;
+  }
+  return raw;
+}

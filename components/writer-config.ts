@@ -1,0 +1,84 @@
+import type { StackConfig } from "./config";
+
+/** Names of the buckets the writer writes, by role. */
+export interface WriterBuckets {
+  /** Raw Home Assistant events. */
+  events: string;
+  /** Weather readings. */
+  weather: string;
+  /** The writer's own statistics. */
+  system: string;
+  /** Sports data. */
+  sports: string;
+}
+
+/** The `writerConfig` stack output: the JSON the writer reads directly (`--config` file or stdin). */
+export interface WriterConfig {
+  /** Where and how the writer delivers. */
+  influxdb: {
+    /** Server URL. */
+    url: string;
+    /** Organisation name. */
+    org: string;
+    /** The writer token (write-only to `buckets`). */
+    token: string;
+    /** Target buckets by role. */
+    buckets: WriterBuckets;
+    /** Points per batch. */
+    batchSize: number;
+    /** Seconds before a partial batch is sent. */
+    batchTimeoutSeconds: number;
+    /** Seconds a write may take. */
+    writeTimeoutSeconds: number;
+    /** Seconds a read (readiness probe) may take. */
+    readTimeoutSeconds: number;
+  };
+  /** IANA time zone of the `time_of_day` tag. */
+  timeZone: string;
+  /** Log level. */
+  logLevel: string;
+  /** `json` or `text`. */
+  logFormat: string;
+  /** Home Assistant to subscribe to, when configured. */
+  homeAssistant?: { url: string; token: string; weatherEntity?: string };
+  /** HTTP ingest listener, when configured. */
+  ingest?: { host: string; port: number };
+  /** Entity filters, when configured. */
+  filters?: StackConfig["writer"]["filters"];
+}
+
+/** What the program resolved for the writer: where the server is and the writer's own token. */
+export interface WriterConnection {
+  /** Server URL as the writer reaches it. */
+  url: string;
+  /** Organisation name. */
+  org: string;
+  /** Writer token. */
+  token: string;
+  /** Bucket names by role. */
+  buckets: WriterBuckets;
+}
+
+/** Builds the writer's configuration from the stack settings and the resolved connection. */
+export function buildWriterConfig(cfg: StackConfig, connection: WriterConnection): WriterConfig {
+  const { writer } = cfg;
+  const config: WriterConfig = {
+    influxdb: {
+      ...connection,
+      batchSize: writer.batchSize,
+      batchTimeoutSeconds: writer.batchTimeoutSeconds,
+      writeTimeoutSeconds: writer.writeTimeoutSeconds,
+      readTimeoutSeconds: writer.readTimeoutSeconds,
+    },
+    timeZone: cfg.timeZone,
+    logLevel: writer.logLevel,
+    logFormat: writer.logFormat,
+  };
+  if (writer.homeAssistant?.token !== undefined) {
+    const { url, token, weatherEntity } = writer.homeAssistant;
+    config.homeAssistant = { url, token, ...(weatherEntity === undefined ? {} : { weatherEntity }) };
+  }
+  if (writer.ingest !== undefined) config.ingest = { host: writer.ingest.host, port: writer.ingest.port };
+  if (writer.filters !== undefined) config.filters = writer.filters;
+  return config;
+}

@@ -1,0 +1,90 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as path from "node:path";
+import type { WriterConfig } from "./writer-config";
+
+/** Where the configuration file and the spool live inside the writer container. */
+export const WRITER_CONFIG_PATH = "/etc/ha-influx-writer/config.json";
+export const WRITER_SPOOL_PATH = "/var/lib/ha-influx-writer/spool";
+/** Build context of the writer image: the `writer/` package with its Dockerfile. */
+const WRITER_CONTEXT = path.join(__dirname, "..", "writer");
+
+/** Arguments of a {@link WriterService}. */
+export interface WriterServiceArgs {
+  /** The writer's configuration (secret: it holds tokens). */
+  config: pulumi.Input<WriterConfig>;
+  /** Server URL as seen from inside the container; overrides `config.influxdb.url`. */
+  influxUrl: pulumi.Input<string>;
+  /** Docker network shared with the server, when the server is a container of this stack. */
+  networkName?: pulumi.Input<string>;
+  /** A prebuilt image; unset builds `writer/` with its Dockerfile. */
+  image?: pulumi.Input<string>;
+  /** Tag of the image built from `writer/`. */
+  buildTag: pulumi.Input<string>;
+  /** Name of the docker volume holding the spool, which must outlive the container. */
+  spoolVolumeName: pulumi.Input<string>;
+  /** Host address the ingest port is published on, when ingest is configured. */
+  ingestBindAddress?: pulumi.Input<string>;
+  /** Ingest port (container and host), when ingest is configured. */
+  ingestPort?: pulumi.Input<number>;
+}
+
+/**
+ * The bundled writer as a container: configured from the program's outputs through a file, with its
+ * durable spool on a named volume and enough time on stop to flush.
+ */
+export class WriterService extends pulumi.ComponentResource {
+  /** Image the container runs. */
+  public readonly imageName: pulumi.Output<string>;
+  /** Id of the writer container. */
+  public readonly containerId: pulumi.Output<string>;
+
+  constructor(name: string, args: WriterServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ha-influx:writer:WriterService", name, {}, opts);
+
+    this.imageName =
+      args.image === undefined
+        ? new docker.Image(
+            `${name}-image`,
+            { imageName: args.buildTag, build: { context: WRITER_CONTEXT, dockerfile: path.join(WRITER_CONTEXT, "Dockerfile") }, skipPush: true },
+            { parent: this },
+          ).imageName
+        : pulumi.output(args.image);
+
+    const spool = new docker.Volume(
+      `${name}-spool`,
+      { name: args.spoolVolumeName },
+      // Events accepted but not yet delivered live here; they must survive the container and the stack.
+      { parent: this, retainOnDelete: true },
+    );
+
+    const ingestPorts =
+      args.ingestPort === undefined ? [] : [{ internal: args.ingestPort, external: args.ingestPort, ip: args.ingestBindAddress ?? "127.0.0.1" }];
+
+    const container = new docker.Container(
+      name,
+      {
+        image: this.imageName,
+        restart: "unless-stopped",
+        envs: [
+          pulumi.interpolate`INFLUXDB_URL=${args.influxUrl}`,
+          `WRITER_CONFIG_FILE=${WRITER_CONFIG_PATH}`,
+          `WRITER_SPOOL_DIR=${WRITER_SPOOL_PATH}`,
+        ],
+        uploads: [{ file: WRITER_CONFIG_PATH, content: pulumi.secret(pulumi.output(args.config).apply((config) => JSON.stringify(config, null, 2))) }],
+        volumes: [{ volumeName: spool.name, containerPath: WRITER_SPOOL_PATH }],
+        networksAdvanced: args.networkName === undefined ? [] : [{ name: args.networkName }],
+        ports: ingestPorts,
+        // SIGTERM makes the writer flush its batches; give it time before docker kills it.
+        stopSignal: "SIGTERM",
+        stopTimeout: 30,
+        destroyGraceSeconds: 35,
+      },
+      // Two writers must never share one spool directory, so the old container goes first.
+      { parent: this, deleteBeforeReplace: true },
+    );
+    this.containerId = container.id;
+
+    this.registerOutputs({ imageName: this.imageName, containerId: this.containerId });
+  }
+}
