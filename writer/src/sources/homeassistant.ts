@@ -121,7 +121,7 @@ export class HomeAssistantSource {
   status(): ComponentStatus {
     const subscribed = this.state === "subscribed";
     return {
-      name: "websocket",
+      name: "websocket_client",
       healthy: subscribed,
       message: subscribed ? `subscribed since ${this.subscribedSince}` : `not subscribed (${this.state})`,
       lastError: this.lastError,

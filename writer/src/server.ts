@@ -1,0 +1,146 @@
+/**
+ * The writer's HTTP server: probes, status, Prometheus metrics and (when a token is configured) the
+ * ingest endpoint, on one port.
+ *
+ * - `/healthz`: liveness. 200 while the process serves requests; it does not look at InfluxDB, since
+ *   restarting the writer would not bring InfluxDB back and the spool keeps the data meanwhile.
+ * - `/readyz`: 200 when InfluxDB is reachable and accepts writes with the configured token, else 503.
+ * - `/status`: the ServiceStatus, always 200 (it is a report; the probes carry the verdicts).
+ * - `/metrics`: the Prometheus registry, plus `writer_component_healthy{component}` read at scrape.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { Gauge } from "prom-client";
+import type { Logger } from "./logger";
+import type { WriterMetrics } from "./metrics";
+import type { ComponentStatus, Pipeline } from "./pipeline";
+import { registerIngest, INGEST_PATH } from "./sources/ingest";
+import type { HomeAssistantSource } from "./sources/homeassistant";
+
+/** Names of the components `/status` reports, as in the specification's ServiceStatus. */
+export const COMPONENTS = ["websocket_client", "ingest", "influxdb", "weather"] as const;
+export type ComponentName = (typeof COMPONENTS)[number];
+
+/** One component in `/status`. */
+export interface ServiceComponent extends ComponentStatus {
+  /** False when the component is not configured; it then does not count towards the overall status. */
+  enabled: boolean;
+}
+
+/** The body of `/status`. */
+export interface ServiceStatus {
+  /**
+   * `healthy`: every enabled component works. `degraded`: InfluxDB works but a source or the weather
+   * context does not. `unhealthy`: InfluxDB does not accept writes (events wait in the spool).
+   */
+  status: "healthy" | "degraded" | "unhealthy";
+  /** The writer's version. */
+  version: string;
+  /** Seconds since the writer started. */
+  uptimeSeconds: number;
+  /** ISO time of this report. */
+  timestamp: string;
+  /** Each component, healthy or not. */
+  components: Record<ComponentName, ServiceComponent>;
+}
+
+/** What the server reports on and serves. */
+export interface ServerOptions {
+  /** The pipeline: submit target, InfluxDB and weather health, `/readyz` check. */
+  pipeline: Pipeline;
+  /** The registry to expose at `/metrics`. */
+  metrics: WriterMetrics;
+  /** Logger for server errors. */
+  logger: Logger;
+  /** The WebSocket client, when Home Assistant is configured. */
+  homeAssistant?: HomeAssistantSource;
+  /** Whether a weather entity is configured (otherwise the weather context is reported, not counted). */
+  weatherConfigured: boolean;
+  /** Ingest settings; without a token the ingest endpoint is not served. */
+  ingest: { token?: string; maxBodyBytes: number };
+  /** False once shutdown has begun: ingest answers 503 from then on. */
+  isAcceptingEvents: () => boolean;
+  /** The writer's version, reported in `/status`. */
+  version: string;
+  /** When the writer started (ms since the epoch), for the uptime. */
+  startedAt: number;
+}
+
+/** Probes, scrapes and ingest requests arrive every few seconds: their per-request lines belong at debug level. */
+class DebugRequestLog extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ req: request }, "incoming request");
+  }
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) super.requestCompleted(error, request, reply);
+    else reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, "request completed");
+  }
+}
+
+/** Combines the components into the overall verdict. */
+export function overallStatus(components: Record<ComponentName, ServiceComponent>): ServiceStatus["status"] {
+  if (!components.influxdb.healthy) return "unhealthy";
+  return Object.values(components).every((component) => !component.enabled || component.healthy) ? "healthy" : "degraded";
+}
+
+/** Builds the status report from the live components. */
+export function serviceStatus(options: ServerOptions): ServiceStatus {
+  const ha = options.homeAssistant;
+  const ingestEnabled = options.ingest.token !== undefined;
+  const accepting = options.isAcceptingEvents();
+  const components: Record<ComponentName, ServiceComponent> = {
+    websocket_client: ha
+      ? { ...ha.status(), enabled: true }
+      : { name: "websocket_client", enabled: false, healthy: false, message: "not configured (no homeAssistant section)" },
+    ingest: ingestEnabled
+      ? { name: "ingest", enabled: true, healthy: accepting, message: accepting ? `accepting events at ${INGEST_PATH}` : "shutting down" }
+      : { name: "ingest", enabled: false, healthy: false, message: "not configured (no ingest token)" },
+    influxdb: { ...options.pipeline.status(), name: "influxdb", enabled: true },
+    weather: { ...options.pipeline.weatherStatus(), name: "weather", enabled: options.weatherConfigured },
+  };
+  return {
+    status: overallStatus(components),
+    version: options.version,
+    uptimeSeconds: Math.round((Date.now() - options.startedAt) / 1000),
+    timestamp: new Date().toISOString(),
+    components,
+  };
+}
+
+/** Creates the server (not yet listening). */
+export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, logController: new DebugRequestLog() });
+  const status = () => serviceStatus(options);
+
+  new Gauge({
+    name: "writer_component_healthy",
+    help: "1 when the component works, 0 when not (only enabled components are reported)",
+    labelNames: ["component"],
+    registers: [options.metrics.registry],
+    collect() {
+      this.reset();
+      for (const component of Object.values(status().components)) {
+        if (component.enabled) this.set({ component: component.name }, component.healthy ? 1 : 0);
+      }
+    },
+  });
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_request, reply) => {
+    const check = await options.pipeline.checkWritable();
+    return reply.code(check.ok ? 200 : 503).send({ ready: check.ok, message: check.message });
+  });
+  app.get("/status", async () => status());
+  app.get("/metrics", async (_request, reply) => {
+    reply.header("content-type", options.metrics.registry.contentType);
+    return options.metrics.registry.metrics();
+  });
+
+  if (options.ingest.token !== undefined) {
+    await registerIngest(
+      app,
+      { sink: options.pipeline, token: options.ingest.token, bodyLimitBytes: options.ingest.maxBodyBytes },
+      options.isAcceptingEvents,
+    );
+  }
+  return app;
+}
