@@ -98,10 +98,14 @@ export async function startWriter(config: WriterConfig, options: StartWriterOpti
   return { url, pipeline, status: () => serviceStatus(serverOptions), stop };
 }
 
-/** A URL a local client can reach: a wildcard listen address becomes loopback. */
+/** The URL a client on this host reaches a server listening on `host:port` by; a wildcard address becomes loopback. */
+export function localUrl(host: string, port: number): string {
+  const reachable = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  return `http://${reachable.includes(":") ? `[${reachable}]` : reachable}:${port}`;
+}
+
 function listeningUrl(server: FastifyInstance): string {
   const address = server.server.address();
   if (address === null || typeof address === "string") throw new Error("the HTTP server is not listening on a TCP port");
-  const host = address.address === "0.0.0.0" || address.address === "::" ? "127.0.0.1" : address.address;
-  return `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
+  return localUrl(address.address, address.port);
 }
