@@ -28,8 +28,9 @@ const duration = z
   .regex(DURATION_PATTERN, { message: "must be a Flux duration of whole s/m/h/d/w units, e.g. 5m or 1h30m" });
 
 /** Pulumi's CLI stores `config set --path` values as text unless typed; accept both forms. */
-const count = (min: number, max: number) => z.coerce.number({ error: "must be a number" }).int().min(min).max(max);
-const flag = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean());
+const number = () => z.coerce.number({ error: (issue) => (issue.code === "invalid_type" ? "must be a number" : undefined) });
+const count = (min: number, max: number) => number().int().min(min).max(max);
+const flag = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean({ error: "must be true or false" }));
 /** Config a stack left unset arrives as `undefined`; each level then takes its defaults. */
 const section = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? {}, schema);
 
@@ -39,14 +40,14 @@ const dockerName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/, { message: "
 const ipAddress = z.union([z.ipv4(), z.ipv6()], { error: "must be an IP address such as 127.0.0.1 or 0.0.0.0" });
 
 function bucketSchema(defaults: { name: string; retentionDays: number; shardGroupDays?: number }) {
-  const shardGroupDays = z.coerce.number({ error: "must be a number" }).positive({ message: "must be greater than 0" }).optional();
+  const shardGroupDays = number().positive({ message: "must be greater than 0" }).optional();
   return section(
     z
       .object({
         /** Bucket name in InfluxDB. */
         name: z.string().min(1).default(defaults.name),
         /** Days the bucket keeps data; InfluxDB refuses less than one hour, and infinite retention is not offered. */
-        retentionDays: z.coerce.number({ error: "must be a number" }).default(defaults.retentionDays),
+        retentionDays: number().default(defaults.retentionDays),
         /** Days per shard group; unset lets InfluxDB choose from the retention. */
         shardGroupDays: defaults.shardGroupDays === undefined ? shardGroupDays : shardGroupDays.default(defaults.shardGroupDays),
         /** Shown in the InfluxDB UI. */
@@ -60,8 +61,7 @@ function bucketSchema(defaults: { name: string; retentionDays: number; shardGrou
             path: ["retentionDays"],
             message: `must be at least 1 hour (got ${bucket.retentionDays} days)`,
           });
-        }
-        if (bucket.shardGroupDays !== undefined && bucket.shardGroupDays > bucket.retentionDays) {
+        } else if (bucket.shardGroupDays !== undefined && bucket.shardGroupDays > bucket.retentionDays) {
           ctx.addIssue({
             code: "custom",
             path: ["shardGroupDays"],
@@ -96,6 +96,9 @@ function taskSchema(defaults: { every: string; offset: string; lookback: string 
         if (task.every !== undefined && task.cron !== undefined) {
           ctx.addIssue({ code: "custom", path: ["cron"], message: "set either every or cron, not both" });
         }
+        const every = effectiveEvery(task);
+        // Malformed durations already have their own issue; the rules below need well-formed ones.
+        if (![task.lookback, every ?? "1s"].every((text) => DURATION_PATTERN.test(text))) return;
         const lookback = durationSeconds(task.lookback);
         if (lookback % windowSeconds !== 0) {
           ctx.addIssue({
@@ -103,9 +106,7 @@ function taskSchema(defaults: { every: string; offset: string; lookback: string 
             path: ["lookback"],
             message: `must be a whole number of ${windowSeconds / 3_600} h windows (got ${task.lookback})`,
           });
-        }
-        const every = effectiveEvery(task);
-        if (every !== undefined && lookback < durationSeconds(every) + windowSeconds) {
+        } else if (every !== undefined && lookback < durationSeconds(every) + windowSeconds) {
           ctx.addIssue({
             code: "custom",
             path: ["lookback"],
@@ -231,9 +232,9 @@ export const stackConfigSchema = z
           logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
           logFormat: z.enum(["json", "text"]).default("json"),
           batchSize: count(1, 100_000).default(1_000),
-          batchTimeoutSeconds: z.coerce.number({ error: "must be a number" }).positive().default(5),
-          writeTimeoutSeconds: z.coerce.number({ error: "must be a number" }).positive().default(30),
-          readTimeoutSeconds: z.coerce.number({ error: "must be a number" }).positive().default(10),
+          batchTimeoutSeconds: number().positive().default(5),
+          writeTimeoutSeconds: number().positive().default(30),
+          readTimeoutSeconds: number().positive().default(10),
           /** Home Assistant to subscribe to; unset leaves only the ingest endpoint as a source. */
           homeAssistant: z
             .object({

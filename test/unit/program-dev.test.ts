@@ -1,0 +1,198 @@
+// The dev stack (Pulumi.dev.yaml, docker runtime) under mocks: the exact resources it declares.
+import { beforeAll, describe, expect, it } from "vitest";
+import { parseStackConfig } from "../../components/config";
+import { dailyRollupFlux, hourlyRollupFlux } from "../../components/flux";
+import { WriterConfigSchema } from "../../writer/src/config";
+import { Declaration, Declared, declareProgram, isSecretValue, reveal, setPath, stackFileSettings } from "./helpers/declare";
+
+const DAY = 86_400;
+const DYNAMIC = "pulumi-nodejs:dynamic/influxdb";
+const ADMIN = { url: "http://127.0.0.1:8086", token: "operator-token-value" };
+const ORG_ID = "onboarded-org-id";
+
+let declared: Declaration;
+const resource = (type: string, name: string): Declared => {
+  const found = declared.resources.find((r) => r.type === type && r.name === name);
+  if (!found) throw new Error(`not declared: ${type} ${name}`);
+  return found;
+};
+const inputsOf = (type: string, name: string) => reveal(resource(type, name).inputs) as Record<string, unknown>;
+
+beforeAll(async () => {
+  // What the user does once after cloning: the two secrets the file documents.
+  let settings = stackFileSettings("Pulumi.dev.yaml");
+  settings = setPath(settings, "onboarding.password", "correct-horse-battery");
+  settings = setPath(settings, "writer.homeAssistant.token", "ha-long-lived-token");
+  declared = await declareProgram(parseStackConfig(settings), "dev");
+});
+
+describe("Pulumi.dev.yaml", () => {
+  it("declares exactly these resources, each under its component", () => {
+    const graph = declared.resources.map((r) => `${r.parentType} > ${r.type} ${r.name}`).sort();
+    expect(graph).toEqual(
+      [
+        "pulumi:pulumi:Stack > ha-influx:server:DockerInfluxServer influxdb",
+        "pulumi:pulumi:Stack > ha-influx:tenancy:Tenancy home-assistant",
+        "pulumi:pulumi:Stack > ha-influx:downsampling:Downsampling rollup",
+        "pulumi:pulumi:Stack > ha-influx:tokens:Tokens token",
+        "pulumi:pulumi:Stack > ha-influx:writer:WriterService writer",
+        "ha-influx:server:DockerInfluxServer > docker:index/remoteImage:RemoteImage influxdb-image",
+        "ha-influx:server:DockerInfluxServer > docker:index/volume:Volume influxdb-data",
+        "ha-influx:server:DockerInfluxServer > docker:index/network:Network influxdb-network",
+        "ha-influx:server:DockerInfluxServer > docker:index/container:Container influxdb",
+        `ha-influx:server:DockerInfluxServer > ${DYNAMIC}:ServerReady influxdb-ready`,
+        `ha-influx:server:DockerInfluxServer > ${DYNAMIC}:Onboarding influxdb-onboarding`,
+        ...["events", "weather", "system", "sports", "hourly", "daily"].flatMap((role) => [
+          `ha-influx:tenancy:Tenancy > ${DYNAMIC}:Bucket home-assistant-${role}`,
+          `ha-influx:tenancy:Tenancy > ${DYNAMIC}:DbrpMapping home-assistant-${role}-dbrp`,
+        ]),
+        `ha-influx:downsampling:Downsampling > ${DYNAMIC}:Task rollup-hourly`,
+        `ha-influx:downsampling:Downsampling > ${DYNAMIC}:Task rollup-daily`,
+        `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-writer`,
+        `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-reader`,
+        `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-monitor`,
+        "ha-influx:writer:WriterService > docker:index/image:Image writer-image",
+        "ha-influx:writer:WriterService > docker:index/volume:Volume writer-spool",
+        "ha-influx:writer:WriterService > docker:index/container:Container writer",
+      ].sort(),
+    );
+  });
+
+  it("runs the pinned image with its data on a named volume, published on 127.0.0.1 only", () => {
+    expect(inputsOf("docker:index/remoteImage:RemoteImage", "influxdb-image")).toEqual({ name: "influxdb:2.7.12", keepLocally: true });
+    expect(inputsOf("docker:index/volume:Volume", "influxdb-data")).toEqual({ name: "ha-influx-dev-data" });
+    const container = inputsOf("docker:index/container:Container", "influxdb");
+    expect(container).toMatchObject({
+      image: "sha256:influxdb-image",
+      restart: "unless-stopped",
+      ports: [{ internal: 8086, external: 8086, ip: "127.0.0.1" }],
+      volumes: [{ volumeName: "ha-influx-dev-data", containerPath: "/var/lib/influxdb2" }],
+      networksAdvanced: [{ name: "influxdb-network-mock", aliases: ["influxdb"] }],
+      healthcheck: { tests: ["CMD", "influx", "ping"] },
+    });
+  });
+
+  it("waits for /health, then onboards org home_assistant with the password as a secret", () => {
+    expect(inputsOf(`${DYNAMIC}:ServerReady`, "influxdb-ready")).toMatchObject({ url: ADMIN.url, timeoutSeconds: 120, trigger: "influxdb-id" });
+    const onboarding = resource(`${DYNAMIC}:Onboarding`, "influxdb-onboarding").inputs;
+    expect(isSecretValue(onboarding.password)).toBe(true);
+    expect(reveal(onboarding)).toMatchObject({
+      url: ADMIN.url,
+      username: "admin",
+      password: "correct-horse-battery",
+      org: "home_assistant",
+      bucket: "ha_influx_onboarding",
+      retentionSeconds: 3600,
+    });
+    // The onboarding creates the org: there is exactly one, and no second Organization resource.
+    expect(declared.resources.filter((r) => r.type === `${DYNAMIC}:Organization`)).toEqual([]);
+    expect(declared.outputs.orgName.value).toBe("home_assistant");
+    expect(declared.outputs.orgId.value).toBe(ORG_ID);
+  });
+
+  it.each([
+    ["events", "home_assistant_events", 365 * DAY, 7 * DAY],
+    ["weather", "weather_data", 180 * DAY, undefined],
+    ["system", "system_metrics", 30 * DAY, undefined],
+    ["sports", "sports_data", 90 * DAY, undefined],
+    ["hourly", "home_assistant_hourly", 730 * DAY, 30 * DAY],
+    ["daily", "home_assistant_daily", 2555 * DAY, 90 * DAY],
+  ])("bucket %s is %s with retention %i s and shard group %s s, mapped for InfluxQL", (role, name, retention, shard) => {
+    const bucket = inputsOf(`${DYNAMIC}:Bucket`, `home-assistant-${role}`);
+    expect(bucket).toMatchObject({ connection: ADMIN, orgId: ORG_ID, name, retentionSeconds: retention });
+    expect(bucket.shardGroupDurationSeconds).toBe(shard);
+    expect(inputsOf(`${DYNAMIC}:DbrpMapping`, `home-assistant-${role}-dbrp`)).toMatchObject({
+      orgId: ORG_ID,
+      bucketId: `home-assistant-${role}-id`,
+      database: name,
+      retentionPolicy: "autogen",
+      isDefault: true,
+    });
+    expect(declared.outputs.buckets.value[role]).toEqual({ name, id: `home-assistant-${role}-id` });
+  });
+
+  it.each([
+    ["hourly", "1h", "5m", hourlyRollupFlux({ sourceBucket: "home_assistant_events", targetBucket: "home_assistant_hourly", timeZone: "Europe/Berlin", lookback: "3h" })],
+    ["daily", "1d", "30m", dailyRollupFlux({ sourceBucket: "home_assistant_events", targetBucket: "home_assistant_daily", timeZone: "Europe/Berlin", lookback: "3d" })],
+  ])("the %s task runs every %s with offset %s and the builder's Flux", (period, every, offset, flux) => {
+    const task = inputsOf(`${DYNAMIC}:Task`, `rollup-${period}`);
+    expect(task).toMatchObject({ connection: ADMIN, orgId: ORG_ID, name: `rollup-${period}`, every, offset, status: "active", flux });
+    expect(task.cron).toBeUndefined();
+    expect(declared.outputs.taskIds.value[period]).toBe(`rollup-${period}-id`);
+  });
+
+  const bucket = (role: string, action: "read" | "write") => ({ action, resource: { type: "buckets", id: `home-assistant-${role}-id`, orgId: ORG_ID } });
+  const everyBucket = ["events", "weather", "system", "sports", "hourly", "daily"];
+  it.each([
+    ["writer", ["events", "weather", "system", "sports"].map((role) => bucket(role, "write"))],
+    ["reader", everyBucket.map((role) => bucket(role, "read"))],
+    ["monitor", [...everyBucket.map((role) => bucket(role, "read")), { action: "read", resource: { type: "orgs", id: ORG_ID } }]],
+  ])("the %s token holds exactly its permissions, bound to ids; its value is a secret output", (role, permissions) => {
+    expect(inputsOf(`${DYNAMIC}:Authorization`, `token-${role}`)).toMatchObject({ orgId: ORG_ID, description: `ha-influx dev ${role}`, permissions });
+    expect(declared.outputs.tokens[role]).toEqual({ value: `token-${role}-token-value`, secret: true });
+  });
+
+  it("sends the operator token only as a secret", () => {
+    const connected = declared.resources.filter((r) => r.type.startsWith(DYNAMIC) && "connection" in r.inputs);
+    expect(connected).toHaveLength(6 + 6 + 2 + 3);
+    for (const r of connected) expect(isSecretValue(r.inputs.connection)).toBe(true);
+  });
+
+  it("serialises every dynamic provider into its resource", () => {
+    const dynamic = declared.resources.filter((r) => r.type.startsWith(DYNAMIC));
+    expect(dynamic).toHaveLength(19);
+    for (const r of dynamic) {
+      expect(typeof r.inputs.__provider).toBe("string");
+      expect(r.inputs.__provider).toContain("exports.handler");
+    }
+  });
+
+  it("builds the writer from writer/ and runs it on the server's network with a spool volume", () => {
+    expect(inputsOf("docker:index/image:Image", "writer-image")).toMatchObject({
+      imageName: "ha-influx-writer:dev",
+      skipPush: true,
+      build: { context: expect.stringMatching(/[\\/]writer$/), dockerfile: expect.stringMatching(/[\\/]writer[\\/]Dockerfile$/) },
+    });
+    expect(inputsOf("docker:index/volume:Volume", "writer-spool")).toEqual({ name: "ha-influx-dev-writer-spool" });
+    const writer = resource("docker:index/container:Container", "writer").inputs;
+    expect(isSecretValue(writer.uploads)).toBe(true);
+    const plain = reveal(writer) as { uploads: { file: string; content: string }[] } & Record<string, unknown>;
+    expect(plain).toMatchObject({
+      image: "ha-influx-writer:dev",
+      restart: "unless-stopped",
+      envs: ["INFLUXDB_URL=http://influxdb:8086", "WRITER_CONFIG_FILE=/etc/ha-influx-writer/config.json", "WRITER_SPOOL_DIR=/var/lib/ha-influx-writer/spool"],
+      volumes: [{ volumeName: "ha-influx-dev-writer-spool", containerPath: "/var/lib/ha-influx-writer/spool" }],
+      networksAdvanced: [{ name: "influxdb-network-mock" }],
+      ports: [],
+    });
+    expect(plain.uploads).toHaveLength(1);
+    expect(plain.uploads[0].file).toBe("/etc/ha-influx-writer/config.json");
+    expect(JSON.parse(plain.uploads[0].content)).toEqual(declared.outputs.writerConfig?.value);
+  });
+
+  it("exports writerConfig as a secret in the writer's own schema", () => {
+    expect(declared.outputs.writerConfig?.secret).toBe(true);
+    const config = declared.outputs.writerConfig?.value;
+    expect(config).toEqual({
+      influxdb: {
+        url: "http://127.0.0.1:8086",
+        org: "home_assistant",
+        token: "token-writer-token-value",
+        buckets: { events: "home_assistant_events", weather: "weather_data", system: "system_metrics", sports: "sports_data" },
+        batchSize: 1000,
+        batchTimeoutSeconds: 5,
+        writeTimeoutSeconds: 30,
+        readTimeoutSeconds: 10,
+      },
+      timeZone: "Europe/Berlin",
+      logLevel: "info",
+      logFormat: "json",
+      homeAssistant: { url: "http://homeassistant.local:8123", token: "ha-long-lived-token", weatherEntity: "weather.home" },
+    });
+    expect(WriterConfigSchema.safeParse(config).success).toBe(true);
+  });
+
+  it("exports the URL the engine reaches the server at", () => {
+    expect(declared.outputs.url).toEqual({ value: "http://127.0.0.1:8086", secret: false });
+  });
+});

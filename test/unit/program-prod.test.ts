@@ -1,0 +1,108 @@
+// A prod-like stack (Pulumi.prod.yaml: an existing server, cron schedule, ingest, filters) under mocks.
+import { beforeAll, describe, expect, it } from "vitest";
+import { parseStackConfig } from "../../components/config";
+import { hourlyRollupFlux } from "../../components/flux";
+import { WriterConfigSchema } from "../../writer/src/config";
+import { Declaration, declareProgram, isSecretValue, reveal, setPath, stackFileSettings } from "./helpers/declare";
+
+const DAY = 86_400;
+const DYNAMIC = "pulumi-nodejs:dynamic/influxdb";
+const SERVER = "http://influxdb.home.arpa:8086";
+const ORG_ID = "home-assistant-org-id";
+
+let declared: Declaration;
+const inputsOf = (type: string, name: string) => {
+  const found = declared.resources.find((r) => r.type === type && r.name === name);
+  if (!found) throw new Error(`not declared: ${type} ${name}`);
+  return found.inputs;
+};
+
+beforeAll(async () => {
+  let settings = stackFileSettings("Pulumi.prod.yaml");
+  settings = setPath(settings, "server.adminToken", "existing-operator-token");
+  settings = setPath(settings, "writer.homeAssistant.token", "ha-long-lived-token");
+  declared = await declareProgram(parseStackConfig(settings), "prod");
+});
+
+describe("Pulumi.prod.yaml (external server)", () => {
+  it("declares exactly these resources: no container, no onboarding, one organisation", () => {
+    const graph = declared.resources.map((r) => `${r.parentType} > ${r.type} ${r.name}`).sort();
+    expect(graph).toEqual(
+      [
+        "pulumi:pulumi:Stack > ha-influx:server:ExternalInfluxServer influxdb",
+        "pulumi:pulumi:Stack > ha-influx:tenancy:Tenancy home-assistant",
+        "pulumi:pulumi:Stack > ha-influx:downsampling:Downsampling rollup",
+        "pulumi:pulumi:Stack > ha-influx:tokens:Tokens token",
+        "pulumi:pulumi:Stack > ha-influx:writer:WriterService writer",
+        `ha-influx:server:ExternalInfluxServer > ${DYNAMIC}:ServerReady influxdb-ready`,
+        `ha-influx:tenancy:Tenancy > ${DYNAMIC}:Organization home-assistant-org`,
+        ...["events", "weather", "system", "sports", "hourly", "daily"].flatMap((role) => [
+          `ha-influx:tenancy:Tenancy > ${DYNAMIC}:Bucket home-assistant-${role}`,
+          `ha-influx:tenancy:Tenancy > ${DYNAMIC}:DbrpMapping home-assistant-${role}-dbrp`,
+        ]),
+        `ha-influx:downsampling:Downsampling > ${DYNAMIC}:Task rollup-hourly`,
+        `ha-influx:downsampling:Downsampling > ${DYNAMIC}:Task rollup-daily`,
+        `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-writer`,
+        `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-reader`,
+        `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-monitor`,
+        "ha-influx:writer:WriterService > docker:index/image:Image writer-image",
+        "ha-influx:writer:WriterService > docker:index/volume:Volume writer-spool",
+        "ha-influx:writer:WriterService > docker:index/container:Container writer",
+      ].sort(),
+    );
+  });
+
+  it("waits for the configured server and manages it with the configured token, kept secret", () => {
+    expect(reveal(inputsOf(`${DYNAMIC}:ServerReady`, "influxdb-ready"))).toMatchObject({ url: SERVER, timeoutSeconds: 60 });
+    const org = inputsOf(`${DYNAMIC}:Organization`, "home-assistant-org");
+    expect(isSecretValue(org.connection)).toBe(true);
+    expect(reveal(org)).toMatchObject({ name: "home_assistant", connection: { url: SERVER, token: "existing-operator-token" } });
+    expect(declared.outputs.orgId.value).toBe(ORG_ID);
+  });
+
+  it.each([
+    ["events", 365 * DAY, 7 * DAY, "Raw Home Assistant state changes"],
+    ["hourly", 730 * DAY, 30 * DAY, undefined],
+    ["daily", 2555 * DAY, 90 * DAY, undefined],
+    ["weather", 180 * DAY, undefined, undefined],
+  ])("bucket %s keeps %i s in shard groups of %s s", (role, retention, shard, description) => {
+    const bucket = reveal(inputsOf(`${DYNAMIC}:Bucket`, `home-assistant-${role}`)) as Record<string, unknown>;
+    expect(bucket).toMatchObject({ orgId: ORG_ID, retentionSeconds: retention });
+    expect(bucket.shardGroupDurationSeconds).toBe(shard);
+    expect(bucket.description).toBe(description);
+  });
+
+  it("schedules the hourly rollup by cron with the configured offset and a 6 h lookback", () => {
+    const task = reveal(inputsOf(`${DYNAMIC}:Task`, "rollup-hourly")) as Record<string, unknown>;
+    expect(task).toMatchObject({
+      cron: "0 * * * *",
+      offset: "10m",
+      flux: hourlyRollupFlux({ sourceBucket: "home_assistant_events", targetBucket: "home_assistant_hourly", timeZone: "Europe/Berlin", lookback: "6h" }),
+    });
+    expect(task.every).toBeUndefined();
+    expect(reveal(inputsOf(`${DYNAMIC}:Task`, "rollup-daily"))).toMatchObject({ every: "1d", offset: "1h" });
+  });
+
+  it("runs the writer without a docker network, with ingest published where configured", () => {
+    const writer = reveal(inputsOf("docker:index/container:Container", "writer")) as Record<string, unknown>;
+    expect(writer).toMatchObject({
+      envs: [`INFLUXDB_URL=${SERVER}`, "WRITER_CONFIG_FILE=/etc/ha-influx-writer/config.json", "WRITER_SPOOL_DIR=/var/lib/ha-influx-writer/spool"],
+      networksAdvanced: [],
+      ports: [{ internal: 8087, external: 8087, ip: "0.0.0.0" }],
+    });
+  });
+
+  it("exports writerConfig with batch size, ingest and filters, valid for the writer", () => {
+    const config = declared.outputs.writerConfig;
+    expect(config?.secret).toBe(true);
+    expect(config?.value).toMatchObject({
+      influxdb: { url: SERVER, token: "token-writer-token-value", batchSize: 5000 },
+      ingest: { host: "0.0.0.0", port: 8087 },
+      filters: {
+        include: { entities: [], domains: [], entityGlobs: [] },
+        exclude: { entities: [], domains: ["automation", "script", "update"], entityGlobs: ["sensor.*_linkquality"] },
+      },
+    });
+    expect(WriterConfigSchema.safeParse(config?.value).success).toBe(true);
+  });
+});
