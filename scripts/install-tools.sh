@@ -18,7 +18,7 @@ langhost_sdk_version=${LANGHOST_SDK_VERSION:-3.52.0}
 pulumi_version=${PULUMI_VERSION:-}
 if [ -z "$pulumi_version" ]; then
   if [ -f "$here/node_modules/@pulumi/pulumi/package.json" ]; then
-    pulumi_version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$here/node_modules/@pulumi/pulumi/package.json")
+    pulumi_version=$(sed -n 's/^ *"version": "\([^"]*\)",*$/\1/p' "$here/node_modules/@pulumi/pulumi/package.json" | head -n 1)
   else
     pulumi_version=$(sed -n 's/.*"@pulumi\/pulumi": "\([0-9.]*\)".*/\1/p' "$here/package.json")
   fi
