@@ -10,6 +10,7 @@
  * - Home Assistant `state_changed`: `{ entity_id, old_state, new_state }` (the event's `data`), or the
  *   whole event `{ event_type: "state_changed", data: {...} }`. Each state is
  *   `{ entity_id, state, attributes, last_changed, last_updated }`.
+ *   Sources may add the flat shape's `weather` object to it.
  * - Flat enriched (the specification's): `{ entity_id, state, attributes?, timestamp?,
  *   weather?: { temperature?, humidity?, pressure?, condition? } }`.
  */
@@ -101,11 +102,22 @@ const haState = z.looseObject({
   last_updated: isoTimestamp.optional(),
 });
 
-/** `state_changed` event data as Home Assistant sends it. */
+const weatherSchema = z
+  .looseObject({
+    temperature: finiteOrNull,
+    humidity: finiteOrNull,
+    pressure: finiteOrNull,
+    condition: z.string().nullable().optional(),
+  })
+  .nullable()
+  .optional();
+
+/** `state_changed` event data as Home Assistant sends it (a source may add `weather` context). */
 export const StateChangedSchema = z.looseObject({
   entity_id: entityId.optional(),
   old_state: z.looseObject({ state: z.string(), last_changed: isoTimestamp.optional() }).nullable().optional(),
   new_state: haState.nullable(),
+  weather: weatherSchema,
 });
 
 /** The specification's flat enriched event. */
@@ -114,15 +126,7 @@ export const FlatEventSchema = z.looseObject({
   state: z.union([z.string().max(MAX_STATE_LENGTH), z.number().finite(), z.boolean()]),
   attributes: attributes.optional(),
   timestamp: isoTimestamp.optional(),
-  weather: z
-    .looseObject({
-      temperature: finiteOrNull,
-      humidity: finiteOrNull,
-      pressure: finiteOrNull,
-      condition: z.string().nullable().optional(),
-    })
-    .nullable()
-    .optional(),
+  weather: weatherSchema,
 });
 
 /** Any accepted incoming event (the whole `state_changed` envelope included). */
@@ -195,7 +199,7 @@ function parseStateChanged(data: Json, receivedUs: number, clock: ZoneClock): Pa
       event.previousChangedUs = changed;
     }
   }
-  return { ok: true, event };
+  return attachWeather(event, data.weather);
 }
 
 function parseFlat(body: Json, receivedUs: number, clock: ZoneClock): ParseResult {
@@ -225,25 +229,29 @@ function parseFlat(body: Json, receivedUs: number, clock: ZoneClock): ParseResul
   }
   const event: HaEvent = { entityId: id, domain: domainOf(id), state, attributes: attrs ?? EMPTY, timeUs, timeFromReceipt };
 
-  const weather = body.weather;
-  if (weather !== undefined && weather !== null) {
-    if (!isObject(weather)) return reject("invalid_weather", id);
-    const reading: WeatherReading = {};
-    for (const key of ["temperature", "humidity", "pressure"] as const) {
-      const value = weather[key];
-      if (value === undefined || value === null) continue;
-      if (typeof value !== "number" || !Number.isFinite(value)) {
-        return reject("invalid_weather", id, `weather.${key} must be a finite number`);
-      }
-      reading[key] = value;
+  return attachWeather(event, body.weather);
+}
+
+/** Adds the event's own weather context (either shape may carry `weather`). */
+function attachWeather(event: HaEvent, weather: unknown): ParseResult {
+  if (weather === undefined || weather === null) return { ok: true, event };
+  const id = event.entityId;
+  if (!isObject(weather)) return reject("invalid_weather", id);
+  const reading: WeatherReading = {};
+  for (const key of ["temperature", "humidity", "pressure"] as const) {
+    const value = weather[key];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== "number" || !Number.isFinite(value)) {
+      return reject("invalid_weather", id, `weather.${key} must be a finite number`);
     }
-    const condition = weather.condition;
-    if (condition !== undefined && condition !== null) {
-      if (typeof condition !== "string") return reject("invalid_weather", id, "weather.condition must be a string");
-      reading.condition = condition;
-    }
-    event.weather = reading;
+    reading[key] = value;
   }
+  const condition = weather.condition;
+  if (condition !== undefined && condition !== null) {
+    if (typeof condition !== "string") return reject("invalid_weather", id, "weather.condition must be a string");
+    reading.condition = condition;
+  }
+  event.weather = reading;
   return { ok: true, event };
 }
 

@@ -2,11 +2,30 @@
  * The writer's core: validate → filter → map → route → spool (durable) → batch → deliver.
  * Sources call `submit`; the HTTP server reads `status`, `weatherStatus` and `checkWritable`;
  * `startWriter` calls `start` and, on SIGTERM, `stop`.
+ *
+ * Timestamps are written at microsecond precision, Home Assistant's own (`last_updated` carries
+ * microseconds), so real events never need to move. Two distinct events of one entity still never share
+ * a timestamp: when an event's time falls on or before the last one written for the entity (same
+ * instant, or events without a time received together), it is moved to one microsecond after it. An
+ * event repeating the entity's last time and state (a snapshot after a reconnect) is the same event:
+ * it is acknowledged without writing it twice. Events older than the entity's last one (a backfill)
+ * keep their own time.
  */
+import { hostname } from "node:os";
+import { join } from "node:path";
 import type { WriterConfig } from "./config";
-import type { FilterReason, RejectReason } from "./events";
+import { DEFAULT_RETRY, Deliverer, type RetryPolicy } from "./delivery";
+import { parseEvent, type FilterReason, type HaEvent, type RejectReason, type WeatherReading, FILTER_REASONS } from "./events";
+import { EntityFilter } from "./filters";
+import { InfluxClient } from "./influxClient";
+import { escapeKey, escapeMeasurement, formatFloat } from "./lineProtocol";
 import type { Logger } from "./logger";
+import { mapEvent } from "./mapping";
 import type { WriterMetrics } from "./metrics";
+import { Router } from "./routing";
+import { WRITER_STATS_MEASUREMENT } from "./schema";
+import { Spool, type SpoolRecord } from "./spool";
+import { ZoneClock } from "./timezone";
 
 /** What happened to one submitted event. */
 export interface SubmitResult {
@@ -84,11 +103,309 @@ export interface PipelineDeps {
   logger: Logger;
   /** Metric objects to update. */
   metrics: WriterMetrics;
+  /** Retry timing; production defaults when absent (tests shorten it). */
+  retry?: RetryPolicy;
 }
+
+/** What the writer remembers per entity between events. */
+interface EntityMemory {
+  /** Event time of the last event, as it arrived. */
+  lastEventUs: number;
+  /** Timestamp the last event was written with (may be moved forward). */
+  lastWrittenUs: number;
+  /** Whether the last event carried its own time. */
+  lastHadTime: boolean;
+  /** Its state. */
+  state: string;
+  /** When that state began. */
+  changedUs: number;
+}
+
+const MAX_REMEMBERED_ENTITIES = 200_000;
+/** Failed attempts in a row after which InfluxDB is reported unhealthy (one blip is not an outage). */
+const UNHEALTHY_AFTER_FAILURES = 3;
+/** A 204 this recent answers /readyz without another probe. */
+const RECENT_SUCCESS_MS = 30_000;
+/** Weather readings older than this no longer count as current. */
+const WEATHER_STALE_MS = 3 * 60 * 60 * 1000;
 
 /** Creates the pipeline; nothing touches the disk or the network before `start()`. */
 export function createPipeline(config: WriterConfig, deps: PipelineDeps): Pipeline {
-  void config;
-  void deps;
-  throw new Error("createPipeline: the implementation lands in the next commits");
+  return new WriterPipeline(config, deps);
+}
+
+class WriterPipeline implements Pipeline {
+  private readonly clock: ZoneClock;
+  private readonly filter: EntityFilter;
+  private readonly router: Router;
+  private readonly client: InfluxClient;
+  private readonly entities = new Map<string, EntityMemory>();
+  private readonly weatherEntity: string | undefined;
+  private weather: WeatherReading | undefined;
+  private weatherAt: number | undefined;
+  private spool: Spool | undefined;
+  private deliverer: Deliverer | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private gaugeTimer: NodeJS.Timeout | undefined;
+  private state: "new" | "running" | "stopping" | "stopped" = "new";
+  private submitsInProgress = 0;
+  private readonly statsPrefix: string;
+
+  constructor(private readonly config: WriterConfig, private readonly deps: PipelineDeps) {
+    this.clock = new ZoneClock(config.timeZone);
+    this.filter = new EntityFilter(config.filters);
+    this.router = new Router(config);
+    this.weatherEntity = config.homeAssistant?.weatherEntity;
+    this.client = new InfluxClient({
+      url: config.influxdb.url,
+      org: config.influxdb.org,
+      token: config.influxdb.token,
+      writeTimeoutMs: config.influxdb.writeTimeoutSeconds * 1000,
+      readTimeoutMs: config.influxdb.readTimeoutSeconds * 1000,
+    });
+    this.statsPrefix = `${escapeMeasurement(WRITER_STATS_MEASUREMENT)},host=${escapeKey(hostname())} `;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== "new") throw new Error(`pipeline cannot start: it is ${this.state}`);
+    const { metrics, logger } = this.deps;
+    this.spool = await Spool.open({
+      dir: this.config.spool.dir,
+      maxBytes: this.config.spool.maxBytes,
+      logger,
+      onDrop: (events) => metrics.spoolDroppedEvents.inc(events),
+    });
+    this.deliverer = new Deliverer({
+      spool: this.spool,
+      client: this.client,
+      batchSize: this.config.influxdb.batchSize,
+      batchTimeoutMs: this.config.influxdb.batchTimeoutSeconds * 1000,
+      retry: this.deps.retry ?? DEFAULT_RETRY,
+      deadLetterPath: join(this.config.spool.dir, "dead-letter.ndjson"),
+      logger,
+      metrics,
+    });
+    this.deliverer.start();
+    this.state = "running";
+    this.updateGauges();
+    this.gaugeTimer = setInterval(() => this.updateGauges(), 1000);
+    this.gaugeTimer.unref();
+    this.statsTimer = setInterval(() => void this.writeStatistics(), this.config.statsIntervalSeconds * 1000);
+    this.statsTimer.unref();
+  }
+
+  async submit(rawEvents: readonly unknown[], source: string): Promise<SubmitResult[]> {
+    if (this.state !== "running" || this.spool === undefined) throw new Error(`pipeline is not accepting events: it is ${this.state}`);
+    this.submitsInProgress++;
+    try {
+      await this.spool.waitForRoom();
+      const results = new Array<SubmitResult>(rawEvents.length);
+      const receivedUs = Date.now() * 1000;
+      const records = new Map<string, SpoolRecord>();
+      const rejected = new Map<string, number>();
+      const filtered = new Map<string, number>();
+      let accepted = 0;
+
+      for (let index = 0; index < rawEvents.length; index++) {
+        const parsed = parseEvent(rawEvents[index], receivedUs, this.clock);
+        if (!parsed.ok) {
+          const result: SubmitResult = { index, status: parsed.status, reason: parsed.reason, message: parsed.message };
+          if (parsed.entityId !== undefined) result.entityId = parsed.entityId;
+          results[index] = result;
+          const tally = parsed.status === "rejected" ? rejected : filtered;
+          tally.set(parsed.reason, (tally.get(parsed.reason) ?? 0) + 1);
+          continue;
+        }
+        const event = parsed.event;
+        if (event.entityId === this.weatherEntity) this.rememberWeather(event);
+        if (!this.filter.passes(event.entityId, event.domain)) {
+          results[index] = { index, status: "filtered", reason: "excluded", message: FILTER_REASONS.excluded, entityId: event.entityId };
+          filtered.set("excluded", (filtered.get("excluded") ?? 0) + 1);
+          continue;
+        }
+        results[index] = { index, status: "accepted", entityId: event.entityId };
+        accepted++;
+        const line = this.lineOf(event);
+        if (line === undefined) continue;
+        for (const bucket of this.router.route(event.entityId, event.domain)) {
+          const record = records.get(bucket);
+          if (record === undefined) records.set(bucket, { bucket, lines: line, count: 1 });
+          else {
+            record.lines += line;
+            record.count++;
+          }
+        }
+      }
+
+      await this.spool.append([...records.values()]);
+      const { metrics } = this.deps;
+      metrics.eventsReceived.inc({ source }, rawEvents.length);
+      if (accepted > 0) metrics.eventsAccepted.inc({ source }, accepted);
+      for (const [reason, count] of rejected) metrics.eventsRejected.inc({ source, reason }, count);
+      for (const [reason, count] of filtered) metrics.eventsFiltered.inc({ source, reason }, count);
+      return results;
+    } finally {
+      this.submitsInProgress--;
+    }
+  }
+
+  /** The event's line with a timestamp unique for its entity; undefined for a repeat of the last event. */
+  private lineOf(event: HaEvent): string | undefined {
+    const memory = this.entities.get(event.entityId);
+    let time = event.timeUs;
+    if (memory !== undefined) {
+      const repeat =
+        !event.timeFromReceipt && memory.lastHadTime && event.timeUs === memory.lastEventUs && event.state === memory.state;
+      if (repeat) return undefined;
+      if (event.timeUs >= memory.lastEventUs && event.timeUs <= memory.lastWrittenUs) time = memory.lastWrittenUs + 1;
+    }
+    const body = mapEvent(event, {
+      clock: this.clock,
+      weather: this.currentWeather(),
+      previousState: memory?.state,
+      previousChangedUs: memory?.changedUs,
+    });
+    if (memory === undefined) {
+      if (this.entities.size >= MAX_REMEMBERED_ENTITIES) this.entities.delete(this.entities.keys().next().value!);
+      this.entities.set(event.entityId, {
+        lastEventUs: event.timeUs,
+        lastWrittenUs: time,
+        lastHadTime: !event.timeFromReceipt,
+        state: event.state,
+        changedUs: event.timeUs,
+      });
+    } else if (event.timeUs >= memory.lastEventUs) {
+      if (memory.state !== event.state) {
+        memory.state = event.state;
+        memory.changedUs = event.timeUs;
+      }
+      memory.lastEventUs = event.timeUs;
+      memory.lastWrittenUs = time;
+      memory.lastHadTime = !event.timeFromReceipt;
+    }
+    return `${body} ${time}\n`;
+  }
+
+  private rememberWeather(event: HaEvent): void {
+    const attrs = event.attributes;
+    const reading: WeatherReading = { condition: event.state };
+    if (typeof attrs.temperature === "number" && Number.isFinite(attrs.temperature)) reading.temperature = attrs.temperature;
+    if (typeof attrs.humidity === "number" && Number.isFinite(attrs.humidity)) reading.humidity = attrs.humidity;
+    if (typeof attrs.pressure === "number" && Number.isFinite(attrs.pressure)) reading.pressure = attrs.pressure;
+    this.weather = reading;
+    this.weatherAt = Date.now();
+  }
+
+  private currentWeather(): WeatherReading | undefined {
+    return this.weatherAt !== undefined && Date.now() - this.weatherAt < WEATHER_STALE_MS ? this.weather : undefined;
+  }
+
+  status(): ComponentStatus {
+    const health = this.deliverer?.health;
+    const spool = this.spool?.stats() ?? { bytes: 0, events: 0, droppedEvents: 0 };
+    const details = {
+      spoolBytes: spool.bytes,
+      spoolEvents: spool.events,
+      spoolDroppedEvents: spool.droppedEvents,
+      consecutiveFailures: health?.consecutiveFailures ?? 0,
+    };
+    const base = {
+      name: "influxdb",
+      ...(health?.lastError !== undefined ? { lastError: health.lastError } : {}),
+      ...(health?.lastErrorAt ? { lastErrorAt: health.lastErrorAt.toISOString() } : {}),
+      ...(health?.lastSuccessAt ? { lastSuccessAt: health.lastSuccessAt.toISOString() } : {}),
+      details,
+    };
+    if (health === undefined) return { ...base, healthy: false, message: `pipeline is ${this.state}` };
+    if (health.unauthorized) {
+      return { ...base, healthy: false, message: `InfluxDB refuses the token or the org/bucket is missing; ${spool.events} events kept in the spool` };
+    }
+    if (health.consecutiveFailures >= UNHEALTHY_AFTER_FAILURES) {
+      return { ...base, healthy: false, message: `writes keep failing (${health.consecutiveFailures} in a row); ${spool.events} events kept in the spool` };
+    }
+    return { ...base, healthy: this.state === "running", message: `${spool.events} events waiting for delivery` };
+  }
+
+  weatherStatus(): ComponentStatus {
+    const current = this.currentWeather();
+    const at = this.weatherAt === undefined ? {} : { lastSuccessAt: new Date(this.weatherAt).toISOString() };
+    if (this.weatherEntity === undefined) {
+      return { name: "weather", healthy: true, message: "no weather entity configured; weather comes with events when they carry it" };
+    }
+    if (current === undefined) {
+      return { name: "weather", healthy: false, message: `no current reading from ${this.weatherEntity}`, ...at };
+    }
+    return { name: "weather", healthy: true, message: `current reading from ${this.weatherEntity}`, ...at, details: { ...current } };
+  }
+
+  async checkWritable(): Promise<WritableCheck> {
+    const health = this.deliverer?.health;
+    if (health?.unauthorized) return { ok: false, message: health.lastError ?? "InfluxDB refused the token" };
+    if (health?.lastSuccessAt && health.consecutiveFailures === 0 && Date.now() - health.lastSuccessAt.getTime() < RECENT_SUCCESS_MS) {
+      return { ok: true, message: "InfluxDB accepted a write recently" };
+    }
+    const outcome = await this.client.probe(this.config.influxdb.buckets.events);
+    if (outcome.kind === "delivered") return { ok: true, message: "InfluxDB is reachable and accepts writes with this token" };
+    return { ok: false, message: `${outcome.kind}: ${outcome.message}` };
+  }
+
+  async flush(timeoutMs: number): Promise<FlushResult> {
+    const drained = this.deliverer ? await this.deliverer.flush(timeoutMs) : true;
+    return { drained, pendingEvents: this.spool?.stats().events ?? 0 };
+  }
+
+  async stop(timeoutMs: number): Promise<FlushResult> {
+    if (this.state !== "running") return { drained: true, pendingEvents: this.spool?.stats().events ?? 0 };
+    const deadline = Date.now() + timeoutMs;
+    this.state = "stopping";
+    clearInterval(this.statsTimer);
+    clearInterval(this.gaugeTimer);
+    while (this.submitsInProgress > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    const result = await this.flush(Math.max(0, deadline - Date.now()));
+    await this.deliverer?.stop();
+    await this.spool?.close();
+    this.state = "stopped";
+    const level = result.drained ? "info" : "warn";
+    this.deps.logger[level]({ pendingEvents: result.pendingEvents }, result.drained ? "pipeline stopped; everything delivered" : "pipeline stopped before everything was delivered; the rest stays in the spool");
+    return result;
+  }
+
+  private updateGauges(): void {
+    const stats = this.spool?.stats();
+    if (stats === undefined) return;
+    this.deps.metrics.spoolBytes.set(stats.bytes);
+    this.deps.metrics.spoolEvents.set(stats.events);
+  }
+
+  /** Appends one point of the writer's own figures for the system bucket. */
+  private async writeStatistics(): Promise<void> {
+    if (this.state !== "running" || this.spool === undefined) return;
+    const { metrics } = this.deps;
+    const spool = this.spool.stats();
+    const figures: [string, number][] = [
+      ["events_received", await total(metrics.eventsReceived)],
+      ["events_accepted", await total(metrics.eventsAccepted)],
+      ["events_rejected", await total(metrics.eventsRejected)],
+      ["events_filtered", await total(metrics.eventsFiltered)],
+      ["points_written", await total(metrics.pointsWritten)],
+      ["batches_written", await total(metrics.batchesWritten)],
+      ["batches_failed", await total(metrics.batchesFailed)],
+      ["dead_letter_lines", await total(metrics.deadLetterLines)],
+      ["spool_bytes", spool.bytes],
+      ["spool_events", spool.events],
+      ["spool_dropped_events", spool.droppedEvents],
+    ];
+    const fields = figures.map(([key, value]) => `${key}=${formatFloat(value)}`).join(",");
+    const line = `${this.statsPrefix}${fields} ${Date.now() * 1000}\n`;
+    try {
+      await this.spool.append([{ bucket: this.config.influxdb.buckets.system, lines: line, count: 1 }]);
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, "could not spool the writer's statistics");
+    }
+  }
+}
+
+async function total(metric: { get(): Promise<{ values: { value: number }[] }> | { values: { value: number }[] } }): Promise<number> {
+  const { values } = await metric.get();
+  return values.reduce((sum, sample) => sum + sample.value, 0);
 }

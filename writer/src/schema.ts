@@ -59,3 +59,6 @@ export const DEFAULT_BUCKETS = {
 export type BucketRole = keyof typeof DEFAULT_BUCKETS;
 
 export const DEFAULT_ORG = "home_assistant";
+
+/** Measurement of the writer's own statistics, written periodically to the system bucket. */
+export const WRITER_STATS_MEASUREMENT = "ha_influx_writer";

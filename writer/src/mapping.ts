@@ -1,0 +1,99 @@
+/**
+ * Schema mapping: one validated event → one point of `home_assistant_events` (see `schema.ts`).
+ *
+ * Tags (empty ones omitted; in `TAG_KEYS` order, which is sorted as InfluxDB prefers):
+ * - `area`: attribute `area` (or `area_id`); `device_class`: attribute `device_class`;
+ * - `device_name`: attribute `friendly_name`; `domain`: the entity id before the dot; `entity_id`;
+ * - `integration`: attribute `integration` (or `platform`);
+ * - `time_of_day`: `night` 0–6 h, `morning` 6–12 h, `afternoon` 12–18 h, `evening` 18–24 h, in the
+ *   configured time zone;
+ * - `weather_condition`: the weather context's condition.
+ *
+ * Fields (numbers always floats, strings in their own fields):
+ * - `state_value`: the state as text (always, `unknown`/`unavailable` included);
+ * - `previous_state`: the state before this event;
+ * - `normalized_value`: see `normalize.ts`;
+ * - `confidence`: attribute `confidence` when it is a finite number;
+ * - `duration_seconds`: how long the previous state had lasted when this event happened (event time
+ *   minus the previous state's `last_changed`);
+ * - `weather_temp`, `weather_humidity`, `weather_pressure`: the weather context's readings;
+ * - `unit_of_measurement`: attribute `unit_of_measurement`.
+ */
+import type { HaEvent, WeatherReading } from "./events";
+import { escapeKey, escapeMeasurement, formatFloat, quoteString } from "./lineProtocol";
+import { normalizeState } from "./normalize";
+import { MEASUREMENT, type TagKey } from "./schema";
+import type { ZoneClock } from "./timezone";
+
+/** What mapping needs besides the event itself. */
+export interface MappingContext {
+  /** Clock of the configured time zone, for `time_of_day`. */
+  clock: ZoneClock;
+  /** Weather to use when the event carries none (from the configured weather entity). */
+  weather?: WeatherReading;
+  /** Previous state known to the writer, for events that do not carry one. */
+  previousState?: string;
+  /** When `previousState` began, microseconds since the epoch. */
+  previousChangedUs?: number;
+}
+
+const MEASUREMENT_PREFIX = escapeMeasurement(MEASUREMENT);
+
+/** `time_of_day` of a local hour. */
+export function timeOfDay(hour: number): "night" | "morning" | "afternoon" | "evening" {
+  return hour < 6 ? "night" : hour < 12 ? "morning" : hour < 18 ? "afternoon" : "evening";
+}
+
+/**
+ * The point of an event as line protocol without its timestamp: `measurement,tags fields`. The
+ * pipeline appends the timestamp after making it unique per entity.
+ */
+export function mapEvent(event: HaEvent, context: MappingContext): string {
+  const attrs = event.attributes;
+  const weather = event.weather ?? context.weather;
+
+  let line = MEASUREMENT_PREFIX;
+  line += tag("area", text(attrs.area) ?? text(attrs.area_id));
+  line += tag("device_class", text(attrs.device_class));
+  line += tag("device_name", text(attrs.friendly_name));
+  line += tag("domain", event.domain);
+  line += tag("entity_id", event.entityId);
+  line += tag("integration", text(attrs.integration) ?? text(attrs.platform));
+  line += tag("time_of_day", timeOfDay(context.clock.hourAt(Math.floor(event.timeUs / 1000))));
+  line += tag("weather_condition", weather?.condition);
+
+  let fields = "";
+  fields += numberField("confidence", attrs.confidence);
+  const previousState = event.previousState ?? context.previousState;
+  const previousChangedUs = event.previousState !== undefined ? event.previousChangedUs : context.previousChangedUs;
+  if (previousChangedUs !== undefined && event.timeUs >= previousChangedUs) {
+    fields += numberField("duration_seconds", (event.timeUs - previousChangedUs) / 1e6);
+  }
+  fields += numberField("normalized_value", normalizeState(event.state));
+  if (previousState !== undefined) fields += `,previous_state=${quoteString(previousState)}`;
+  fields += `,state_value=${quoteString(event.state)}`;
+  const unit = text(attrs.unit_of_measurement);
+  if (unit !== undefined) fields += `,unit_of_measurement=${quoteString(unit)}`;
+  if (weather !== undefined) {
+    fields += numberField("weather_humidity", weather.humidity);
+    fields += numberField("weather_pressure", weather.pressure);
+    fields += numberField("weather_temp", weather.temperature);
+  }
+  // `fields` starts with a comma; the first one becomes the space between tags and fields.
+  return `${line} ${fields.slice(1)}`;
+}
+
+function tag(key: TagKey, value: string | undefined): string {
+  return value === undefined || value === "" ? "" : `,${key}=${escapeKey(value)}`;
+}
+
+function numberField(key: string, value: unknown): string {
+  return typeof value === "number" && Number.isFinite(value) ? `,${key}=${formatFloat(value)}` : "";
+}
+
+/** A string attribute as a tag or field text; numbers become text, anything else is absent. */
+function text(value: unknown): string | undefined {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  return undefined;
+}
