@@ -1,0 +1,119 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FakeInfluxDB } from "./fake-influxdb";
+
+const CLI = join(__dirname, "..", "src", "cli.ts");
+const INFLUX_TOKEN = "influx-writer-token-93af";
+const INGEST_TOKEN = "ingest-token-1b77";
+const BUCKET = "home_assistant_events";
+
+/** Runs the CLI from source, the way `node dist/cli.js` runs in the image. */
+function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess & { output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", CLI, ...args], {
+    cwd: join(__dirname, ".."),
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return Object.assign(child, { output: () => output, exited });
+}
+
+function flatEvent(i: number) {
+  return { entity_id: `sensor.meter_${i % 10}`, state: String(i / 10), attributes: { unit_of_measurement: "kWh" }, timestamp: new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString() };
+}
+
+describe("ha-influx-writer CLI", () => {
+  let influx: FakeInfluxDB;
+  let dir: string;
+  let child: ReturnType<typeof spawnCli> | undefined;
+
+  beforeEach(async () => {
+    influx = await FakeInfluxDB.start();
+    dir = mkdtempSync(join(tmpdir(), "writer-cli-"));
+  });
+  afterEach(async () => {
+    if (child && child.exitCode === null) {
+      child.kill("SIGKILL");
+      await child.exited;
+    }
+    child = undefined;
+    await influx.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function writeConfig(extra: Record<string, unknown> = {}): string {
+    const file = join(dir, "writerConfig.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        influxdb: { url: influx.url, org: "home_assistant", token: INFLUX_TOKEN, buckets: { events: BUCKET }, batchSize: 1000, batchTimeoutSeconds: 3600 },
+        ingest: { host: "127.0.0.1", port: 0, token: INGEST_TOKEN },
+        spool: { dir: join(dir, "spool") },
+        ...extra,
+      }),
+    );
+    return file;
+  }
+
+  it("flushes every accepted event to InfluxDB on SIGTERM and exits 0", async () => {
+    child = spawnCli(["--config", writeConfig()]);
+    let url = "";
+    await vi.waitFor(
+      () => {
+        const started = child!.output().split("\n").find((line) => line.includes('"writer started"'));
+        expect(started, child!.output()).toBeDefined();
+        url = JSON.parse(started!).url;
+      },
+      { timeout: 20_000, interval: 50 },
+    );
+
+    const events = Array.from({ length: 500 }, (_, i) => flatEvent(i));
+    const response = await fetch(`${url}/events`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${INGEST_TOKEN}`, "content-type": "application/x-ndjson" },
+      body: events.map((event) => JSON.stringify(event)).join("\n"),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ accepted: 500, rejected: 0 });
+    // Below the batch size and long before the batch timeout: nothing is due yet but SIGTERM's flush.
+    expect(influx.linesIn(BUCKET)).toHaveLength(0);
+
+    child.kill("SIGTERM");
+    expect(await child.exited).toBe(0);
+    const lines = influx.linesIn(BUCKET);
+    expect(lines).toHaveLength(500);
+    expect(new Set(lines).size).toBe(500);
+    expect(influx.authorizations.every((header) => header === `Token ${INFLUX_TOKEN}`)).toBe(true);
+    const output = child.output();
+    expect(output).not.toContain(INFLUX_TOKEN);
+    expect(output).not.toContain(INGEST_TOKEN);
+  });
+
+  it("replays an NDJSON file, reports bad lines by number, delivers the rest and exits 2", async () => {
+    const file = join(dir, "backfill.ndjson");
+    const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify(flatEvent(i)));
+    lines.splice(100, 0, "{oops");
+    lines.splice(200, 0, JSON.stringify({ entity_id: "Not An Entity", state: "on" }));
+    writeFileSync(file, lines.join("\n") + "\n");
+
+    child = spawnCli(["replay", file, "--config", writeConfig()]);
+    expect(await child.exited).toBe(2);
+    const output = child.output();
+    expect(output).toMatch(/^line 101: invalid_json: /m);
+    expect(output).toMatch(/^line 201: invalid_entity_id: /m);
+    expect(output).toContain("300 accepted, 0 filtered, 2 rejected; all delivered");
+    expect(influx.linesIn(BUCKET)).toHaveLength(300);
+  });
+
+  it("stops with a message naming a missing setting", async () => {
+    child = spawnCli([], { INFLUXDB_URL: influx.url });
+    expect(await child.exited).toBe(1);
+    expect(child.output()).toMatch(/INFLUXDB_TOKEN \(influxdb\.token\): required/);
+  });
+});
