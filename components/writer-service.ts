@@ -6,6 +6,8 @@ import type { WriterConfig } from "./writer-config";
 /** Where the configuration file and the spool live inside the writer container. */
 export const WRITER_CONFIG_PATH = "/etc/ha-influx-writer/config.json";
 export const WRITER_SPOOL_PATH = "/var/lib/ha-influx-writer/spool";
+/** Seconds the writer gets to flush on stop. */
+const SHUTDOWN_TIMEOUT_SECONDS = 25;
 /** Build context of the writer image: the `writer/` package with its Dockerfile. */
 const WRITER_CONTEXT = path.join(__dirname, "..", "writer");
 
@@ -75,10 +77,12 @@ export class WriterService extends pulumi.ComponentResource {
         volumes: [{ volumeName: spool.name, containerPath: WRITER_SPOOL_PATH }],
         networksAdvanced: args.networkName === undefined ? [] : [{ name: args.networkName }],
         ports: ingestPorts,
-        // SIGTERM makes the writer flush its batches; give it time before docker kills it.
+        // SIGTERM makes the writer flush its batches within its shutdown timeout; docker waits a little
+        // longer before it kills.
+        command: ["--shutdown-timeout", String(SHUTDOWN_TIMEOUT_SECONDS)],
         stopSignal: "SIGTERM",
-        stopTimeout: 30,
-        destroyGraceSeconds: 35,
+        stopTimeout: SHUTDOWN_TIMEOUT_SECONDS + 5,
+        destroyGraceSeconds: SHUTDOWN_TIMEOUT_SECONDS + 5,
       },
       // Two writers must never share one spool directory, so the old container goes first.
       { parent: this, deleteBeforeReplace: true },

@@ -29,20 +29,23 @@ stat = (tables=<-, fn, field) =>
         |> group(columns: ["entity_id", "domain", "device_class", "area", "_field"])
 `;
 
-describe("hourlyRollupFlux", () => {
-  it("rolls raw numeric points up into mean/min/max/count per hour, written to the hourly bucket", () => {
-    expect(hourlyRollupFlux(hourlyDefaults)).toBe(`${head("1h", "3h")}
-union(
+/** The closing union of the four statistics (and any extra streams), written as `measurement`. */
+const statisticsInto = (measurement: string, extra: string[]) => `union(
     tables: [
         numeric |> stat(fn: mean, field: "mean"),
         numeric |> stat(fn: min, field: "min"),
         numeric |> stat(fn: max, field: "max"),
         numeric |> stat(fn: count, field: "count"),
-    ],
+${extra.map((stream) => `        ${stream},\n`).join("")}    ],
 )
-    |> set(key: "_measurement", value: "home_assistant_hourly")
-    |> to(bucket: "home_assistant_hourly")
-`);
+    |> set(key: "_measurement", value: "${measurement}")
+    |> to(bucket: "${measurement}")
+`;
+
+describe("hourlyRollupFlux", () => {
+  it("rolls raw numeric points up into mean/min/max/count per hour, written to the hourly bucket", () => {
+    expect(hourlyRollupFlux(hourlyDefaults)).toBe(`${head("1h", "3h")}
+${statisticsInto("home_assistant_hourly", [])}`);
   });
 });
 
@@ -58,18 +61,7 @@ energy =
         |> set(key: "_field", value: "energy_kwh")
         |> group(columns: ["entity_id", "domain", "device_class", "area", "_field"])
 
-union(
-    tables: [
-        numeric |> stat(fn: mean, field: "mean"),
-        numeric |> stat(fn: min, field: "min"),
-        numeric |> stat(fn: max, field: "max"),
-        numeric |> stat(fn: count, field: "count"),
-        energy,
-    ],
-)
-    |> set(key: "_measurement", value: "home_assistant_daily")
-    |> to(bucket: "home_assistant_daily")
-`);
+${statisticsInto("home_assistant_daily", ["energy"])}`);
   });
 });
 

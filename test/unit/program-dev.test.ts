@@ -3,20 +3,17 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parseStackConfig } from "../../components/config";
 import { dailyRollupFlux, hourlyRollupFlux } from "../../components/flux";
 import { WriterConfigSchema } from "../../writer/src/config";
-import { Declaration, Declared, declareProgram, isSecretValue, reveal, setPath, stackFileSettings } from "./helpers/declare";
+import {
+  DYNAMIC, Declaration, declareProgram, graphBelowServer, graphOf, inputsOf as declaredInputs, isSecretValue, reveal, setPath, stackFileSettings,
+} from "./helpers/declare";
 
 const DAY = 86_400;
-const DYNAMIC = "pulumi-nodejs:dynamic/influxdb";
 const ADMIN = { url: "http://127.0.0.1:8086", token: "operator-token-value" };
 const ORG_ID = "onboarded-org-id";
 
 let declared: Declaration;
-const resource = (type: string, name: string): Declared => {
-  const found = declared.resources.find((r) => r.type === type && r.name === name);
-  if (!found) throw new Error(`not declared: ${type} ${name}`);
-  return found;
-};
-const inputsOf = (type: string, name: string) => reveal(resource(type, name).inputs) as Record<string, unknown>;
+const rawInputsOf = (type: string, name: string) => declaredInputs(declared, type, name);
+const inputsOf = (type: string, name: string) => reveal(rawInputsOf(type, name)) as Record<string, unknown>;
 
 beforeAll(async () => {
   // What the user does once after cloning: the two secrets the file documents.
@@ -28,32 +25,16 @@ beforeAll(async () => {
 
 describe("Pulumi.dev.yaml", () => {
   it("declares exactly these resources, each under its component", () => {
-    const graph = declared.resources.map((r) => `${r.parentType} > ${r.type} ${r.name}`).sort();
-    expect(graph).toEqual(
+    expect(graphOf(declared)).toEqual(
       [
         "pulumi:pulumi:Stack > ha-influx:server:DockerInfluxServer influxdb",
-        "pulumi:pulumi:Stack > ha-influx:tenancy:Tenancy home-assistant",
-        "pulumi:pulumi:Stack > ha-influx:downsampling:Downsampling rollup",
-        "pulumi:pulumi:Stack > ha-influx:tokens:Tokens token",
-        "pulumi:pulumi:Stack > ha-influx:writer:WriterService writer",
         "ha-influx:server:DockerInfluxServer > docker:index/remoteImage:RemoteImage influxdb-image",
         "ha-influx:server:DockerInfluxServer > docker:index/volume:Volume influxdb-data",
         "ha-influx:server:DockerInfluxServer > docker:index/network:Network influxdb-network",
         "ha-influx:server:DockerInfluxServer > docker:index/container:Container influxdb",
         `ha-influx:server:DockerInfluxServer > ${DYNAMIC}:ServerReady influxdb-ready`,
         `ha-influx:server:DockerInfluxServer > ${DYNAMIC}:Onboarding influxdb-onboarding`,
-        ...["events", "weather", "system", "sports", "hourly", "daily"].flatMap((role) => [
-          `ha-influx:tenancy:Tenancy > ${DYNAMIC}:Bucket home-assistant-${role}`,
-          `ha-influx:tenancy:Tenancy > ${DYNAMIC}:DbrpMapping home-assistant-${role}-dbrp`,
-        ]),
-        `ha-influx:downsampling:Downsampling > ${DYNAMIC}:Task rollup-hourly`,
-        `ha-influx:downsampling:Downsampling > ${DYNAMIC}:Task rollup-daily`,
-        `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-writer`,
-        `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-reader`,
-        `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-monitor`,
-        "ha-influx:writer:WriterService > docker:index/image:Image writer-image",
-        "ha-influx:writer:WriterService > docker:index/volume:Volume writer-spool",
-        "ha-influx:writer:WriterService > docker:index/container:Container writer",
+        ...graphBelowServer(),
       ].sort(),
     );
   });
@@ -74,7 +55,7 @@ describe("Pulumi.dev.yaml", () => {
 
   it("waits for /health, then onboards org home_assistant with the password as a secret", () => {
     expect(inputsOf(`${DYNAMIC}:ServerReady`, "influxdb-ready")).toMatchObject({ url: ADMIN.url, timeoutSeconds: 120, trigger: "influxdb-id" });
-    const onboarding = resource(`${DYNAMIC}:Onboarding`, "influxdb-onboarding").inputs;
+    const onboarding = rawInputsOf(`${DYNAMIC}:Onboarding`, "influxdb-onboarding");
     expect(isSecretValue(onboarding.password)).toBe(true);
     expect(reveal(onboarding)).toMatchObject({
       url: ADMIN.url,
@@ -154,12 +135,15 @@ describe("Pulumi.dev.yaml", () => {
       build: { context: expect.stringMatching(/[\\/]writer$/), dockerfile: expect.stringMatching(/[\\/]writer[\\/]Dockerfile$/) },
     });
     expect(inputsOf("docker:index/volume:Volume", "writer-spool")).toEqual({ name: "ha-influx-dev-writer-spool" });
-    const writer = resource("docker:index/container:Container", "writer").inputs;
+    const writer = rawInputsOf("docker:index/container:Container", "writer");
     expect(isSecretValue(writer.uploads)).toBe(true);
     const plain = reveal(writer) as { uploads: { file: string; content: string }[] } & Record<string, unknown>;
     expect(plain).toMatchObject({
       image: "ha-influx-writer:dev",
       restart: "unless-stopped",
+      command: ["--shutdown-timeout", "25"],
+      stopSignal: "SIGTERM",
+      stopTimeout: 30,
       envs: ["INFLUXDB_URL=http://influxdb:8086", "WRITER_CONFIG_FILE=/etc/ha-influx-writer/config.json", "WRITER_SPOOL_DIR=/var/lib/ha-influx-writer/spool"],
       volumes: [{ volumeName: "ha-influx-dev-writer-spool", containerPath: "/var/lib/ha-influx-writer/spool" }],
       networksAdvanced: [{ name: "influxdb-network-mock" }],

@@ -3,19 +3,16 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { parseStackConfig } from "../../components/config";
 import { hourlyRollupFlux } from "../../components/flux";
 import { WriterConfigSchema } from "../../writer/src/config";
-import { Declaration, declareProgram, isSecretValue, reveal, setPath, stackFileSettings } from "./helpers/declare";
+import {
+  DYNAMIC, Declaration, declareProgram, graphBelowServer, graphOf, inputsOf as declaredInputs, isSecretValue, reveal, setPath, stackFileSettings,
+} from "./helpers/declare";
 
 const DAY = 86_400;
-const DYNAMIC = "pulumi-nodejs:dynamic/influxdb";
 const SERVER = "http://influxdb.home.arpa:8086";
 const ORG_ID = "home-assistant-org-id";
 
 let declared: Declaration;
-const inputsOf = (type: string, name: string) => {
-  const found = declared.resources.find((r) => r.type === type && r.name === name);
-  if (!found) throw new Error(`not declared: ${type} ${name}`);
-  return found.inputs;
-};
+const inputsOf = (type: string, name: string) => declaredInputs(declared, type, name);
 
 beforeAll(async () => {
   let settings = stackFileSettings("Pulumi.prod.yaml");
@@ -26,28 +23,12 @@ beforeAll(async () => {
 
 describe("Pulumi.prod.yaml (external server)", () => {
   it("declares exactly these resources: no container, no onboarding, one organisation", () => {
-    const graph = declared.resources.map((r) => `${r.parentType} > ${r.type} ${r.name}`).sort();
-    expect(graph).toEqual(
+    expect(graphOf(declared)).toEqual(
       [
         "pulumi:pulumi:Stack > ha-influx:server:ExternalInfluxServer influxdb",
-        "pulumi:pulumi:Stack > ha-influx:tenancy:Tenancy home-assistant",
-        "pulumi:pulumi:Stack > ha-influx:downsampling:Downsampling rollup",
-        "pulumi:pulumi:Stack > ha-influx:tokens:Tokens token",
-        "pulumi:pulumi:Stack > ha-influx:writer:WriterService writer",
         `ha-influx:server:ExternalInfluxServer > ${DYNAMIC}:ServerReady influxdb-ready`,
         `ha-influx:tenancy:Tenancy > ${DYNAMIC}:Organization home-assistant-org`,
-        ...["events", "weather", "system", "sports", "hourly", "daily"].flatMap((role) => [
-          `ha-influx:tenancy:Tenancy > ${DYNAMIC}:Bucket home-assistant-${role}`,
-          `ha-influx:tenancy:Tenancy > ${DYNAMIC}:DbrpMapping home-assistant-${role}-dbrp`,
-        ]),
-        `ha-influx:downsampling:Downsampling > ${DYNAMIC}:Task rollup-hourly`,
-        `ha-influx:downsampling:Downsampling > ${DYNAMIC}:Task rollup-daily`,
-        `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-writer`,
-        `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-reader`,
-        `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-monitor`,
-        "ha-influx:writer:WriterService > docker:index/image:Image writer-image",
-        "ha-influx:writer:WriterService > docker:index/volume:Volume writer-spool",
-        "ha-influx:writer:WriterService > docker:index/container:Container writer",
+        ...graphBelowServer(),
       ].sort(),
     );
   });

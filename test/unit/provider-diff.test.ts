@@ -73,7 +73,7 @@ describe("diff", () => {
     ["onboarding", { retentionSeconds: 3600 }, ["retentionSeconds"]],
     ["onboarding", { token: "chosen" }, ["token"]],
   ] as const)("%s %j replaces %j", async (kind, changes, replaces) => {
-    expect(await diff(kind, changes)).toEqual({ changes: true, replaces });
+    expect(await diff(kind, changes)).toEqual({ changes: true, replaces, ...(kind === "dbrp" ? { deleteBeforeReplace: true } : {}) });
   });
 
   it("bucket: a server-chosen shard-group duration is not a change", async () => {

@@ -149,3 +149,40 @@ export async function declareProgram(cfg: StackConfig, stack: string): Promise<D
   const resources = seen.map((r) => ({ ...r, parentType: parents.get(`${r.type}::${r.name}`) ?? "(unregistered)" }));
   return { resources, outputs };
 }
+
+/** Type prefix of the InfluxDB dynamic resources. */
+export const DYNAMIC = "pulumi-nodejs:dynamic/influxdb";
+
+/** The declaration as `parent type > type name` lines, sorted. */
+export function graphOf(declaration: Declaration): string[] {
+  return declaration.resources.map((r) => `${r.parentType} > ${r.type} ${r.name}`).sort();
+}
+
+/** What every stack with all tasks, tokens and the writer declares below the server, as {@link graphOf} lines. */
+export function graphBelowServer(): string[] {
+  return [
+    "pulumi:pulumi:Stack > ha-influx:tenancy:Tenancy home-assistant",
+    "pulumi:pulumi:Stack > ha-influx:downsampling:Downsampling rollup",
+    "pulumi:pulumi:Stack > ha-influx:tokens:Tokens token",
+    "pulumi:pulumi:Stack > ha-influx:writer:WriterService writer",
+    ...["events", "weather", "system", "sports", "hourly", "daily"].flatMap((role) => [
+      `ha-influx:tenancy:Tenancy > ${DYNAMIC}:Bucket home-assistant-${role}`,
+      `ha-influx:tenancy:Tenancy > ${DYNAMIC}:DbrpMapping home-assistant-${role}-dbrp`,
+    ]),
+    `ha-influx:downsampling:Downsampling > ${DYNAMIC}:Task rollup-hourly`,
+    `ha-influx:downsampling:Downsampling > ${DYNAMIC}:Task rollup-daily`,
+    `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-writer`,
+    `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-reader`,
+    `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-monitor`,
+    "ha-influx:writer:WriterService > docker:index/image:Image writer-image",
+    "ha-influx:writer:WriterService > docker:index/volume:Volume writer-spool",
+    "ha-influx:writer:WriterService > docker:index/container:Container writer",
+  ];
+}
+
+/** The inputs of one declared resource, secrets unwrapped; throws when it was not declared. */
+export function inputsOf(declaration: Declaration, type: string, name: string): Record<string, unknown> {
+  const found = declaration.resources.find((r) => r.type === type && r.name === name);
+  if (!found) throw new Error(`not declared: ${type} ${name}`);
+  return found.inputs;
+}
