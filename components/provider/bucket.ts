@@ -50,12 +50,6 @@ export const bucketRules = {
   replace: ["orgId"],
 } as const;
 
-function retentionRules(inputs: BucketInputs) {
-  // An empty rule list means "forever" to the server; a rule with 0 seconds is rejected on create.
-  if (inputs.retentionSeconds === 0 && inputs.shardGroupDurationSeconds === undefined) return [];
-  return [{ type: "expire" as const, everySeconds: inputs.retentionSeconds, shardGroupDurationSeconds: inputs.shardGroupDurationSeconds }];
-}
-
 function bucketOutputs(inputs: BucketInputs, bucket: { retentionRules: { everySeconds: number; shardGroupDurationSeconds?: number }[] }): BucketOutputs {
   return { ...inputs, shardGroupDurationSeconds: bucket.retentionRules[0]?.shardGroupDurationSeconds ?? 0 };
 }
@@ -90,7 +84,12 @@ export const bucketProvider: pulumi.dynamic.ResourceProvider<BucketInputs, Bucke
   async create(inputs) {
     const { buckets } = await influxApis(inputs.connection);
     const bucket = await buckets.postBuckets({
-      body: { orgID: inputs.orgId, name: inputs.name, description: inputs.description, retentionRules: retentionRules(inputs) },
+      body: {
+        orgID: inputs.orgId,
+        name: inputs.name,
+        description: inputs.description,
+        retentionRules: [{ type: "expire", everySeconds: inputs.retentionSeconds, shardGroupDurationSeconds: inputs.shardGroupDurationSeconds }],
+      },
     });
     return { id: bucket.id as string, outs: bucketOutputs(inputs, bucket) };
   },
@@ -119,7 +118,9 @@ export const bucketProvider: pulumi.dynamic.ResourceProvider<BucketInputs, Bucke
         name: news.name,
         // An empty description clears it; leaving it out would keep the old text.
         description: news.description ?? "",
-        retentionRules: [{ type: "expire", everySeconds: news.retentionSeconds, shardGroupDurationSeconds: news.shardGroupDurationSeconds }],
+        // Without a requested duration, 0 lets the server derive it from the new retention; leaving
+        // it out would keep the old one, which the server rejects when it exceeds the new retention.
+        retentionRules: [{ type: "expire", everySeconds: news.retentionSeconds, shardGroupDurationSeconds: news.shardGroupDurationSeconds ?? 0 }],
       },
     });
     return { outs: bucketOutputs(news, bucket) };

@@ -14,7 +14,11 @@ export interface DbrpMappingArgs {
   database: pulumi.Input<string>;
   /** InfluxQL retention policy name. */
   retentionPolicy: pulumi.Input<string>;
-  /** Whether this is the database's default retention policy. */
+  /**
+   * Whether this is the database's default retention policy. The server keeps exactly one default per
+   * database: it makes a database's only mapping the default whatever this says, and making one
+   * mapping the default clears the flag on the others.
+   */
   isDefault: pulumi.Input<boolean>;
 }
 
@@ -55,7 +59,10 @@ export const dbrpProvider: pulumi.dynamic.ResourceProvider<DbrpMappingInputs, Db
   },
 
   async diff(_id, olds, news) {
-    return diffByRules(olds as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>, dbrpRules);
+    const result = diffByRules(olds as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>, dbrpRules);
+    // The server refuses a second mapping of the same database and retention policy, so the old one
+    // has to go before its replacement is created.
+    return result.replaces?.length ? { ...result, deleteBeforeReplace: true } : result;
   },
 
   async create(inputs) {

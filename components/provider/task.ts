@@ -58,19 +58,48 @@ export const taskRules = {
 
 const FLUX_DURATION = /^(\d+(ns|us|µs|ms|s|mo|m|h|d|w|y))+$/;
 
-/** The full task script: the `option task` record built from the inputs, then the query body. */
+/** Leading `import` lines (and blank lines among them) of a Flux script. */
+const IMPORT_BLOCK = /^(?:import[^\n]*\n|[ \t]*\n)*/;
+
+/**
+ * The full task script: the query body with the `option task` record built from the inputs. Flux
+ * accepts statements only after every import, so the record goes on its own line right after the
+ * import block; `queryBody` removes exactly that line again.
+ */
 export function taskScript(task: Pick<TaskInputs, "name" | "flux" | "every" | "cron" | "offset">): string {
   const options = [`name: ${JSON.stringify(task.name)}`];
   if (task.every !== undefined) options.push(`every: ${task.every}`);
   if (task.cron !== undefined) options.push(`cron: ${JSON.stringify(task.cron)}`);
   if (task.offset !== undefined) options.push(`offset: ${task.offset}`);
-  return `option task = {${options.join(", ")}}\n\n${task.flux}`;
+  const imports = IMPORT_BLOCK.exec(task.flux)![0];
+  return `${imports}option task = {${options.join(", ")}}\n${task.flux.slice(imports.length)}`;
+}
+
+const NANOS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9, d: 86_400e9, w: 604_800e9 };
+
+/**
+ * The spelling of a duration to keep after reading it back: the stored one when the server's value
+ * means the same span (it may print `90m` as `1h30m`), so a re-spelling is not reported as drift.
+ */
+function sameDurationSpelling(stored: string | undefined, live: string | undefined): string | undefined {
+  if (stored === undefined || live === undefined) return live;
+  const nanos = (d: string) => {
+    let total = 0;
+    for (const [, amount, unit] of d.matchAll(/(\d+)([a-zµ]+)/g)) {
+      if (!(unit in NANOS)) return undefined;
+      total += Number(amount) * NANOS[unit];
+    }
+    return total;
+  };
+  const a = nanos(stored);
+  return a !== undefined && a === nanos(live) ? stored : live;
 }
 
 /** The query body of a script this provider wrote; a script edited elsewhere comes back whole. */
 function queryBody(script: string): string {
-  const match = /^option task = \{[^\n]*\}\n\n/.exec(script);
-  return match ? script.slice(match[0].length) : script;
+  const imports = IMPORT_BLOCK.exec(script)![0];
+  const option = /^option task = \{[^\n]*\}\n/.exec(script.slice(imports.length));
+  return option ? imports + script.slice(imports.length + option[0].length) : script;
 }
 
 /** CRUD for an InfluxDB task; the resource id is the task id. */
@@ -126,9 +155,9 @@ export const taskProvider: pulumi.dynamic.ResourceProvider<TaskInputs, TaskInput
       orgId: task.orgID,
       name: task.name,
       flux: queryBody(task.flux),
-      every: task.every || undefined,
+      every: sameDurationSpelling(olds.every, task.every || undefined),
       cron: task.cron || undefined,
-      offset: task.offset || undefined,
+      offset: sameDurationSpelling(olds.offset, task.offset || undefined),
       status: task.status ?? "active",
       description: task.description || undefined,
     };
