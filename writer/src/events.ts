@@ -89,7 +89,7 @@ export type ParseResult =
 const ISO_DATE_TIME =
   /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 
-const isoTimestamp = z.string().regex(ISO_DATE_TIME).refine((value) => !Number.isNaN(Date.parse(normaliseIso(value))));
+const isoTimestamp = z.string().refine((value) => isValidCalendarTime(ISO_DATE_TIME.exec(value)) && !Number.isNaN(Date.parse(normaliseIso(value))));
 const attributes = z.record(z.string(), z.unknown());
 const entityId = z.string().regex(ENTITY_ID_PATTERN);
 const finiteOrNull = z.number().finite().nullable().optional();
@@ -113,12 +113,17 @@ const weatherSchema = z
   .optional();
 
 /** `state_changed` event data as Home Assistant sends it (a source may add `weather` context). */
-export const StateChangedSchema = z.looseObject({
-  entity_id: entityId.optional(),
-  old_state: z.looseObject({ state: z.string(), last_changed: isoTimestamp.optional() }).nullable().optional(),
-  new_state: haState.nullable(),
-  weather: weatherSchema,
-});
+export const StateChangedSchema = z
+  .looseObject({
+    entity_id: entityId.optional(),
+    old_state: z.looseObject({ state: z.string(), last_changed: isoTimestamp.optional() }).nullable().optional(),
+    new_state: haState.nullable(),
+    weather: weatherSchema,
+  })
+  .refine((data) => (data.entity_id ?? data.new_state?.entity_id) !== undefined, { message: "entity_id is missing" })
+  .refine((data) => data.entity_id === undefined || data.new_state?.entity_id === undefined || data.entity_id === data.new_state.entity_id, {
+    message: "entity_id and new_state.entity_id differ",
+  });
 
 /** The specification's flat enriched event. */
 export const FlatEventSchema = z.looseObject({
@@ -297,7 +302,7 @@ export function domainOf(entityId: string): string {
 export function parseTimestampUs(value: unknown, clock: ZoneClock): number {
   if (typeof value !== "string") return NaN;
   const match = ISO_DATE_TIME.exec(value);
-  if (match === null) return NaN;
+  if (!isValidCalendarTime(match)) return NaN;
   const naive = match[8] === undefined;
   const zone = match[8];
   // Home Assistant's own form (`T`, seconds, `+hh:mm` or `Z`) is read by Date.parse as it is.
@@ -307,6 +312,16 @@ export function parseTimestampUs(value: unknown, clock: ZoneClock): number {
   const fraction = match[7] ?? "";
   const extraUs = fraction.length > 3 ? Number(fraction.slice(3, 6).padEnd(3, "0")) : 0;
   return (naive ? clock.wallClockToUtc(ms) : ms) * 1000 + extraUs;
+}
+
+/** Rejects what `Date.parse` would roll over (February 30th, 24:00, minute 60). */
+function isValidCalendarTime(match: RegExpExecArray | null): match is RegExpExecArray {
+  if (match === null) return false;
+  const year = Number(match[1]);
+  const month = Number(match[2]);
+  const day = Number(match[3]);
+  if (month < 1 || month > 12 || day < 1 || Number(match[4]) > 23 || Number(match[5]) > 59 || Number(match[6] ?? 0) > 59) return false;
+  return day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
 
 /** The ISO string in the form `Date.parse` reads exactly, read as UTC when it has no offset. */

@@ -50,14 +50,12 @@ export function createLogger(options: LoggerOptions): Logger {
       level: options.level,
       base: { service: "ha-influx-writer" },
       redact: { paths: REDACT_PATHS, censor: CENSOR },
-      hooks:
-        secrets.length === 0
-          ? undefined
-          : {
-              logMethod(args, method) {
-                method.apply(this, args.map((arg) => scrub(arg, secrets)) as Parameters<typeof method>);
-              },
-            },
+      hooks: {
+        logMethod(args, method) {
+          if (secrets.length === 0) return method.apply(this, args);
+          return method.apply(this, args.map((arg) => scrub(arg, secrets)) as Parameters<typeof method>);
+        },
+      },
       serializers: { err: (error: unknown) => scrub(pino.stdSerializers.err(error as Error), secrets) },
     },
     stream,

@@ -1,0 +1,181 @@
+/**
+ * Delivery against a local server that answers as InfluxDB 2.7 does: every retry class, 413 splitting,
+ * 400/422 isolation into the dead-letter file, 401 keeping the data, and "delivered means 204".
+ */
+import { readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { classify, parseRetryAfter } from "../src/influxClient";
+import { offendingLines, retryDelayMs } from "../src/delivery";
+import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
+import { eventually, startTestPipeline, stateChanged, tempDir, testConfig } from "./helpers/setup";
+import type { Pipeline } from "../src/pipeline";
+
+function events(count: number, entity = "sensor.power"): Record<string, unknown>[] {
+  return Array.from({ length: count }, (_, i) =>
+    stateChanged(entity, String(i), new Date(Date.UTC(2026, 0, 1, 12, 0, 0) + i * 1000).toISOString()),
+  );
+}
+
+function stateOf(line: string): string {
+  return /state_value="([^"]*)"/.exec(line)![1]!;
+}
+
+describe("delivery against an InfluxDB-like server", () => {
+  let fake: FakeInflux;
+  let spool: ReturnType<typeof tempDir>;
+  let pipeline: Pipeline | undefined;
+
+  beforeEach(async () => {
+    fake = await startFakeInflux();
+    spool = tempDir();
+  });
+  afterEach(async () => {
+    await pipeline?.stop(2000);
+    pipeline = undefined;
+    await fake.close();
+    spool.remove();
+  });
+
+  async function run(count: number, overrides: Record<string, unknown> = {}) {
+    const started = await startTestPipeline(testConfig(fake.url, spool.dir, overrides));
+    pipeline = started.pipeline;
+    const results = await pipeline.submit(events(count), "test");
+    expect(results.every((result) => result.status === "accepted")).toBe(true);
+    return started;
+  }
+
+  it("writes gzip-compressed line protocol with the token, org, bucket and microsecond precision", async () => {
+    await run(3);
+    await eventually(() => fake.acceptedLines().length === 3);
+    const request = fake.requests[0]!;
+    expect(request).toMatchObject({ bucket: "home_assistant_events", org: "home_assistant", precision: "us", contentEncoding: "gzip" });
+    expect(request.authorization).toBe("Token test-token-123456");
+    expect(fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2"]);
+  });
+
+  it.each([
+    ["429 with Retry-After", { status: 429, body: { code: "too many requests", message: "slow down" }, headers: { "Retry-After": "0" } }, "rate_limited"],
+    ["500", { status: 500, body: { code: "internal error", message: "boom" } }, "server_error"],
+    ["503", { status: 503, body: { code: "unavailable", message: "starting" } }, "unavailable"],
+    ["a dropped connection", "drop" as const, "network"],
+  ])("retries after %s and then delivers everything", async (_name, failure, reason) => {
+    fake.answer = (_request, index) => (index < 2 ? failure : undefined);
+    const { metrics } = await run(5);
+    await eventually(() => fake.acceptedLines().length === 5);
+    expect(fake.requests.length).toBe(3);
+    expect(fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2", "3", "4"]);
+    const retried = await metrics.batchesRetried.get();
+    expect(retried.values.find((value) => value.labels.reason === reason)?.value).toBe(2);
+    await eventually(async () => (await pipeline!.flush(1000)).pendingEvents === 0);
+  });
+
+  it("splits a batch answered 413 until the parts fit", async () => {
+    fake.answer = (request) => (request.lines.length > 2 ? { status: 413, body: { code: "request too large", message: "too large" } } : undefined);
+    await run(7);
+    await eventually(() => fake.acceptedLines().length === 7);
+    expect(fake.acceptedLines().map(stateOf).sort()).toEqual(["0", "1", "2", "3", "4", "5", "6"]);
+    expect(fake.requests.filter((request) => request.lines.length <= 2).every((request) => request.lines.length > 0)).toBe(true);
+  });
+
+  it("moves lines a 400 names to the dead-letter file with the server's reason and delivers the rest", async () => {
+    fake.answer = (request) => {
+      const bad = request.lines.findIndex((line) => stateOf(line) === "3");
+      if (bad === -1) return undefined;
+      return { status: 400, body: { code: "invalid", message: `unable to parse '${request.lines[bad]}': invalid field format`, line: bad + 1 } };
+    };
+    await run(6);
+    await eventually(() => fake.acceptedLines().length === 5);
+    expect(fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2", "4", "5"]);
+    const deadLetterPath = join(spool.dir, "dead-letter.ndjson");
+    await eventually(() => existsSync(deadLetterPath));
+    const dead = readFileSync(deadLetterPath, "utf8").trim().split("\n").map((line) => JSON.parse(line));
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ bucket: "home_assistant_events", status: 400 });
+    expect(dead[0].reason).toContain("invalid field format");
+    expect(stateOf(dead[0].line)).toBe("3");
+  });
+
+  it("isolates lines a 422 rejects without naming them by bisecting, and delivers the rest", async () => {
+    // Points "2" and "5" violate the retention policy; InfluxDB writes the rest but names none.
+    fake.answer = (request) => {
+      const dropped = request.lines.filter((line) => ["2", "5"].includes(stateOf(line))).length;
+      if (dropped === 0) return undefined;
+      return { status: 422, body: { code: "unprocessable entity", message: `failure writing points to database: partial write: dropped ${dropped} points outside retention policy dropped=${dropped}` } };
+    };
+    await run(8);
+    await eventually(() => fake.acceptedLines().length === 6);
+    expect(fake.acceptedLines().map(stateOf).sort()).toEqual(["0", "1", "3", "4", "6", "7"]);
+    const deadLetterPath = join(spool.dir, "dead-letter.ndjson");
+    await eventually(() => existsSync(deadLetterPath) && readFileSync(deadLetterPath, "utf8").trim().split("\n").length === 2);
+    const dead = readFileSync(deadLetterPath, "utf8").trim().split("\n").map((line) => JSON.parse(line));
+    expect(dead.map((record) => stateOf(record.line)).sort()).toEqual(["2", "5"]);
+    expect(dead.every((record) => record.status === 422 && record.reason.includes("retention policy"))).toBe(true);
+  });
+
+  it("keeps the data and reports unhealthy on 401, then delivers once the token works", async () => {
+    let authorised = false;
+    fake.answer = () => (authorised ? undefined : { status: 401, body: { code: "unauthorized", message: "unauthorized access" } });
+    await run(4);
+    await eventually(() => pipeline!.status().healthy === false && fake.requests.length >= 2);
+    const status = pipeline!.status();
+    expect(status.message).toMatch(/refuses the token/);
+    expect(status.details?.spoolEvents).toBe(4);
+    expect((await pipeline!.checkWritable()).ok).toBe(false);
+    expect(fake.acceptedLines()).toHaveLength(0);
+    authorised = true;
+    await eventually(() => fake.acceptedLines().length === 4);
+    await eventually(() => pipeline!.status().healthy);
+  });
+
+  it("counts an event as pending until the server answered 204 for it", async () => {
+    fake.answer = () => ({ status: 503, body: { code: "unavailable", message: "down" } });
+    await run(3);
+    await eventually(() => fake.requests.length >= 3);
+    const flushed = await pipeline!.flush(50);
+    expect(flushed).toEqual({ drained: false, pendingEvents: 3 });
+    fake.answer = () => undefined;
+    await eventually(async () => (await pipeline!.flush(100)).drained);
+    expect(fake.acceptedLines()).toHaveLength(3);
+  });
+});
+
+describe("retry rules", () => {
+  it("reads Retry-After as seconds or as an HTTP date", () => {
+    const now = Date.UTC(2026, 0, 1, 12, 0, 0);
+    expect(parseRetryAfter("7", now)).toBe(7000);
+    expect(parseRetryAfter(new Date(now + 30_000).toUTCString(), now)).toBe(30_000);
+    expect(parseRetryAfter("soon", now)).toBeUndefined();
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+  });
+
+  it("classifies InfluxDB's answers", () => {
+    expect(classify(429, "x", "3")).toMatchObject({ kind: "retry", reason: "rate_limited", retryAfterMs: 3000 });
+    expect(classify(503, "x", null)).toMatchObject({ kind: "retry", reason: "unavailable" });
+    expect(classify(502, "x", null)).toMatchObject({ kind: "retry", reason: "server_error" });
+    expect(classify(413, "x", null)).toMatchObject({ kind: "too_large" });
+    expect(classify(400, "x", null)).toMatchObject({ kind: "rejected", status: 400 });
+    expect(classify(422, "x", null)).toMatchObject({ kind: "rejected", status: 422 });
+    expect(classify(401, "x", null)).toMatchObject({ kind: "unauthorized", status: 401 });
+    expect(classify(403, "x", null)).toMatchObject({ kind: "unauthorized", status: 403 });
+    expect(classify(404, "bucket not found", null)).toMatchObject({ kind: "unauthorized", status: 404 });
+  });
+
+  it("backs off exponentially with jitter, capped, and honours Retry-After", () => {
+    const policy = { baseMs: 1000, maxMs: 60_000 };
+    expect(retryDelayMs(1, policy, undefined, () => 0)).toBe(500);
+    expect(retryDelayMs(1, policy, undefined, () => 1)).toBe(1000);
+    expect(retryDelayMs(4, policy, undefined, () => 1)).toBe(8000);
+    expect(retryDelayMs(30, policy, undefined, () => 1)).toBe(60_000);
+    expect(retryDelayMs(30, policy, undefined, () => 0)).toBe(30_000);
+    expect(retryDelayMs(1, policy, 12_000, () => 0)).toBe(12_000);
+    expect(retryDelayMs(1, policy, 12_000, () => 1)).toBeCloseTo(13_200);
+  });
+
+  it("finds the lines an error message names, by number or by quoted text", () => {
+    const lines = ["m a=1 1", "m a=oops 2", "m a=3 3"];
+    expect([...offendingLines("unable to parse 'm a=oops 2': invalid number", lines)]).toEqual([1]);
+    expect([...offendingLines("partial write: line 3: field type conflict", lines)]).toEqual([2]);
+    expect([...offendingLines("points beyond retention policy dropped=1", lines)]).toEqual([]);
+  });
+});

@@ -1,0 +1,155 @@
+/** Validation of incoming events: every malformed case with its reason, both shapes, and zod parity. */
+import { describe, expect, it } from "vitest";
+import { IncomingEventSchema, parseEvent, parseTimestampUs, type RejectReason } from "../src/events";
+import { ZoneClock } from "../src/timezone";
+
+const clock = new ZoneClock("Europe/Berlin");
+const RECEIVED_US = Date.UTC(2026, 5, 1, 10, 0, 0) * 1000;
+const parse = (raw: unknown) => parseEvent(raw, RECEIVED_US, clock);
+
+const newState = (overrides: Record<string, unknown> = {}) => ({
+  entity_id: "light.kitchen",
+  state: "on",
+  attributes: { friendly_name: "Kitchen" },
+  last_changed: "2026-06-01T09:59:58.123456+00:00",
+  last_updated: "2026-06-01T09:59:59.654321+00:00",
+  ...overrides,
+});
+
+const malformed: [string, unknown, RejectReason][] = [
+  ["null", null, "not_an_object"],
+  ["an array", [1, 2], "not_an_object"],
+  ["a string", "light.kitchen on", "not_an_object"],
+  ["a number", 42, "not_an_object"],
+  ["an object of neither shape", { foo: 1 }, "unknown_shape"],
+  ["another event type", { event_type: "call_service", data: {} }, "unknown_shape"],
+  ["state_changed without data", { event_type: "state_changed" }, "unknown_shape"],
+  ["flat without entity_id", { state: "on" }, "missing_entity_id"],
+  ["state_changed without any entity_id", { new_state: { state: "on" } }, "missing_entity_id"],
+  ["an entity_id without a dot", { entity_id: "kitchen", state: "on" }, "invalid_entity_id"],
+  ["an entity_id with capitals", { entity_id: "Light.Kitchen", state: "on" }, "invalid_entity_id"],
+  ["an entity_id with spaces", { entity_id: "light.kitchen lamp", state: "on" }, "invalid_entity_id"],
+  ["an entity_id with two dots", { entity_id: "light.kitchen.lamp", state: "on" }, "invalid_entity_id"],
+  ["a numeric entity_id", { entity_id: 5, state: "on" }, "invalid_entity_id"],
+  ["an empty object id", { entity_id: "light.", state: "on" }, "invalid_entity_id"],
+  ["entity ids that disagree", { entity_id: "light.a", new_state: newState() }, "invalid_entity_id"],
+  ["flat without state", { entity_id: "light.kitchen" }, "missing_state"],
+  ["new_state that is not an object", { entity_id: "light.kitchen", new_state: "on" }, "missing_state"],
+  ["new_state without state", { entity_id: "light.kitchen", new_state: { attributes: {} } }, "missing_state"],
+  ["a null state", { entity_id: "light.kitchen", state: null }, "invalid_state"],
+  ["an object state", { entity_id: "light.kitchen", state: { on: true } }, "invalid_state"],
+  ["a NaN state", { entity_id: "sensor.t", state: Number.NaN }, "invalid_state"],
+  ["an infinite state", { entity_id: "sensor.t", state: Number.POSITIVE_INFINITY }, "invalid_state"],
+  ["a state longer than 255", { entity_id: "sensor.t", state: "x".repeat(256) }, "invalid_state"],
+  ["a numeric state in new_state", { entity_id: "light.kitchen", new_state: newState({ state: 1 }) }, "invalid_state"],
+  ["attributes that are a list", { entity_id: "light.kitchen", state: "on", attributes: [] }, "invalid_attributes"],
+  ["attributes that are a string", { entity_id: "light.kitchen", new_state: newState({ attributes: "x" }) }, "invalid_attributes"],
+  ["an unparseable timestamp", { entity_id: "light.kitchen", state: "on", timestamp: "yesterday" }, "invalid_timestamp"],
+  ["a numeric timestamp", { entity_id: "light.kitchen", state: "on", timestamp: 1717236000 }, "invalid_timestamp"],
+  ["an impossible date", { entity_id: "light.kitchen", state: "on", timestamp: "2026-02-30T10:00:00Z" }, "invalid_timestamp"],
+  ["a bad last_updated", { entity_id: "light.kitchen", new_state: newState({ last_updated: "noon" }) }, "invalid_timestamp"],
+  ["an old_state that is a string", { entity_id: "light.kitchen", old_state: "off", new_state: newState() }, "invalid_old_state"],
+  ["an old_state without state", { entity_id: "light.kitchen", old_state: {}, new_state: newState() }, "invalid_old_state"],
+  ["an old_state with a bad last_changed", { entity_id: "light.kitchen", old_state: { state: "off", last_changed: "x" }, new_state: newState() }, "invalid_old_state"],
+  ["weather that is a string", { entity_id: "sensor.t", state: "1", weather: "sunny" }, "invalid_weather"],
+  ["a weather temperature as text", { entity_id: "sensor.t", state: "1", weather: { temperature: "20" } }, "invalid_weather"],
+  ["a NaN weather humidity", { entity_id: "sensor.t", state: "1", weather: { humidity: Number.NaN } }, "invalid_weather"],
+  ["a numeric weather condition", { entity_id: "sensor.t", state: "1", weather: { condition: 3 } }, "invalid_weather"],
+];
+
+describe("malformed events", () => {
+  it.each(malformed)("rejects %s", (_name, raw, reason) => {
+    const result = parse(raw);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.status).toBe("rejected");
+    expect(result.reason).toBe(reason);
+    expect(result.message.length).toBeGreaterThan(10);
+  });
+
+  it.each(malformed)("zod's contract rejects %s as well", (_name, raw) => {
+    expect(IncomingEventSchema.safeParse(raw).success).toBe(false);
+  });
+
+  it("names the entity in the rejection when it is readable", () => {
+    const result = parse({ entity_id: "sensor.t", state: "1", timestamp: "x" });
+    expect(result).toMatchObject({ ok: false, entityId: "sensor.t" });
+  });
+});
+
+const valid: [string, unknown][] = [
+  ["a state_changed data object", { entity_id: "light.kitchen", old_state: { state: "off", last_changed: "2026-06-01T09:00:00+00:00" }, new_state: newState() }],
+  ["a whole state_changed event", { event_type: "state_changed", data: { entity_id: "light.kitchen", old_state: null, new_state: newState() } }],
+  ["state_changed with only new_state's entity id", { new_state: newState() }],
+  ["state_changed with weather added by a source", { entity_id: "light.kitchen", new_state: newState(), weather: { temperature: 21.5, condition: "sunny" } }],
+  ["a flat event", { entity_id: "sensor.temperature", state: "21.5", attributes: { unit_of_measurement: "°C" }, timestamp: "2026-06-01T12:00:00+02:00" }],
+  ["a flat event with a numeric state", { entity_id: "sensor.temperature", state: 21.5 }],
+  ["a flat event with a boolean state", { entity_id: "binary_sensor.door", state: true }],
+  ["a flat event with null weather readings", { entity_id: "sensor.t", state: "1", weather: { temperature: null, condition: null } }],
+  ["a flat event with a naive timestamp", { entity_id: "sensor.t", state: "1", timestamp: "2026-06-01T12:00:00.5" }],
+];
+
+describe("valid events", () => {
+  it.each(valid)("accepts %s, as zod's contract does", (_name, raw) => {
+    expect(parse(raw).ok).toBe(true);
+    expect(IncomingEventSchema.safeParse(raw).success).toBe(true);
+  });
+
+  it("reads Home Assistant's state_changed shape", () => {
+    const result = parse({ entity_id: "light.kitchen", old_state: { state: "off", last_changed: "2026-06-01T09:00:00+00:00" }, new_state: newState() });
+    expect(result).toEqual({
+      ok: true,
+      event: {
+        entityId: "light.kitchen",
+        domain: "light",
+        state: "on",
+        attributes: { friendly_name: "Kitchen" },
+        timeUs: Date.UTC(2026, 5, 1, 9, 59, 59, 654) * 1000 + 321,
+        timeFromReceipt: false,
+        previousState: "off",
+        previousChangedUs: Date.UTC(2026, 5, 1, 9, 0, 0) * 1000,
+      },
+    });
+  });
+
+  it("reads the flat shape, its weather, and stamps an event without time with its receipt", () => {
+    const result = parse({ entity_id: "sensor.t", state: 20, weather: { temperature: 18, humidity: 60, pressure: 1012, condition: "cloudy" } });
+    expect(result).toEqual({
+      ok: true,
+      event: {
+        entityId: "sensor.t",
+        domain: "sensor",
+        state: "20",
+        attributes: {},
+        timeUs: RECEIVED_US,
+        timeFromReceipt: true,
+        weather: { temperature: 18, humidity: 60, pressure: 1012, condition: "cloudy" },
+      },
+    });
+  });
+
+  it("treats a removed entity (new_state null) as filtered, not malformed", () => {
+    expect(parse({ entity_id: "light.old", old_state: { state: "on" }, new_state: null })).toMatchObject({
+      ok: false,
+      status: "filtered",
+      reason: "entity_removed",
+    });
+  });
+});
+
+describe("timestamps", () => {
+  it.each([
+    ["2026-06-01T10:00:00+00:00", Date.UTC(2026, 5, 1, 10) * 1000],
+    ["2026-06-01T10:00:00Z", Date.UTC(2026, 5, 1, 10) * 1000],
+    ["2026-06-01T10:00:00.000001+00:00", Date.UTC(2026, 5, 1, 10) * 1000 + 1],
+    ["2026-06-01T10:00:00.123456789Z", Date.UTC(2026, 5, 1, 10, 0, 0, 123) * 1000 + 456],
+    ["2026-06-01T12:00:00+02:00", Date.UTC(2026, 5, 1, 10) * 1000],
+    ["2026-06-01T12:00:00+0200", Date.UTC(2026, 5, 1, 10) * 1000],
+    ["2026-06-01 10:00:00.25Z", Date.UTC(2026, 5, 1, 10, 0, 0, 250) * 1000],
+    // Naive times are wall-clock time in the configured zone (Berlin is UTC+2 in June, UTC+1 in January).
+    ["2026-06-01T12:00:00", Date.UTC(2026, 5, 1, 10) * 1000],
+    ["2026-01-15T12:00:00", Date.UTC(2026, 0, 15, 11) * 1000],
+  ])("reads %s to the microsecond", (text, expected) => {
+    expect(parseTimestampUs(text, clock)).toBe(expected);
+  });
+});

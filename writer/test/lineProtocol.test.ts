@@ -1,0 +1,64 @@
+/** Line protocol escaping, per the InfluxDB line protocol reference. */
+import { describe, expect, it } from "vitest";
+import { escapeKey, escapeMeasurement, formatFloat, quoteString } from "../src/lineProtocol";
+
+describe("tag keys, tag values and field keys", () => {
+  it.each([
+    ["plain", "kitchen", "kitchen"],
+    ["comma", "a,b", "a\\,b"],
+    ["space", "Living Room", "Living\\ Room"],
+    ["equals sign", "a=b", "a\\=b"],
+    ["double quote (no escape needed)", 'say "hi"', 'say\\ "hi"'],
+    ["backslash inside (kept)", "C:\\temp", "C:\\temp"],
+    ["backslash at the end (doubled, so it does not escape what follows)", "path\\", "path\\\\"],
+    ["backslash before a comma", "a\\,b", "a\\\\\\,b"],
+    ["backslash before a backslash", "a\\\\b", "a\\\\\\b"],
+    ["newline (cannot be carried: becomes an escaped space)", "two\nlines", "two\\ lines"],
+    ["carriage return", "a\r\nb", "a\\ \\ b"],
+    ["unicode", "Küche 🍳", "Küche\\ 🍳"],
+    ["all at once", "a, b=c", "a\\,\\ b\\=c"],
+  ])("%s", (_name, input, expected) => {
+    expect(escapeKey(input)).toBe(expected);
+  });
+});
+
+describe("measurement names", () => {
+  it.each([
+    ["plain", "home_assistant_events", "home_assistant_events"],
+    ["comma", "a,b", "a\\,b"],
+    ["space", "my measurement", "my\\ measurement"],
+    ["equals sign (allowed in measurements)", "a=b", "a=b"],
+    ["newline", "a\nb", "a\\ b"],
+  ])("%s", (_name, input, expected) => {
+    expect(escapeMeasurement(input)).toBe(expected);
+  });
+});
+
+describe("string field values", () => {
+  it.each([
+    ["plain", "on", '"on"'],
+    ["spaces, commas and equals signs need no escape", "a, b=c", '"a, b=c"'],
+    ["double quotes", 'say "hi"', '"say \\"hi\\""'],
+    ["backslash", "C:\\temp", '"C:\\\\temp"'],
+    ["newline (written as backslash-n)", "two\nlines", '"two\\\\nlines"'],
+    ["carriage return", "a\rb", '"a\\\\rb"'],
+    ["unicode", "Küche 🍳", '"Küche 🍳"'],
+    ["empty", "", '""'],
+  ])("%s", (_name, input, expected) => {
+    expect(quoteString(input)).toBe(expected);
+  });
+});
+
+describe("numbers", () => {
+  it.each([
+    [1, "1"],
+    [0, "0"],
+    [-3.25, "-3.25"],
+    [21.5, "21.5"],
+    [1e21, "1e+21"],
+    [1e-7, "1e-7"],
+  ])("%d is written as a float (never with the integer suffix i)", (input, expected) => {
+    expect(formatFloat(input)).toBe(expected);
+    expect(formatFloat(input)).not.toMatch(/i$/);
+  });
+});
