@@ -199,6 +199,14 @@ describe.skipIf(!influxdFound)("InfluxDB providers against a real influxd", () =
       expect((await admin("GET", `/api/v2/tasks/${old.id}`)).status).toBe(404);
     });
 
+    it("puts the task options after the imports, where the server accepts them, and reads the body back unchanged", async () => {
+      const withImports = `import "date"\nimport "types"\n\n${flux.replace("-task.every", "date.truncate(t: now(), unit: 1h)")}`;
+      const inputs: TaskInputs = { ...base(), orgId: server().orgId, name: "task-imports", flux: withImports, every: "1h", status: "inactive" };
+      const { id, outs } = await taskProvider.create(inputs);
+      expect(redact(await taskProvider.read!(id, outs))).toEqual(redact({ id, props: inputs, inputs }));
+      await taskProvider.delete!(id, inputs);
+    });
+
     it("fails create with the compiler's reason for Flux the server rejects", async () => {
       const bad: TaskInputs = { ...base(), orgId: server().orgId, name: "task-bad", flux: "from(bucket: ", every: "1h", status: "active" };
       await expect(taskProvider.create(bad).then(redact)).rejects.toThrow(/error|expected/i);
