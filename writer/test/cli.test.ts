@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { FakeInfluxDB } from "./fake-influxdb";
+import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
+import { tempDir } from "./helpers/setup";
 
 const CLI = join(__dirname, "..", "src", "cli.ts");
 const INFLUX_TOKEN = "influx-writer-token-93af";
@@ -29,13 +29,14 @@ function flatEvent(i: number) {
 }
 
 describe("ha-influx-writer CLI", () => {
-  let influx: FakeInfluxDB;
+  let influx: FakeInflux;
   let dir: string;
+  let remove: () => void;
   let child: ReturnType<typeof spawnCli> | undefined;
 
   beforeEach(async () => {
-    influx = await FakeInfluxDB.start();
-    dir = mkdtempSync(join(tmpdir(), "writer-cli-"));
+    influx = await startFakeInflux();
+    ({ dir, remove } = tempDir("writer-cli-"));
   });
   afterEach(async () => {
     if (child && child.exitCode === null) {
@@ -44,7 +45,7 @@ describe("ha-influx-writer CLI", () => {
     }
     child = undefined;
     await influx.close();
-    rmSync(dir, { recursive: true, force: true });
+    remove();
   });
 
   function writeConfig(extra: Record<string, unknown> = {}): string {
@@ -82,14 +83,14 @@ describe("ha-influx-writer CLI", () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ accepted: 500, rejected: 0 });
     // Below the batch size and long before the batch timeout: nothing is due yet but SIGTERM's flush.
-    expect(influx.linesIn(BUCKET)).toHaveLength(0);
+    expect(influx.acceptedLines(BUCKET)).toHaveLength(0);
 
     child.kill("SIGTERM");
     expect(await child.exited).toBe(0);
-    const lines = influx.linesIn(BUCKET);
+    const lines = influx.acceptedLines(BUCKET);
     expect(lines).toHaveLength(500);
     expect(new Set(lines).size).toBe(500);
-    expect(influx.authorizations.every((header) => header === `Token ${INFLUX_TOKEN}`)).toBe(true);
+    expect(influx.requests.every((request) => request.authorization === `Token ${INFLUX_TOKEN}`)).toBe(true);
     const output = child.output();
     expect(output).not.toContain(INFLUX_TOKEN);
     expect(output).not.toContain(INGEST_TOKEN);
@@ -108,7 +109,7 @@ describe("ha-influx-writer CLI", () => {
     expect(output).toMatch(/^line 101: invalid_json: /m);
     expect(output).toMatch(/^line 201: invalid_entity_id: /m);
     expect(output).toContain("300 accepted, 0 filtered, 2 rejected; all delivered");
-    expect(influx.linesIn(BUCKET)).toHaveLength(300);
+    expect(influx.acceptedLines(BUCKET)).toHaveLength(300);
   });
 
   it("stops with a message naming a missing setting", async () => {

@@ -1,9 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import pino from "pino";
-import { Writable } from "node:stream";
 import { HomeAssistantSource, reconnectDelay, websocketUrl } from "../src/sources/homeassistant";
 import type { EventSink } from "../src/sources/sink";
 import { FakeHomeAssistant, haState } from "./fake-homeassistant";
+import { memoryLogger } from "./helpers/setup";
 
 const TOKEN = "ha-long-lived-token-5f0c9e";
 
@@ -22,18 +21,6 @@ function recordingSink(): EventSink & { events: Record<string, any>[]; sources: 
   };
 }
 
-/** A pino logger whose output is kept, to check what reaches the logs. */
-function capturedLogger() {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(chunk.toString());
-      done();
-    },
-  });
-  return { logger: pino({ level: "debug" }, stream), lines };
-}
-
 describe("Home Assistant WebSocket source", () => {
   let ha: FakeHomeAssistant;
   let source: HomeAssistantSource | undefined;
@@ -48,7 +35,7 @@ describe("Home Assistant WebSocket source", () => {
   });
 
   function connect(sink: EventSink, overrides: Partial<ConstructorParameters<typeof HomeAssistantSource>[0]> = {}) {
-    const { logger, lines } = capturedLogger();
+    const { logger, lines } = memoryLogger();
     source = new HomeAssistantSource({
       url: ha.url,
       token: TOKEN,

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { replayFile } from "../src/sources/replay";
 import type { EventSink } from "../src/sources/sink";
+import { tempDir } from "./helpers/setup";
 
 /** Rejects events without a state, filters `sensor.ignored`, accepts the rest. */
 function judgingSink(): EventSink & { accepted: unknown[]; calls: number } {
@@ -36,10 +36,11 @@ function capture(isTTY: boolean): PassThrough & { isTTY: boolean; text: () => st
 
 describe("NDJSON replay", () => {
   let dir: string;
+  let remove: () => void;
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "replay-test-"));
+    ({ dir, remove } = tempDir("replay-test-"));
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => remove());
 
   it("submits every good line, reports bad lines by number and carries on", async () => {
     const file = join(dir, "backfill.ndjson");
