@@ -18,7 +18,7 @@
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { mkdir, open, readdir, rename, rm, stat, truncate, writeFile, readFile, type FileHandle } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Logger } from "./logger";
 
@@ -232,6 +232,7 @@ export class Spool {
     for (const wake of this.roomWaiters.splice(0)) wake();
     if (this.lockFd !== undefined) closeSync(this.lockFd);
     await rm(join(this.options.dir, "lock"), { force: true });
+    lockedHere.delete(resolve(this.options.dir));
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -495,11 +496,15 @@ function takeLock(dir: string): number {
     try {
       const fd = openSync(path, "wx");
       writeSync(fd, String(process.pid));
+      lockedHere.add(resolve(dir));
       return fd;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const owner = Number(readFileSync(path, "utf8"));
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+      // Our own pid counts only if this process took the lock: in a container the writer is pid 1 on
+      // every start, so a lock left by the previous run carries the same pid.
+      const heldByUs = owner === process.pid ? lockedHere.has(resolve(dir)) : isAlive(owner);
+      if (Number.isInteger(owner) && owner > 0 && heldByUs) {
         throw new Error(`spool directory ${dir} is in use by process ${owner}`);
       }
       rmSync(path, { force: true });
@@ -507,6 +512,9 @@ function takeLock(dir: string): number {
   }
   throw new Error(`cannot lock spool directory ${dir}`);
 }
+
+/** Spool directories locked by this process. */
+const lockedHere = new Set<string>();
 
 function isAlive(pid: number): boolean {
   try {

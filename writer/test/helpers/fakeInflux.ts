@@ -17,8 +17,8 @@ export interface SeenRequest {
   lines: string[];
 }
 
-/** How the server answers one request; `undefined` means 204. */
-export type Answer = { status: number; body?: unknown; headers?: Record<string, string> } | "drop" | undefined;
+/** How the server answers one request: `undefined` means 204, `drop` cuts the connection, `hang` never answers. */
+export type Answer = { status: number; body?: unknown; headers?: Record<string, string> } | "drop" | "hang" | undefined;
 
 /** The scripted server. */
 export interface FakeInflux {
@@ -66,6 +66,7 @@ export async function startFakeInflux(): Promise<FakeInflux> {
       const index = fake.requests.length;
       fake.requests.push(seen);
       const answer = fake.answer(seen, index);
+      if (answer === "hang") return;
       if (answer === "drop") {
         req.socket.destroy();
         return;

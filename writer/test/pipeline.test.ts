@@ -1,0 +1,183 @@
+/**
+ * The pipeline end to end against a fake InfluxDB: submit results, unique timestamps per entity,
+ * batching by size and by time, routing, statistics, metrics and graceful stop.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Pipeline } from "../src/pipeline";
+import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
+import { eventually, startTestPipeline, stateChanged, tempDir, testConfig } from "./helpers/setup";
+
+const timestampOf = (line: string) => line.slice(line.lastIndexOf(" ") + 1);
+const stateOf = (line: string) => /state_value="([^"]*)"/.exec(line)![1]!;
+
+describe("pipeline", () => {
+  let fake: FakeInflux;
+  let spool: ReturnType<typeof tempDir>;
+  let pipeline: Pipeline | undefined;
+
+  beforeEach(async () => {
+    fake = await startFakeInflux();
+    spool = tempDir();
+  });
+  afterEach(async () => {
+    await pipeline?.stop(2000);
+    pipeline = undefined;
+    await fake.close();
+    spool.remove();
+  });
+
+  async function start(overrides: Record<string, unknown> = {}) {
+    const started = await startTestPipeline(testConfig(fake.url, spool.dir, overrides));
+    pipeline = started.pipeline;
+    return started;
+  }
+
+  it("answers per event: accepted, rejected with a reason, filtered", async () => {
+    const { metrics } = await start({ filters: { exclude: { domains: ["automation"] } } });
+    const results = await pipeline!.submit(
+      [
+        { entity_id: "sensor.a", state: "1" },
+        { entity_id: "sensor.b" },
+        "garbage",
+        { entity_id: "automation.x", state: "on" },
+        { entity_id: "light.gone", new_state: null },
+      ],
+      "ingest",
+    );
+    expect(results).toEqual([
+      { index: 0, status: "accepted", entityId: "sensor.a" },
+      { index: 1, status: "rejected", reason: "missing_state", message: "state is missing", entityId: "sensor.b" },
+      { index: 2, status: "rejected", reason: "not_an_object", message: "the event is not a JSON object" },
+      { index: 3, status: "filtered", reason: "excluded", message: "excluded by the include/exclude filters", entityId: "automation.x" },
+      { index: 4, status: "filtered", reason: "entity_removed", message: "the entity was removed (new_state is null)", entityId: "light.gone" },
+    ]);
+    const metricsText = await metrics.registry.metrics();
+    expect(metricsText).toContain('writer_events_received_total{source="ingest"} 5');
+    expect(metricsText).toContain('writer_events_accepted_total{source="ingest"} 1');
+    expect(metricsText).toContain('writer_events_rejected_total{source="ingest",reason="missing_state"} 1');
+    expect(metricsText).toContain('writer_events_rejected_total{source="ingest",reason="not_an_object"} 1');
+    expect(metricsText).toContain('writer_events_filtered_total{source="ingest",reason="excluded"} 1');
+    await eventually(() => fake.acceptedLines().length === 1);
+  });
+
+  describe("two distinct events of one entity never share a timestamp (microsecond precision)", () => {
+    it("moves the second of two events with the same time one microsecond on", async () => {
+      await start();
+      const at = "2026-06-01T10:00:00.000001+00:00";
+      await pipeline!.submit([stateChanged("sensor.t", "1", at), stateChanged("sensor.t", "2", at), stateChanged("sensor.t", "3", at)], "test");
+      await eventually(() => fake.acceptedLines().length === 3);
+      const base = Date.UTC(2026, 5, 1, 10) * 1000 + 1;
+      expect(fake.acceptedLines().map(timestampOf)).toEqual([String(base), String(base + 1), String(base + 2)]);
+    });
+
+    it("gives events without a time, received together, distinct times", async () => {
+      await start();
+      const events = Array.from({ length: 50 }, (_, i) => ({ entity_id: "sensor.fast", state: String(i % 2) }));
+      await pipeline!.submit(events, "test");
+      await eventually(() => fake.acceptedLines().length === 50);
+      expect(new Set(fake.acceptedLines().map(timestampOf)).size).toBe(50);
+    });
+
+    it("does not move an event that lands inside a run of moved ones onto a taken time", async () => {
+      await start();
+      await pipeline!.submit(
+        [
+          stateChanged("sensor.t", "a", "2026-06-01T10:00:00.000001+00:00"),
+          stateChanged("sensor.t", "b", "2026-06-01T10:00:00.000001+00:00"),
+          stateChanged("sensor.t", "c", "2026-06-01T10:00:00.000002+00:00"),
+        ],
+        "test",
+      );
+      await eventually(() => fake.acceptedLines().length === 3);
+      expect(new Set(fake.acceptedLines().map(timestampOf)).size).toBe(3);
+    });
+
+    it("keeps the same time for different entities and writes a repeated event (a reconnect snapshot) once", async () => {
+      await start();
+      const at = "2026-06-01T10:00:00+00:00";
+      await pipeline!.submit([stateChanged("sensor.a", "1", at), stateChanged("sensor.b", "1", at)], "test");
+      const again = await pipeline!.submit([stateChanged("sensor.a", "1", at)], "snapshot");
+      expect(again[0]!.status).toBe("accepted");
+      await pipeline!.flush(2000);
+      expect(fake.acceptedLines().map(timestampOf)).toEqual([String(Date.UTC(2026, 5, 1, 10) * 1000), String(Date.UTC(2026, 5, 1, 10) * 1000)]);
+    });
+  });
+
+  it("sends a batch as soon as it holds batchSize lines", async () => {
+    await start({ influxdb: { batchSize: 3, batchTimeoutSeconds: 600 } });
+    await pipeline!.submit(Array.from({ length: 7 }, (_, i) => ({ entity_id: `sensor.s${i}`, state: String(i) })), "test");
+    await eventually(() => fake.requests.length === 2);
+    expect(fake.requests.map((request) => request.lines.length)).toEqual([3, 3]);
+    const flushed = await pipeline!.flush(2000);
+    expect(flushed).toEqual({ drained: true, pendingEvents: 0 });
+    expect(fake.requests.map((request) => request.lines.length)).toEqual([3, 3, 1]);
+    expect(fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2", "3", "4", "5", "6"]);
+  });
+
+  it("sends an unfilled batch once batchTimeout has passed", async () => {
+    await start({ influxdb: { batchSize: 1000, batchTimeoutSeconds: 0.05 } });
+    await pipeline!.submit(Array.from({ length: 5 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })), "test");
+    await eventually(() => fake.requests.length === 1);
+    expect(fake.requests[0]!.lines).toHaveLength(5);
+  });
+
+  it("cuts a large submit into full batches in order", async () => {
+    await start({ influxdb: { batchSize: 100, batchTimeoutSeconds: 600 } });
+    await pipeline!.submit(Array.from({ length: 250 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })), "test");
+    await pipeline!.flush(5000);
+    expect(fake.requests.map((request) => request.lines.length)).toEqual([100, 100, 50]);
+    expect(fake.acceptedLines().map(stateOf)).toEqual(Array.from({ length: 250 }, (_, i) => String(i)));
+  });
+
+  it("routes weather readings to the weather bucket too, and follows routing rules", async () => {
+    await start({
+      homeAssistant: { url: "http://127.0.0.1:1", token: "ha-token-xyz", weatherEntity: "weather.home" },
+      routing: { rules: [{ match: { entityGlobs: ["sensor.score_*"] }, bucket: "sports", mode: "instead" }] },
+    });
+    await pipeline!.submit(
+      [
+        { entity_id: "weather.home", state: "sunny", attributes: { temperature: 21, humidity: 40, pressure: 1015 } },
+        { entity_id: "sensor.score_home", state: "2" },
+        { entity_id: "light.kitchen", state: "on" },
+      ],
+      "test",
+    );
+    await pipeline!.flush(2000);
+    expect(fake.acceptedLines("weather_data").map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual(["weather.home"]);
+    expect(fake.acceptedLines("sports_data").map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual(["sensor.score_home"]);
+    const events = fake.acceptedLines("home_assistant_events");
+    expect(events.map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual(["weather.home", "light.kitchen"]);
+    // Events after the weather entity's reading carry its context.
+    expect(events[1]).toContain("weather_condition=sunny");
+    expect(events[1]).toContain("weather_temp=21");
+    expect(pipeline!.weatherStatus()).toMatchObject({ name: "weather", healthy: true });
+  });
+
+  it("writes its own statistics to the system bucket", async () => {
+    await start({ statsIntervalSeconds: 0.05 });
+    await pipeline!.submit([{ entity_id: "sensor.a", state: "1" }], "test");
+    await eventually(() => fake.acceptedLines("system_metrics").some((line) => line.includes("events_accepted=1")));
+    const line = fake.acceptedLines("system_metrics").find((candidate) => candidate.includes("events_accepted=1"))!;
+    expect(line).toMatch(/^ha_influx_writer,host=\S+ events_received=1,events_accepted=1,/);
+  });
+
+  it("reports the influxdb component healthy with spool figures", async () => {
+    await start();
+    await pipeline!.submit([{ entity_id: "sensor.a", state: "1" }], "test");
+    await pipeline!.flush(2000);
+    const status = pipeline!.status();
+    expect(status).toMatchObject({ name: "influxdb", healthy: true, details: { spoolEvents: 0 } });
+    expect(status.lastSuccessAt).toBeDefined();
+    expect(await pipeline!.checkWritable()).toMatchObject({ ok: true });
+  });
+
+  it("flushes on stop and then refuses new events", async () => {
+    await start({ influxdb: { batchSize: 1000, batchTimeoutSeconds: 600 } });
+    await pipeline!.submit(Array.from({ length: 20 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })), "test");
+    expect(fake.requests).toHaveLength(0);
+    const result = await pipeline!.stop(5000);
+    expect(result).toEqual({ drained: true, pendingEvents: 0 });
+    expect(fake.acceptedLines()).toHaveLength(20);
+    await expect(pipeline!.submit([{ entity_id: "sensor.s", state: "x" }], "test")).rejects.toThrow(/not accepting/);
+  });
+});

@@ -1,0 +1,124 @@
+/** The on-disk spool: recovery after a restart, torn writes, the byte bound, truncation and locking. */
+import { appendFileSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Spool, type SpoolEntry } from "../src/spool";
+import { memoryLogger, tempDir } from "./helpers/setup";
+
+function lines(from: number, count: number): string {
+  return Array.from({ length: count }, (_, i) => `m v=${from + i} ${from + i}\n`).join("");
+}
+
+async function readAll(spool: Spool): Promise<SpoolEntry[]> {
+  const controller = new AbortController();
+  const entries: SpoolEntry[] = [];
+  for (;;) {
+    const timer = setTimeout(() => controller.abort(), 50);
+    const batch = await spool.read(1024 * 1024, controller.signal);
+    clearTimeout(timer);
+    if (batch.length === 0) return entries;
+    entries.push(...batch);
+  }
+}
+
+describe("spool", () => {
+  let dir: ReturnType<typeof tempDir>;
+  const open = (maxBytes = 64 * 1024 * 1024, onDrop?: (events: number) => void) => {
+    const { logger, lines: logLines } = memoryLogger();
+    return Spool.open({ dir: dir.dir, maxBytes, logger, onDrop }).then((spool) => ({ spool, logLines }));
+  };
+
+  beforeEach(() => {
+    dir = tempDir();
+  });
+  afterEach(() => dir.remove());
+
+  it("reads back what was appended, per bucket, in order", async () => {
+    const { spool } = await open();
+    await spool.append([{ bucket: "a", lines: lines(0, 3), count: 3 }, { bucket: "b", lines: lines(3, 1), count: 1 }]);
+    await spool.append([{ bucket: "a", lines: lines(4, 2), count: 2 }]);
+    const entries = await readAll(spool);
+    expect(entries.map((entry) => [entry.bucket, entry.count, entry.data.toString()])).toEqual([
+      ["a", 3, lines(0, 3)],
+      ["b", 1, lines(3, 1)],
+      ["a", 2, lines(4, 2)],
+    ]);
+    expect(spool.stats()).toMatchObject({ events: 6 });
+    await spool.close();
+  });
+
+  it("after a restart, hands out exactly the records not yet acknowledged", async () => {
+    const first = await open();
+    await first.spool.append([{ bucket: "a", lines: lines(0, 2), count: 2 }]);
+    await first.spool.append([{ bucket: "a", lines: lines(2, 2), count: 2 }]);
+    await first.spool.append([{ bucket: "a", lines: lines(4, 2), count: 2 }]);
+    const entries = await readAll(first.spool);
+    first.spool.ack(entries[0]!.end, entries[0]!.count);
+    first.spool.ack(entries[1]!.end, entries[1]!.count);
+    await first.spool.close();
+
+    const second = await open();
+    expect(second.spool.stats().events).toBe(2);
+    const again = await readAll(second.spool);
+    expect(again.map((entry) => entry.data.toString())).toEqual([lines(4, 2)]);
+    await second.spool.close();
+  });
+
+  it("cuts a torn record off the end and keeps every whole one", async () => {
+    const first = await open();
+    await first.spool.append([{ bucket: "a", lines: lines(0, 2), count: 2 }]);
+    await first.spool.close();
+    const segment = readdirSync(dir.dir).find((name) => name.startsWith("segment-"))!;
+    // A write interrupted half way: a header promising more bytes than follow.
+    const torn = Buffer.alloc(20);
+    torn.writeUInt32LE(500, 0);
+    appendFileSync(join(dir.dir, segment), torn);
+
+    const second = await open();
+    expect((await readAll(second.spool)).map((entry) => entry.data.toString())).toEqual([lines(0, 2)]);
+    expect(second.logLines.some((line) => line.includes("torn record"))).toBe(true);
+    await second.spool.append([{ bucket: "a", lines: lines(2, 1), count: 1 }]);
+    expect((await readAll(second.spool)).map((entry) => entry.data.toString())).toEqual([lines(2, 1)]);
+    await second.spool.close();
+  });
+
+  it("stays within its byte bound by dropping the oldest events, counting and logging them", async () => {
+    let dropped = 0;
+    const { spool, logLines } = await open(2 * 1024 * 1024, (events) => (dropped += events));
+    const record = lines(0, 1000); // ~16 kB per append
+    let appended = 0;
+    for (let i = 0; i < 400; i++) {
+      await spool.append([{ bucket: "a", lines: record, count: 1000 }]);
+      appended += 1000;
+    }
+    const onDisk = readdirSync(dir.dir).filter((name) => name.startsWith("segment-")).reduce((sum, name) => sum + statSync(join(dir.dir, name)).size, 0);
+    expect(onDisk).toBeLessThanOrEqual(2 * 1024 * 1024);
+    expect(dropped).toBeGreaterThan(0);
+    expect(spool.stats().events + dropped).toBe(appended);
+    expect(spool.stats().droppedEvents).toBe(dropped);
+    expect(logLines.some((line) => line.includes("SPOOL FULL") && line.includes('"level":50'))).toBe(true);
+    // What remains is the newest data, readable from the first surviving segment on.
+    const entries = await readAll(spool);
+    expect(entries.reduce((sum, entry) => sum + entry.count, 0)).toBe(spool.stats().events);
+    await spool.close();
+  });
+
+  it("deletes segments once everything in them is acknowledged", async () => {
+    const { spool } = await open(2 * 1024 * 1024);
+    for (let i = 0; i < 100; i++) await spool.append([{ bucket: "a", lines: lines(0, 1000), count: 1000 }]);
+    const before = readdirSync(dir.dir).filter((name) => name.startsWith("segment-")).length;
+    expect(before).toBeGreaterThan(1);
+    const entries = await readAll(spool);
+    for (const entry of entries) spool.ack(entry.end, entry.count);
+    await spool.close();
+    const after = readdirSync(dir.dir).filter((name) => name.startsWith("segment-")).length;
+    expect(after).toBe(1);
+    expect(spool.stats()).toMatchObject({ events: 0 });
+  });
+
+  it("refuses a second writer on the same directory", async () => {
+    const { spool } = await open();
+    await expect(open()).rejects.toThrow(/in use by process/);
+    await spool.close();
+  });
+});
