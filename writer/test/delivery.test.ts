@@ -4,12 +4,10 @@
  */
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { classify, parseRetryAfter } from "../src/influxClient";
 import { offendingLines, retryDelayMs } from "../src/delivery";
-import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
-import { eventually, startTestPipeline, stateChanged, tempDir, testConfig } from "./helpers/setup";
-import type { Pipeline } from "../src/pipeline";
+import { eventually, stateChanged, stateOf, usePipelineHarness } from "./helpers/setup";
 
 function events(count: number, entity = "sensor.power"): Record<string, unknown>[] {
   return Array.from({ length: count }, (_, i) =>
@@ -17,41 +15,23 @@ function events(count: number, entity = "sensor.power"): Record<string, unknown>
   );
 }
 
-function stateOf(line: string): string {
-  return /state_value="([^"]*)"/.exec(line)![1]!;
-}
-
 describe("delivery against an InfluxDB-like server", () => {
-  let fake: FakeInflux;
-  let spool: ReturnType<typeof tempDir>;
-  let pipeline: Pipeline | undefined;
-
-  beforeEach(async () => {
-    fake = await startFakeInflux();
-    spool = tempDir();
-  });
-  afterEach(async () => {
-    await pipeline?.stop(2000);
-    pipeline = undefined;
-    await fake.close();
-    spool.remove();
-  });
+  const harness = usePipelineHarness();
 
   async function run(count: number, overrides: Record<string, unknown> = {}) {
-    const started = await startTestPipeline(testConfig(fake.url, spool.dir, overrides));
-    pipeline = started.pipeline;
-    const results = await pipeline.submit(events(count), "test");
+    const started = await harness.start(overrides);
+    const results = await started.pipeline.submit(events(count), "test");
     expect(results.every((result) => result.status === "accepted")).toBe(true);
     return started;
   }
 
   it("writes gzip-compressed line protocol with the token, org, bucket and microsecond precision", async () => {
     await run(3);
-    await eventually(() => fake.acceptedLines().length === 3);
-    const request = fake.requests[0]!;
+    await eventually(() => harness.fake.acceptedLines().length === 3);
+    const request = harness.fake.requests[0]!;
     expect(request).toMatchObject({ bucket: "home_assistant_events", org: "home_assistant", precision: "us", contentEncoding: "gzip" });
     expect(request.authorization).toBe("Token test-token-123456");
-    expect(fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2"]);
+    expect(harness.fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2"]);
   });
 
   it.each([
@@ -60,34 +40,34 @@ describe("delivery against an InfluxDB-like server", () => {
     ["503", { status: 503, body: { code: "unavailable", message: "starting" } }, "unavailable"],
     ["a dropped connection", "drop" as const, "network"],
   ])("retries after %s and then delivers everything", async (_name, failure, reason) => {
-    fake.answer = (_request, index) => (index < 2 ? failure : undefined);
+    harness.fake.answer = (_request, index) => (index < 2 ? failure : undefined);
     const { metrics } = await run(5);
-    await eventually(() => fake.acceptedLines().length === 5);
-    expect(fake.requests.length).toBe(3);
-    expect(fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2", "3", "4"]);
+    await eventually(() => harness.fake.acceptedLines().length === 5);
+    expect(harness.fake.requests.length).toBe(3);
+    expect(harness.fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2", "3", "4"]);
     const retried = await metrics.batchesRetried.get();
     expect(retried.values.find((value) => value.labels.reason === reason)?.value).toBe(2);
-    await eventually(async () => (await pipeline!.flush(1000)).pendingEvents === 0);
+    await eventually(async () => (await harness.pipeline.flush(1000)).pendingEvents === 0);
   });
 
   it("splits a batch answered 413 until the parts fit", async () => {
-    fake.answer = (request) => (request.lines.length > 2 ? { status: 413, body: { code: "request too large", message: "too large" } } : undefined);
+    harness.fake.answer = (request) => (request.lines.length > 2 ? { status: 413, body: { code: "request too large", message: "too large" } } : undefined);
     await run(7);
-    await eventually(() => fake.acceptedLines().length === 7);
-    expect(fake.acceptedLines().map(stateOf).sort()).toEqual(["0", "1", "2", "3", "4", "5", "6"]);
-    expect(fake.requests.filter((request) => request.lines.length <= 2).every((request) => request.lines.length > 0)).toBe(true);
+    await eventually(() => harness.fake.acceptedLines().length === 7);
+    expect(harness.fake.acceptedLines().map(stateOf).sort()).toEqual(["0", "1", "2", "3", "4", "5", "6"]);
+    expect(harness.fake.requests.filter((request) => request.lines.length <= 2).every((request) => request.lines.length > 0)).toBe(true);
   });
 
   it("moves lines a 400 names to the dead-letter file with the server's reason and delivers the rest", async () => {
-    fake.answer = (request) => {
+    harness.fake.answer = (request) => {
       const bad = request.lines.findIndex((line) => stateOf(line) === "3");
       if (bad === -1) return undefined;
       return { status: 400, body: { code: "invalid", message: `unable to parse '${request.lines[bad]}': invalid field format`, line: bad + 1 } };
     };
     await run(6);
-    await eventually(() => fake.acceptedLines().length === 5);
-    expect(fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2", "4", "5"]);
-    const deadLetterPath = join(spool.dir, "dead-letter.ndjson");
+    await eventually(() => harness.fake.acceptedLines().length === 5);
+    expect(harness.fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2", "4", "5"]);
+    const deadLetterPath = join(harness.spoolDir, "dead-letter.ndjson");
     await eventually(() => existsSync(deadLetterPath));
     const dead = readFileSync(deadLetterPath, "utf8").trim().split("\n").map((line) => JSON.parse(line));
     expect(dead).toHaveLength(1);
@@ -98,15 +78,15 @@ describe("delivery against an InfluxDB-like server", () => {
 
   it("isolates lines a 422 rejects without naming them by bisecting, and delivers the rest", async () => {
     // Points "2" and "5" violate the retention policy; InfluxDB writes the rest but names none.
-    fake.answer = (request) => {
+    harness.fake.answer = (request) => {
       const dropped = request.lines.filter((line) => ["2", "5"].includes(stateOf(line))).length;
       if (dropped === 0) return undefined;
       return { status: 422, body: { code: "unprocessable entity", message: `failure writing points to database: partial write: dropped ${dropped} points outside retention policy dropped=${dropped}` } };
     };
     await run(8);
-    await eventually(() => fake.acceptedLines().length === 6);
-    expect(fake.acceptedLines().map(stateOf).sort()).toEqual(["0", "1", "3", "4", "6", "7"]);
-    const deadLetterPath = join(spool.dir, "dead-letter.ndjson");
+    await eventually(() => harness.fake.acceptedLines().length === 6);
+    expect(harness.fake.acceptedLines().map(stateOf).sort()).toEqual(["0", "1", "3", "4", "6", "7"]);
+    const deadLetterPath = join(harness.spoolDir, "dead-letter.ndjson");
     await eventually(() => existsSync(deadLetterPath) && readFileSync(deadLetterPath, "utf8").trim().split("\n").length === 2);
     const dead = readFileSync(deadLetterPath, "utf8").trim().split("\n").map((line) => JSON.parse(line));
     expect(dead.map((record) => stateOf(record.line)).sort()).toEqual(["2", "5"]);
@@ -115,28 +95,28 @@ describe("delivery against an InfluxDB-like server", () => {
 
   it("keeps the data and reports unhealthy on 401, then delivers once the token works", async () => {
     let authorised = false;
-    fake.answer = () => (authorised ? undefined : { status: 401, body: { code: "unauthorized", message: "unauthorized access" } });
+    harness.fake.answer = () => (authorised ? undefined : { status: 401, body: { code: "unauthorized", message: "unauthorized access" } });
     await run(4);
-    await eventually(() => pipeline!.status().healthy === false && fake.requests.length >= 2);
-    const status = pipeline!.status();
+    await eventually(() => harness.pipeline.status().healthy === false && harness.fake.requests.length >= 2);
+    const status = harness.pipeline.status();
     expect(status.message).toMatch(/refuses the token/);
     expect(status.details?.spoolEvents).toBe(4);
-    expect((await pipeline!.checkWritable()).ok).toBe(false);
-    expect(fake.acceptedLines()).toHaveLength(0);
+    expect((await harness.pipeline.checkWritable()).ok).toBe(false);
+    expect(harness.fake.acceptedLines()).toHaveLength(0);
     authorised = true;
-    await eventually(() => fake.acceptedLines().length === 4);
-    await eventually(() => pipeline!.status().healthy);
+    await eventually(() => harness.fake.acceptedLines().length === 4);
+    await eventually(() => harness.pipeline.status().healthy);
   });
 
   it("counts an event as pending until the server answered 204 for it", async () => {
-    fake.answer = () => ({ status: 503, body: { code: "unavailable", message: "down" } });
+    harness.fake.answer = () => ({ status: 503, body: { code: "unavailable", message: "down" } });
     await run(3);
-    await eventually(() => fake.requests.length >= 3);
-    const flushed = await pipeline!.flush(50);
+    await eventually(() => harness.fake.requests.length >= 3);
+    const flushed = await harness.pipeline.flush(50);
     expect(flushed).toEqual({ drained: false, pendingEvents: 3 });
-    fake.answer = () => undefined;
-    await eventually(async () => (await pipeline!.flush(100)).drained);
-    expect(fake.acceptedLines()).toHaveLength(3);
+    harness.fake.answer = () => undefined;
+    await eventually(async () => (await harness.pipeline.flush(100)).drained);
+    expect(harness.fake.acceptedLines()).toHaveLength(3);
   });
 });
 

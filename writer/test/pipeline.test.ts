@@ -2,39 +2,18 @@
  * The pipeline end to end against a fake InfluxDB: submit results, unique timestamps per entity,
  * batching by size and by time, routing, statistics, metrics and graceful stop.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Pipeline } from "../src/pipeline";
-import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
-import { eventually, startTestPipeline, stateChanged, tempDir, testConfig } from "./helpers/setup";
+import { describe, expect, it } from "vitest";
+import { eventually, stateChanged, stateOf, usePipelineHarness } from "./helpers/setup";
 
 const timestampOf = (line: string) => line.slice(line.lastIndexOf(" ") + 1);
-const stateOf = (line: string) => /state_value="([^"]*)"/.exec(line)![1]!;
 
 describe("pipeline", () => {
-  let fake: FakeInflux;
-  let spool: ReturnType<typeof tempDir>;
-  let pipeline: Pipeline | undefined;
-
-  beforeEach(async () => {
-    fake = await startFakeInflux();
-    spool = tempDir();
-  });
-  afterEach(async () => {
-    await pipeline?.stop(2000);
-    pipeline = undefined;
-    await fake.close();
-    spool.remove();
-  });
-
-  async function start(overrides: Record<string, unknown> = {}) {
-    const started = await startTestPipeline(testConfig(fake.url, spool.dir, overrides));
-    pipeline = started.pipeline;
-    return started;
-  }
+  const harness = usePipelineHarness();
+  const start = (overrides: Record<string, unknown> = {}) => harness.start(overrides);
 
   it("answers per event: accepted, rejected with a reason, filtered", async () => {
     const { metrics } = await start({ filters: { exclude: { domains: ["automation"] } } });
-    const results = await pipeline!.submit(
+    const results = await harness.pipeline.submit(
       [
         { entity_id: "sensor.a", state: "1" },
         { entity_id: "sensor.b" },
@@ -57,30 +36,30 @@ describe("pipeline", () => {
     expect(metricsText).toContain('writer_events_rejected_total{source="ingest",reason="missing_state"} 1');
     expect(metricsText).toContain('writer_events_rejected_total{source="ingest",reason="not_an_object"} 1');
     expect(metricsText).toContain('writer_events_filtered_total{source="ingest",reason="excluded"} 1');
-    await eventually(() => fake.acceptedLines().length === 1);
+    await eventually(() => harness.fake.acceptedLines().length === 1);
   });
 
   describe("two distinct events of one entity never share a timestamp (microsecond precision)", () => {
     it("moves the second of two events with the same time one microsecond on", async () => {
       await start();
       const at = "2026-06-01T10:00:00.000001+00:00";
-      await pipeline!.submit([stateChanged("sensor.t", "1", at), stateChanged("sensor.t", "2", at), stateChanged("sensor.t", "3", at)], "test");
-      await eventually(() => fake.acceptedLines().length === 3);
+      await harness.pipeline.submit([stateChanged("sensor.t", "1", at), stateChanged("sensor.t", "2", at), stateChanged("sensor.t", "3", at)], "test");
+      await eventually(() => harness.fake.acceptedLines().length === 3);
       const base = Date.UTC(2026, 5, 1, 10) * 1000 + 1;
-      expect(fake.acceptedLines().map(timestampOf)).toEqual([String(base), String(base + 1), String(base + 2)]);
+      expect(harness.fake.acceptedLines().map(timestampOf)).toEqual([String(base), String(base + 1), String(base + 2)]);
     });
 
     it("gives events without a time, received together, distinct times", async () => {
       await start();
       const events = Array.from({ length: 50 }, (_, i) => ({ entity_id: "sensor.fast", state: String(i % 2) }));
-      await pipeline!.submit(events, "test");
-      await eventually(() => fake.acceptedLines().length === 50);
-      expect(new Set(fake.acceptedLines().map(timestampOf)).size).toBe(50);
+      await harness.pipeline.submit(events, "test");
+      await eventually(() => harness.fake.acceptedLines().length === 50);
+      expect(new Set(harness.fake.acceptedLines().map(timestampOf)).size).toBe(50);
     });
 
     it("does not move an event that lands inside a run of moved ones onto a taken time", async () => {
       await start();
-      await pipeline!.submit(
+      await harness.pipeline.submit(
         [
           stateChanged("sensor.t", "a", "2026-06-01T10:00:00.000001+00:00"),
           stateChanged("sensor.t", "b", "2026-06-01T10:00:00.000001+00:00"),
@@ -88,45 +67,45 @@ describe("pipeline", () => {
         ],
         "test",
       );
-      await eventually(() => fake.acceptedLines().length === 3);
-      expect(new Set(fake.acceptedLines().map(timestampOf)).size).toBe(3);
+      await eventually(() => harness.fake.acceptedLines().length === 3);
+      expect(new Set(harness.fake.acceptedLines().map(timestampOf)).size).toBe(3);
     });
 
     it("keeps the same time for different entities and writes a repeated event (a reconnect snapshot) once", async () => {
       await start();
       const at = "2026-06-01T10:00:00+00:00";
-      await pipeline!.submit([stateChanged("sensor.a", "1", at), stateChanged("sensor.b", "1", at)], "test");
-      const again = await pipeline!.submit([stateChanged("sensor.a", "1", at)], "snapshot");
+      await harness.pipeline.submit([stateChanged("sensor.a", "1", at), stateChanged("sensor.b", "1", at)], "test");
+      const again = await harness.pipeline.submit([stateChanged("sensor.a", "1", at)], "snapshot");
       expect(again[0]!.status).toBe("accepted");
-      await pipeline!.flush(2000);
-      expect(fake.acceptedLines().map(timestampOf)).toEqual([String(Date.UTC(2026, 5, 1, 10) * 1000), String(Date.UTC(2026, 5, 1, 10) * 1000)]);
+      await harness.pipeline.flush(2000);
+      expect(harness.fake.acceptedLines().map(timestampOf)).toEqual([String(Date.UTC(2026, 5, 1, 10) * 1000), String(Date.UTC(2026, 5, 1, 10) * 1000)]);
     });
   });
 
   it("sends a batch as soon as it holds batchSize lines", async () => {
     await start({ influxdb: { batchSize: 3, batchTimeoutSeconds: 600 } });
-    await pipeline!.submit(Array.from({ length: 7 }, (_, i) => ({ entity_id: `sensor.s${i}`, state: String(i) })), "test");
-    await eventually(() => fake.requests.length === 2);
-    expect(fake.requests.map((request) => request.lines.length)).toEqual([3, 3]);
-    const flushed = await pipeline!.flush(2000);
+    await harness.pipeline.submit(Array.from({ length: 7 }, (_, i) => ({ entity_id: `sensor.s${i}`, state: String(i) })), "test");
+    await eventually(() => harness.fake.requests.length === 2);
+    expect(harness.fake.requests.map((request) => request.lines.length)).toEqual([3, 3]);
+    const flushed = await harness.pipeline.flush(2000);
     expect(flushed).toEqual({ drained: true, pendingEvents: 0 });
-    expect(fake.requests.map((request) => request.lines.length)).toEqual([3, 3, 1]);
-    expect(fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2", "3", "4", "5", "6"]);
+    expect(harness.fake.requests.map((request) => request.lines.length)).toEqual([3, 3, 1]);
+    expect(harness.fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2", "3", "4", "5", "6"]);
   });
 
   it("sends an unfilled batch once batchTimeout has passed", async () => {
     await start({ influxdb: { batchSize: 1000, batchTimeoutSeconds: 0.05 } });
-    await pipeline!.submit(Array.from({ length: 5 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })), "test");
-    await eventually(() => fake.requests.length === 1);
-    expect(fake.requests[0]!.lines).toHaveLength(5);
+    await harness.pipeline.submit(Array.from({ length: 5 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })), "test");
+    await eventually(() => harness.fake.requests.length === 1);
+    expect(harness.fake.requests[0]!.lines).toHaveLength(5);
   });
 
   it("cuts a large submit into full batches in order", async () => {
     await start({ influxdb: { batchSize: 100, batchTimeoutSeconds: 600 } });
-    await pipeline!.submit(Array.from({ length: 250 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })), "test");
-    await pipeline!.flush(5000);
-    expect(fake.requests.map((request) => request.lines.length)).toEqual([100, 100, 50]);
-    expect(fake.acceptedLines().map(stateOf)).toEqual(Array.from({ length: 250 }, (_, i) => String(i)));
+    await harness.pipeline.submit(Array.from({ length: 250 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })), "test");
+    await harness.pipeline.flush(5000);
+    expect(harness.fake.requests.map((request) => request.lines.length)).toEqual([100, 100, 50]);
+    expect(harness.fake.acceptedLines().map(stateOf)).toEqual(Array.from({ length: 250 }, (_, i) => String(i)));
   });
 
   it("routes weather readings to the weather bucket too, and follows routing rules", async () => {
@@ -134,7 +113,7 @@ describe("pipeline", () => {
       homeAssistant: { url: "http://127.0.0.1:1", token: "ha-token-xyz", weatherEntity: "weather.home" },
       routing: { rules: [{ match: { entityGlobs: ["sensor.score_*"] }, bucket: "sports", mode: "instead" }] },
     });
-    await pipeline!.submit(
+    await harness.pipeline.submit(
       [
         { entity_id: "weather.home", state: "sunny", attributes: { temperature: 21, humidity: 40, pressure: 1015 } },
         { entity_id: "sensor.score_home", state: "2" },
@@ -142,42 +121,42 @@ describe("pipeline", () => {
       ],
       "test",
     );
-    await pipeline!.flush(2000);
-    expect(fake.acceptedLines("weather_data").map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual(["weather.home"]);
-    expect(fake.acceptedLines("sports_data").map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual(["sensor.score_home"]);
-    const events = fake.acceptedLines("home_assistant_events");
+    await harness.pipeline.flush(2000);
+    expect(harness.fake.acceptedLines("weather_data").map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual(["weather.home"]);
+    expect(harness.fake.acceptedLines("sports_data").map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual(["sensor.score_home"]);
+    const events = harness.fake.acceptedLines("home_assistant_events");
     expect(events.map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual(["weather.home", "light.kitchen"]);
     // Events after the weather entity's reading carry its context.
     expect(events[1]).toContain("weather_condition=sunny");
     expect(events[1]).toContain("weather_temp=21");
-    expect(pipeline!.weatherStatus()).toMatchObject({ name: "weather", healthy: true });
+    expect(harness.pipeline.weatherStatus()).toMatchObject({ name: "weather", healthy: true });
   });
 
   it("writes its own statistics to the system bucket", async () => {
     await start({ statsIntervalSeconds: 0.05 });
-    await pipeline!.submit([{ entity_id: "sensor.a", state: "1" }], "test");
-    await eventually(() => fake.acceptedLines("system_metrics").some((line) => line.includes("events_accepted=1")));
-    const line = fake.acceptedLines("system_metrics").find((candidate) => candidate.includes("events_accepted=1"))!;
+    await harness.pipeline.submit([{ entity_id: "sensor.a", state: "1" }], "test");
+    await eventually(() => harness.fake.acceptedLines("system_metrics").some((line) => line.includes("events_accepted=1")));
+    const line = harness.fake.acceptedLines("system_metrics").find((candidate) => candidate.includes("events_accepted=1"))!;
     expect(line).toMatch(/^ha_influx_writer,host=\S+ events_received=1,events_accepted=1,/);
   });
 
   it("reports the influxdb component healthy with spool figures", async () => {
     await start();
-    await pipeline!.submit([{ entity_id: "sensor.a", state: "1" }], "test");
-    await pipeline!.flush(2000);
-    const status = pipeline!.status();
+    await harness.pipeline.submit([{ entity_id: "sensor.a", state: "1" }], "test");
+    await harness.pipeline.flush(2000);
+    const status = harness.pipeline.status();
     expect(status).toMatchObject({ name: "influxdb", healthy: true, details: { spoolEvents: 0 } });
     expect(status.lastSuccessAt).toBeDefined();
-    expect(await pipeline!.checkWritable()).toMatchObject({ ok: true });
+    expect(await harness.pipeline.checkWritable()).toMatchObject({ ok: true });
   });
 
   it("flushes on stop and then refuses new events", async () => {
     await start({ influxdb: { batchSize: 1000, batchTimeoutSeconds: 600 } });
-    await pipeline!.submit(Array.from({ length: 20 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })), "test");
-    expect(fake.requests).toHaveLength(0);
-    const result = await pipeline!.stop(5000);
+    await harness.pipeline.submit(Array.from({ length: 20 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })), "test");
+    expect(harness.fake.requests).toHaveLength(0);
+    const result = await harness.pipeline.stop(5000);
     expect(result).toEqual({ drained: true, pendingEvents: 0 });
-    expect(fake.acceptedLines()).toHaveLength(20);
-    await expect(pipeline!.submit([{ entity_id: "sensor.s", state: "x" }], "test")).rejects.toThrow(/not accepting/);
+    expect(harness.fake.acceptedLines()).toHaveLength(20);
+    await expect(harness.pipeline.submit([{ entity_id: "sensor.s", state: "x" }], "test")).rejects.toThrow(/not accepting/);
   });
 });

@@ -3,10 +3,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { afterEach, beforeEach } from "vitest";
 import { resolveConfig, type WriterConfig } from "../../src/config";
 import { createLogger, type Logger } from "../../src/logger";
 import { createMetrics, type WriterMetrics } from "../../src/metrics";
 import { createPipeline, type Pipeline } from "../../src/pipeline";
+import { startFakeInflux, type FakeInflux } from "./fakeInflux";
 
 /** A temporary directory removed by the returned function. */
 export function tempDir(prefix = "ha-influx-writer-"): { dir: string; remove: () => void } {
@@ -65,4 +67,54 @@ export async function eventually(predicate: () => boolean | Promise<boolean>, ti
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** Per-test fake InfluxDB, spool directory and pipeline, torn down after each test. */
+export interface PipelineHarness {
+  /** The fake InfluxDB of the running test. */
+  readonly fake: FakeInflux;
+  /** The spool directory of the running test. */
+  readonly spoolDir: string;
+  /** The pipeline `start` created (stopped after the test). */
+  readonly pipeline: Pipeline;
+  /** Starts a pipeline against the fake; `overrides` is merged into the writerConfig JSON. */
+  start(overrides?: Record<string, unknown>): Promise<{ pipeline: Pipeline; metrics: WriterMetrics; logLines: string[] }>;
+}
+
+/** Registers hooks that give every test in the calling `describe` a fresh harness. */
+export function usePipelineHarness(): PipelineHarness {
+  let fake: FakeInflux | undefined;
+  let spool: ReturnType<typeof tempDir> | undefined;
+  let pipeline: Pipeline | undefined;
+  beforeEach(async () => {
+    fake = await startFakeInflux();
+    spool = tempDir();
+  });
+  afterEach(async () => {
+    await pipeline?.stop(2000);
+    pipeline = undefined;
+    await fake?.close();
+    spool?.remove();
+  });
+  return {
+    get fake() {
+      return fake!;
+    },
+    get spoolDir() {
+      return spool!.dir;
+    },
+    get pipeline() {
+      return pipeline!;
+    },
+    async start(overrides = {}) {
+      const started = await startTestPipeline(testConfig(fake!.url, spool!.dir, overrides));
+      pipeline = started.pipeline;
+      return started;
+    },
+  };
+}
+
+/** The `state_value` of a line protocol line. */
+export function stateOf(line: string): string {
+  return /state_value="([^"]*)"/.exec(line)![1]!;
 }
