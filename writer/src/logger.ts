@@ -73,6 +73,8 @@ function scrub<T>(value: T, secrets: readonly string[], depth = 0): T {
   if (secrets.length === 0) return value;
   if (typeof value === "string") return redactSecrets(value, secrets) as T;
   if (depth > 4 || value === null || typeof value !== "object") return value;
+  // An Error's message and stack are not enumerable: serialise it first, then scrub the copy.
+  if (value instanceof Error) return scrub(pino.stdSerializers.err(value), secrets, depth + 1) as T;
   if (Array.isArray(value)) return value.map((item) => scrub(item, secrets, depth + 1)) as T;
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value as Record<string, unknown>)) out[key] = scrub(item, secrets, depth + 1);
