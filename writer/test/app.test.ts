@@ -1,7 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startWriter, type RunningWriter } from "../src/app";
 import type { ServiceStatus } from "../src/server";
 import { FakeHomeAssistant, haState } from "./fake-homeassistant";
+import { eventually } from "./helpers/eventually";
 import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
 import { memoryLogger, tempDir, testConfig } from "./helpers/setup";
 
@@ -43,7 +44,7 @@ describe("startWriter", () => {
   it("connects to Home Assistant and writes its events with the weather entity's context", async () => {
     ha.states = [haState("weather.home", "rainy", { temperature: 9.5, humidity: 91, pressure: 1002 })];
     const writer = await start();
-    await vi.waitFor(async () => {
+    await eventually(async () => {
       const status = (await (await fetch(`${writer.url}/status`)).json()) as ServiceStatus;
       expect(status.components.websocket_client.healthy).toBe(true);
       expect(status.components.weather.healthy).toBe(true);
@@ -51,7 +52,7 @@ describe("startWriter", () => {
     });
 
     ha.emit({ entity_id: "light.kitchen", old_state: haState("light.kitchen", "off"), new_state: haState("light.kitchen", "on", { friendly_name: "Kitchen" }) });
-    await vi.waitFor(() => expect(influx.acceptedLines(EVENTS_BUCKET).some((line) => line.includes("entity_id=light.kitchen"))).toBe(true));
+    await eventually(() => expect(influx.acceptedLines(EVENTS_BUCKET).some((line) => line.includes("entity_id=light.kitchen"))).toBe(true));
     const line = influx.acceptedLines(EVENTS_BUCKET).find((l) => l.includes("entity_id=light.kitchen"))!;
     expect(line).toContain("weather_condition=rainy");
     expect(line).toContain("weather_temp=9.5");
@@ -86,7 +87,7 @@ describe("startWriter", () => {
 
   it("reports Home Assistant as down while it is unreachable, without failing readiness", async () => {
     const writer = await start({ token: "not-the-token" });
-    await vi.waitFor(() => expect(ha.presentedTokens.length).toBeGreaterThan(0));
+    await eventually(() => expect(ha.presentedTokens.length).toBeGreaterThan(0));
     const status = writer.status();
     expect(status.status).toBe("degraded");
     expect(status.components.websocket_client).toMatchObject({ enabled: true, healthy: false });

@@ -21,6 +21,10 @@ export class FakeHomeAssistant {
   readonly presentedTokens: string[] = [];
   /** When false, pings go unanswered (a half-open connection). */
   answerPings = true;
+  /** When false, connections are accepted and never greeted (Home Assistant still starting). */
+  greet = true;
+  /** Connections accepted, greeted or not. */
+  connections = 0;
   states: FakeState[] = [];
   private readonly server: WebSocketServer;
   private readonly subscribed = new Map<WebSocket, number>();
@@ -67,6 +71,8 @@ export class FakeHomeAssistant {
   }
 
   private onConnection(socket: WebSocket): void {
+    this.connections += 1;
+    if (!this.greet) return;
     socket.send(JSON.stringify({ type: "auth_required", ha_version: "2026.11.0" }));
     let authenticated = false;
     socket.on("close", () => this.subscribed.delete(socket));

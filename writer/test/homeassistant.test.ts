@@ -1,7 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HomeAssistantSource, reconnectDelay, websocketUrl } from "../src/sources/homeassistant";
 import type { EventSink } from "../src/sources/sink";
 import { FakeHomeAssistant, haState } from "./fake-homeassistant";
+import { eventually } from "./helpers/eventually";
 import { memoryLogger } from "./helpers/setup";
 
 const TOKEN = "ha-long-lived-token-5f0c9e";
@@ -53,14 +54,14 @@ describe("Home Assistant WebSocket source", () => {
   it("authenticates with the token, subscribes to state_changed and submits events", async () => {
     const sink = recordingSink();
     const { source } = connect(sink);
-    await vi.waitFor(() => expect(source.status().details?.state).toBe("subscribed"));
+    await eventually(() => expect(source.status().details?.state).toBe("subscribed"));
     expect(ha.presentedTokens).toEqual([TOKEN]);
     expect(source.status().healthy).toBe(true);
 
     const old = haState("light.kitchen", "off");
     const next = haState("light.kitchen", "on", { friendly_name: "Kitchen" });
     ha.emit({ entity_id: "light.kitchen", old_state: old, new_state: next });
-    await vi.waitFor(() => expect(sink.events).toHaveLength(1));
+    await eventually(() => expect(sink.events).toHaveLength(1));
     expect(sink.events[0]).toEqual({ entity_id: "light.kitchen", old_state: old, new_state: next });
     expect(sink.sources).toEqual(["websocket"]);
     expect(source.status().details?.eventsReceived).toBe(1);
@@ -68,7 +69,7 @@ describe("Home Assistant WebSocket source", () => {
 
   it("reports a rejected token, keeps retrying and never logs the token", async () => {
     const { source, lines } = connect(recordingSink(), { token: "wrong-token-value" });
-    await vi.waitFor(() => expect(ha.presentedTokens.length).toBeGreaterThanOrEqual(2));
+    await eventually(() => expect(ha.presentedTokens.length).toBeGreaterThanOrEqual(2));
     const status = source.status();
     expect(status.healthy).toBe(false);
     expect(status.lastError).toMatch(/authentication rejected: Invalid access token/);
@@ -80,29 +81,38 @@ describe("Home Assistant WebSocket source", () => {
   it("reconnects after a drop and resubscribes, and events flow again", async () => {
     const sink = recordingSink();
     const { source } = connect(sink);
-    await vi.waitFor(() => expect(ha.subscribers).toBe(1));
+    await eventually(() => expect(ha.subscribers).toBe(1));
     ha.dropAll();
-    await vi.waitFor(() => expect(ha.subscriptions).toBe(2));
-    await vi.waitFor(() => expect(source.status().details?.state).toBe("subscribed"));
+    await eventually(() => expect(ha.subscriptions).toBe(2));
+    await eventually(() => expect(source.status().details?.state).toBe("subscribed"));
     expect(source.status().details?.reconnects).toBe(1);
 
     ha.emit({ entity_id: "sensor.power", old_state: null, new_state: haState("sensor.power", "12.5") });
-    await vi.waitFor(() => expect(sink.events).toHaveLength(1));
+    await eventually(() => expect(sink.events).toHaveLength(1));
     expect(sink.events[0].new_state.state).toBe("12.5");
   });
 
   it("drops a connection whose pings go unanswered and reconnects", async () => {
     ha.answerPings = false;
     const { source } = connect(recordingSink(), { heartbeatIntervalMs: 20 });
-    await vi.waitFor(() => expect(ha.subscriptions).toBeGreaterThanOrEqual(2));
+    await eventually(() => expect(ha.subscriptions).toBeGreaterThanOrEqual(2));
     expect(source.status().details?.reconnects).toBeGreaterThanOrEqual(1);
+  });
+
+  it("gives up on a connection that is never greeted and tries again", async () => {
+    ha.greet = false;
+    const { source } = connect(recordingSink(), { heartbeatIntervalMs: 100 });
+    await eventually(() => expect(ha.connections).toBeGreaterThanOrEqual(2));
+    expect(source.status().lastError).toBe("no subscription within the handshake timeout");
+    ha.greet = true;
+    await eventually(() => expect(source.status().healthy).toBe(true));
   });
 
   it("submits a snapshot of current states after connecting", async () => {
     ha.states = [haState("sensor.temperature", "21.5", { unit_of_measurement: "°C" }), haState("lock.front_door", "locked")];
     const sink = recordingSink();
     connect(sink, { snapshot: true });
-    await vi.waitFor(() => expect(sink.events).toHaveLength(2));
+    await eventually(() => expect(sink.events).toHaveLength(2));
     expect(sink.events.map((e) => [e.entity_id, e.old_state, e.new_state.state])).toEqual([
       ["sensor.temperature", null, "21.5"],
       ["lock.front_door", null, "locked"],
@@ -114,7 +124,7 @@ describe("Home Assistant WebSocket source", () => {
     ha.states = [haState("sensor.power", "3"), haState("weather.home", "cloudy", { temperature: 11.5, humidity: 80, pressure: 1009 })];
     const sink = recordingSink();
     connect(sink, { weatherEntity: "weather.home" });
-    await vi.waitFor(() => expect(sink.events).toHaveLength(1));
+    await eventually(() => expect(sink.events).toHaveLength(1));
     expect(sink.events[0]).toEqual({ entity_id: "weather.home", old_state: null, new_state: ha.states[1] });
   });
 
@@ -130,9 +140,9 @@ describe("Home Assistant WebSocket source", () => {
       },
     };
     const { source } = connect(sink);
-    await vi.waitFor(() => expect(ha.subscribers).toBe(1));
+    await eventually(() => expect(ha.subscribers).toBe(1));
     ha.emit({ entity_id: "switch.fan", old_state: null, new_state: haState("switch.fan", "on") });
-    await vi.waitFor(() => expect(source.status().details?.eventsReceived).toBe(1));
+    await eventually(() => expect(source.status().details?.eventsReceived).toBe(1));
     const stopped = source.stop();
     release();
     await stopped;

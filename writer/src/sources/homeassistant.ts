@@ -32,7 +32,11 @@ export interface HomeAssistantSourceOptions {
   initialReconnectDelayMs?: number;
   /** Upper bound of the reconnect delay. */
   maxReconnectDelayMs?: number;
-  /** How often to ping Home Assistant; a missing pong within the same period drops the connection. */
+  /**
+   * How often to ping Home Assistant. A pong missing for this long drops the connection, and so does a
+   * handshake (auth and subscription) not done within it: a Home Assistant that is still starting may
+   * accept the socket and say nothing.
+   */
   heartbeatIntervalMs?: number;
 }
 
@@ -143,8 +147,12 @@ export class HomeAssistantSource {
   private connect(): void {
     this.setState("connecting");
     const url = websocketUrl(this.options.url);
-    const socket = new WebSocket(url, { handshakeTimeout: 10_000 });
+    const socket = new WebSocket(url, { handshakeTimeout: this.heartbeatMs });
     this.socket = socket;
+    this.heartbeatTimer = setTimeout(() => {
+      this.recordError("no subscription within the handshake timeout");
+      socket.terminate();
+    }, this.heartbeatMs);
     socket.on("open", () => this.setState("authenticating"));
     socket.on("message", (data) => this.onMessage(socket, data.toString()));
     socket.on("error", (error) => {
@@ -280,7 +288,7 @@ export class HomeAssistantSource {
   }
 
   private startHeartbeat(socket: WebSocket): void {
-    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.heartbeatTimer);
     this.awaitingPong = false;
     this.heartbeatTimer = setInterval(() => {
       if (this.awaitingPong) {
