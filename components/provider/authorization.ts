@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, inputChecker, UNKNOWN, canonical, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
+import { ConnectedInputs, InfluxConnectionArgs, inputChecker, UNKNOWN, canonical, diffByRules, ignoreNotFound, influxApis, unlessGone, defined } from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** What a permission applies to: every `type` resource, those of one org, or one by id. */
@@ -20,6 +20,21 @@ export interface Permission {
   resource: PermissionResource;
 }
 
+/** A {@link Permission} whose parts may still be Outputs (e.g. the id of a bucket being created). */
+export interface PermissionArgs {
+  /** `read` or `write` (write does not imply read). */
+  action: pulumi.Input<"read" | "write">;
+  /** What the action is allowed on. */
+  resource: pulumi.Input<{
+    /** Resource type, e.g. `buckets`. */
+    type: pulumi.Input<string>;
+    /** Only the resource with this id. */
+    id?: pulumi.Input<string | undefined>;
+    /** Only resources owned by this organisation. */
+    orgId?: pulumi.Input<string | undefined>;
+  }>;
+}
+
 /** Arguments of an {@link Authorization}. */
 export interface AuthorizationArgs {
   /** Where and how to reach the server. */
@@ -29,7 +44,7 @@ export interface AuthorizationArgs {
   /** What the token is for; shown in the InfluxDB UI. */
   description: pulumi.Input<string>;
   /** What the token may do. The server cannot change these: a change replaces the token. */
-  permissions: pulumi.Input<pulumi.Input<Permission>[]>;
+  permissions: pulumi.Input<pulumi.Input<PermissionArgs>[]>;
   /** `inactive` tokens are refused by the server; default `active`. */
   status?: pulumi.Input<"active" | "inactive" | undefined>;
 }
@@ -121,7 +136,7 @@ export const authorizationProvider: pulumi.dynamic.ResourceProvider<Authorizatio
         })),
       },
     });
-    return { id: auth.id as string, outs: { ...inputs, status: inputs.status ?? "active", token: auth.token as string } };
+    return { id: auth.id as string, outs: defined({ ...inputs, status: inputs.status ?? "active", token: auth.token as string }) };
   },
 
   async read(id, props) {
@@ -142,13 +157,13 @@ export const authorizationProvider: pulumi.dynamic.ResourceProvider<Authorizatio
     };
     // The stored token is kept as it is: whether the server shows it again is not ours to rely on.
     // The SDK types `inputs` as outputs; the engine stores them as the resource's inputs, without the token.
-    return { id, props: { ...inputs, token: olds.token }, inputs: inputs as AuthorizationOutputs };
+    return { id, props: defined({ ...inputs, token: olds.token }), inputs: defined(inputs) as AuthorizationOutputs };
   },
 
   async update(id, olds, news) {
     const { authorizations } = await influxApis(news.connection);
     await authorizations.patchAuthorizationsID({ authID: id, body: { description: news.description, status: news.status ?? "active" } });
-    return { outs: { ...news, status: news.status ?? "active", token: olds.token } };
+    return { outs: defined({ ...news, status: news.status ?? "active", token: olds.token }) };
   },
 
   async delete(id, props) {

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, inputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
+import { ConnectedInputs, InfluxConnectionArgs, inputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone, defined } from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** Arguments of a {@link Bucket}. */
@@ -51,7 +51,7 @@ export const bucketRules = {
 } as const;
 
 function bucketOutputs(inputs: BucketInputs, bucket: { retentionRules: { everySeconds: number; shardGroupDurationSeconds?: number }[] }): BucketOutputs {
-  return { ...inputs, shardGroupDurationSeconds: bucket.retentionRules[0]?.shardGroupDurationSeconds ?? 0 };
+  return defined({ ...inputs, shardGroupDurationSeconds: bucket.retentionRules[0]?.shardGroupDurationSeconds ?? 0 });
 }
 
 /** CRUD for an InfluxDB bucket; the resource id is the bucket id. */
@@ -107,7 +107,7 @@ export const bucketProvider: pulumi.dynamic.ResourceProvider<BucketInputs, Bucke
       retentionSeconds: bucket.retentionRules[0]?.everySeconds ?? 0,
       shardGroupDurationSeconds: bucket.retentionRules[0]?.shardGroupDurationSeconds ?? 0,
     };
-    return { id, props: live, inputs: live };
+    return { id, props: defined(live), inputs: defined(live) };
   },
 
   async update(id, _olds, news) {

@@ -27,7 +27,7 @@ export interface InfluxConnection {
  * that already exist: the engine only stores a new serialised provider when a resource updates, and a
  * `providerVersion` change is an in-place update for every resource type.
  */
-export const PROVIDER_VERSION = "1";
+export const PROVIDER_VERSION = "2";
 
 /** The value the engine sends for an input that is not known yet (during a preview). */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -63,6 +63,14 @@ export async function influxApis(connection: InfluxConnection) {
 /** True when an API call failed because the object does not exist (any more). */
 export function isNotFound(error: unknown): boolean {
   return typeof error === "object" && error !== null && (error as { statusCode?: unknown }).statusCode === 404;
+}
+
+/**
+ * The object without its undefined-valued keys. The dynamic-provider plugin sends results through
+ * protobuf's `Struct.fromJavaScript`, which rejects `undefined` ("Unexpected struct type").
+ */
+export function defined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
 /** What `call` fetched, or undefined when the server no longer has the object. */

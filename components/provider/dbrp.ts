@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, inputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
+import { ConnectedInputs, InfluxConnectionArgs, inputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone, defined } from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** Arguments of a {@link DbrpMapping}. */
@@ -70,7 +70,7 @@ export const dbrpProvider: pulumi.dynamic.ResourceProvider<DbrpMappingInputs, Db
     const dbrp = await dbrps.postDBRP({
       body: { orgID: inputs.orgId, bucketID: inputs.bucketId, database: inputs.database, retention_policy: inputs.retentionPolicy, default: inputs.isDefault },
     });
-    return { id: dbrp.id, outs: inputs };
+    return { id: dbrp.id, outs: defined(inputs) };
   },
 
   async read(id, props) {
@@ -86,13 +86,13 @@ export const dbrpProvider: pulumi.dynamic.ResourceProvider<DbrpMappingInputs, Db
       retentionPolicy: content.retention_policy,
       isDefault: content.default,
     };
-    return { id, props: live, inputs: live };
+    return { id, props: defined(live), inputs: defined(live) };
   },
 
   async update(id, _olds, news) {
     const { dbrps } = await influxApis(news.connection);
     await dbrps.patchDBRPID({ dbrpID: id, orgID: news.orgId, body: { retention_policy: news.retentionPolicy, default: news.isDefault } });
-    return { outs: news };
+    return { outs: defined(news) };
   },
 
   async delete(id, props) {

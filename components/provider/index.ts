@@ -8,7 +8,7 @@ export { Organization, OrganizationArgs, OrganizationInputs, organizationProvide
 export { Bucket, BucketArgs, BucketInputs, BucketOutputs, MIN_RETENTION_SECONDS, bucketProvider, bucketRules } from "./bucket";
 export { Task, TaskArgs, TaskInputs, TaskStatus, taskProvider, taskRules, taskScript } from "./task";
 export {
-  Authorization, AuthorizationArgs, AuthorizationInputs, AuthorizationOutputs, Permission, PermissionResource, PERMISSION_TYPES,
+  Authorization, AuthorizationArgs, AuthorizationInputs, AuthorizationOutputs, Permission, PermissionArgs, PermissionResource, PERMISSION_TYPES,
   authorizationProvider, authorizationRules,
 } from "./authorization";
 export { DbrpMapping, DbrpMappingArgs, DbrpMappingInputs, dbrpProvider, dbrpRules } from "./dbrp";

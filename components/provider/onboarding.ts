@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { inputChecker, PROVIDER_VERSION, UNKNOWN, diffByRules, influxApis } from "./common";
+import { defined, inputChecker, PROVIDER_VERSION, UNKNOWN, diffByRules, influxApis } from "./common";
 import { MIN_RETENTION_SECONDS } from "./bucket";
 
 /** Arguments of an {@link Onboarding}. */
@@ -111,7 +111,7 @@ export const onboardingProvider: pulumi.dynamic.ResourceProvider<OnboardingInput
     const userId = result.user?.id as string;
     return {
       id: userId,
-      outs: { ...inputs, orgId: result.org?.id as string, bucketId: result.bucket?.id as string, userId, token: result.auth?.token as string },
+      outs: defined({ ...inputs, orgId: result.org?.id as string, bucketId: result.bucket?.id as string, userId, token: result.auth?.token as string }),
     };
   },
 
@@ -124,7 +124,7 @@ export const onboardingProvider: pulumi.dynamic.ResourceProvider<OnboardingInput
   },
 
   async update(_id, olds, news) {
-    return { outs: { ...news, orgId: olds.orgId, bucketId: olds.bucketId, userId: olds.userId, token: olds.token } };
+    return { outs: defined({ ...news, orgId: olds.orgId, bucketId: olds.bucketId, userId: olds.userId, token: olds.token }) };
   },
 
   async delete() {

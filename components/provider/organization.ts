@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, inputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
+import { ConnectedInputs, InfluxConnectionArgs, inputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone, defined } from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** Arguments of an {@link Organization}. */
@@ -40,7 +40,7 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider<OrganizationI
   async create(inputs) {
     const { orgs } = await influxApis(inputs.connection);
     const org = await orgs.postOrgs({ body: { name: inputs.name, description: inputs.description } });
-    return { id: org.id as string, outs: inputs };
+    return { id: org.id as string, outs: defined(inputs) };
   },
 
   async read(id, props) {
@@ -49,14 +49,14 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider<OrganizationI
     const org = await unlessGone(() => orgs.getOrgsID({ orgID: id }));
     if (!org) return {};
     const live: OrganizationInputs = { ...olds, name: org.name, description: org.description || undefined };
-    return { id, props: live, inputs: live };
+    return { id, props: defined(live), inputs: defined(live) };
   },
 
   async update(id, _olds, news) {
     const { orgs } = await influxApis(news.connection);
     // An empty description clears it; leaving it out would keep the old text.
     await orgs.patchOrgsID({ orgID: id, body: { name: news.name, description: news.description ?? "" } });
-    return { outs: news };
+    return { outs: defined(news) };
   },
 
   async delete(id, props) {

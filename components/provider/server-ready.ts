@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { inputChecker, canonical } from "./common";
+import { canonical, defined, inputChecker } from "./common";
 
 /** What `/health` of a healthy server reported. */
 export interface ServerHealth {
@@ -80,18 +80,18 @@ export const serverReadyProvider: pulumi.dynamic.ResourceProvider<ServerReadyInp
 
   async create(inputs) {
     const health = await waitForHealthy(inputs.url, inputs.timeoutSeconds * 1000);
-    return { id: inputs.url, outs: { ...inputs, version: health.version } };
+    return { id: inputs.url, outs: defined({ ...inputs, version: health.version }) };
   },
 
   async read(id, props) {
     const olds = props as ServerReadyOutputs;
     const health = await waitForHealthy(olds.url, olds.timeoutSeconds * 1000);
-    return { id, props: { ...olds, version: health.version } };
+    return { id, props: defined({ ...olds, version: health.version }) };
   },
 
   async update(_id, _olds, news) {
     const health = await waitForHealthy(news.url, news.timeoutSeconds * 1000);
-    return { outs: { ...news, version: health.version } };
+    return { outs: defined({ ...news, version: health.version }) };
   },
 
   async delete() {

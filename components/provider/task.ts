@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, inputChecker, UNKNOWN, diffByRules, ignoreNotFound, influxApis, unlessGone } from "./common";
+import { ConnectedInputs, InfluxConnectionArgs, inputChecker, UNKNOWN, diffByRules, ignoreNotFound, influxApis, unlessGone, defined } from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** Whether the server schedules a task. */
@@ -142,7 +142,7 @@ export const taskProvider: pulumi.dynamic.ResourceProvider<TaskInputs, TaskInput
     const task = await tasks.postTasks({
       body: { orgID: inputs.orgId, flux: taskScript(inputs), status: inputs.status, description: inputs.description },
     });
-    return { id: task.id, outs: inputs };
+    return { id: task.id, outs: defined(inputs) };
   },
 
   async read(id, props) {
@@ -161,14 +161,14 @@ export const taskProvider: pulumi.dynamic.ResourceProvider<TaskInputs, TaskInput
       status: task.status ?? "active",
       description: task.description || undefined,
     };
-    return { id, props: live, inputs: live };
+    return { id, props: defined(live), inputs: defined(live) };
   },
 
   async update(id, _olds, news) {
     const { tasks } = await influxApis(news.connection);
     // An empty description clears it; leaving it out would keep the old text.
     await tasks.patchTasksID({ taskID: id, body: { flux: taskScript(news), status: news.status, description: news.description ?? "" } });
-    return { outs: news };
+    return { outs: defined(news) };
   },
 
   async delete(id, props) {

@@ -2,13 +2,22 @@
 // delete when already gone, read after an out-of-band change, and tokens whose permissions the server
 // enforces. The provider objects are driven directly, the way the engine calls them.
 import { describe, expect, it } from "vitest";
+import * as provider from "../../components/provider";
 import {
   AuthorizationInputs, AuthorizationOutputs, BucketInputs, BucketOutputs, DbrpMappingInputs, OrganizationInputs, PROVIDER_VERSION, Permission,
-  TaskInputs, authorizationProvider, bucketProvider, dbrpProvider, onboardingProvider, organizationProvider, serverReadyProvider, taskProvider,
-  waitForHealthy,
+  TaskInputs, waitForHealthy,
 } from "../../components/provider";
+import { asPlugin } from "../harness/engine";
 import { locateInfluxd, randomSecret } from "../harness/influxd";
 import { useInfluxd } from "../harness/vitest";
+
+const organizationProvider = asPlugin(provider.organizationProvider);
+const bucketProvider = asPlugin(provider.bucketProvider);
+const taskProvider = asPlugin(provider.taskProvider);
+const authorizationProvider = asPlugin(provider.authorizationProvider);
+const dbrpProvider = asPlugin(provider.dbrpProvider);
+const onboardingProvider = asPlugin(provider.onboardingProvider);
+const serverReadyProvider = asPlugin(provider.serverReadyProvider);
 
 const influxdFound = locateInfluxd() !== undefined;
 const DAY = 86_400;
