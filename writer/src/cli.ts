@@ -9,7 +9,9 @@
  * environment variables of the specification, which win over the file.
  *
  * Exit codes: 0 done (healthcheck: healthy); 1 bad configuration, start-up failure or unhealthy;
- * 2 replay finished but some lines were rejected (they are listed on standard error by line number).
+ * 2 replay finished but some lines were rejected (they are listed on standard error by line number);
+ * 130 replay stopped by a signal before the end of the file (what it read is spooled; rerunning is
+ * safe, a point written twice is one point).
  */
 import { parseArgs } from "node:util";
 import { DEFAULT_STOP_DEADLINE_MS, localUrl, startWriter } from "./app";
@@ -66,7 +68,9 @@ async function replay(file: string, config: WriterConfig, logger: Logger, deadli
   const pipeline = createPipeline(config, { logger, metrics: createMetrics() });
   await pipeline.start();
   const signal = untilSignal(logger);
-  const summary = await replayFile(file, { sink: pipeline, output: process.stderr });
+  const interrupt = new AbortController();
+  void signal.promise.then(() => interrupt.abort());
+  const summary = await replayFile(file, { sink: pipeline, output: process.stderr, signal: interrupt.signal });
   // Everything read is durable in the spool now; wait for InfluxDB to take it, until told to stop.
   let pending = (await pipeline.flush(DRAIN_REPORT_MS)).pendingEvents;
   while (pending > 0 && !signal.received()) {
@@ -75,10 +79,12 @@ async function replay(file: string, config: WriterConfig, logger: Logger, deadli
   }
   const result = await pipeline.stop(deadlineMs);
   process.stderr.write(
-    `replayed ${summary.lines} lines in ${summary.seconds.toFixed(1)} s: ${summary.accepted} accepted, ` +
+    `replayed ${summary.lines} lines${summary.interrupted ? " (interrupted before the end of the file)" : ""} ` +
+      `in ${summary.seconds.toFixed(1)} s: ${summary.accepted} accepted, ` +
       `${summary.filtered} filtered, ${summary.rejected} rejected; ` +
       (result.drained ? "all delivered\n" : `${result.pendingEvents} events left in the spool for the next start\n`),
   );
+  if (summary.interrupted) return 130;
   return summary.rejected > 0 ? 2 : 0;
 }
 

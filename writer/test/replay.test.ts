@@ -61,6 +61,24 @@ describe("NDJSON replay", () => {
     expect(text.trimEnd().split("\n").at(-1)).toMatch(/^replay 100\.0% 2503 lines, \d+ lines\/s: 2500 accepted, 1 filtered, 2 rejected$/);
   });
 
+  it("stops reading when aborted and still submits what it read", async () => {
+    const file = join(dir, "long.ndjson");
+    writeFileSync(file, Array.from({ length: 2500 }, (_, i) => JSON.stringify({ entity_id: "sensor.s", state: String(i) })).join("\n"));
+    const interrupt = new AbortController();
+    const sink = judgingSink();
+    const submit = sink.submit;
+    sink.submit = async (raw, source) => {
+      interrupt.abort();
+      return submit(raw, source);
+    };
+    const output = capture(false);
+
+    const summary = await replayFile(file, { sink, output, signal: interrupt.signal });
+
+    expect(summary).toMatchObject({ lines: 1000, accepted: 1000, interrupted: true });
+    expect(output.text()).toContain("interrupted after line 1000\n");
+  });
+
   it("rewrites the progress line in place on a terminal and keeps bad lines on their own lines", async () => {
     const file = join(dir, "small.ndjson");
     writeFileSync(file, ['{"entity_id":"light.a","state":"on"}', "nope", '{"entity_id":"light.a","state":"off"}'].join("\n"));

@@ -111,14 +111,14 @@ function fromJson(body: unknown): ParsedBody {
 /** Merges the sink's results back into body order. */
 export function buildResponse(body: ParsedBody, results: SubmitResult[]): IngestResponse {
   const all: IngestEventResult[] = [...body.unreadable];
-  results.forEach((result, i) => {
-    const entry: IngestEventResult = { index: body.positions[result.index ?? i], status: result.status };
-    if (body.lines) entry.line = body.lines[result.index ?? i];
+  for (const result of results) {
+    const entry: IngestEventResult = { index: body.positions[result.index], status: result.status };
+    if (body.lines) entry.line = body.lines[result.index];
     if (result.reason !== undefined) entry.reason = result.reason;
     if (result.message !== undefined) entry.message = result.message;
     if (result.entityId !== undefined) entry.entityId = result.entityId;
     all.push(entry);
-  });
+  }
   all.sort((a, b) => a.index - b.index);
   const count = (status: SubmitResult["status"]) => all.filter((r) => r.status === status).length;
   return { accepted: count("accepted"), rejected: count("rejected"), filtered: count("filtered"), results: all };

@@ -23,6 +23,8 @@ export interface ReplayOptions {
   output: NodeJS.WritableStream & { isTTY?: boolean };
   /** Time between progress updates; defaults to 0.5 s on a terminal and 5 s otherwise. */
   progressIntervalMs?: number;
+  /** Stops reading (what was read is still submitted) when aborted: SIGTERM during a long backfill. */
+  signal?: AbortSignal;
 }
 
 /** What a replay did. */
@@ -37,6 +39,8 @@ export interface ReplaySummary {
   rejected: number;
   /** Wall time in seconds. */
   seconds: number;
+  /** True when the signal stopped the replay before the end of the file. */
+  interrupted: boolean;
 }
 
 /** Streams `path` into the sink and resolves when every accepted event is durable in the spool. */
@@ -45,7 +49,7 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
   const input = createReadStream(path);
   const lines = createInterface({ input, crlfDelay: Infinity });
   const startedAt = process.hrtime.bigint();
-  const summary: ReplaySummary = { lines: 0, accepted: 0, filtered: 0, rejected: 0, seconds: 0 };
+  const summary: ReplaySummary = { lines: 0, accepted: 0, filtered: 0, rejected: 0, seconds: 0, interrupted: false };
   const tty = options.output.isTTY === true;
   const intervalMs = options.progressIntervalMs ?? (tty ? 500 : 5_000);
   let reported = 0;
@@ -89,6 +93,11 @@ export async function replayFile(path: string, options: ReplayOptions): Promise<
   const timer = setInterval(progress, intervalMs);
   try {
     for await (const raw of lines) {
+      if (options.signal?.aborted) {
+        summary.interrupted = true;
+        note(`interrupted after line ${lineNumber}`);
+        break;
+      }
       lineNumber += 1;
       const line = raw.trim();
       if (line === "") continue;
