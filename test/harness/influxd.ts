@@ -22,6 +22,8 @@ export interface InfluxdInstance {
   bucket: string;
   /** Id of that bucket. */
   bucketId: string;
+  /** The temporary directory holding the server's data; `stop()` removes it. */
+  dataDir: string;
   /** Stops the server and removes its directories; safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -200,9 +202,9 @@ export async function startInfluxd(options: StartInfluxdOptions = {}): Promise<I
 
     try {
       await waitUntilServing(url, child, Date.now() + (options.startTimeoutMs ?? 60_000), () => output);
-      if (options.onboard === false) return { url, token: "", org, orgId: "", bucket, bucketId: "", stop };
+      if (options.onboard === false) return { url, token: "", org, orgId: "", bucket, bucketId: "", dataDir: dir, stop };
       const setup = await onboard(url, org, bucket);
-      return { url, org, bucket, ...setup, stop };
+      return { url, org, bucket, ...setup, dataDir: dir, stop };
     } catch (error) {
       await stop();
       const portTaken = /address already in use/i.test(output);
