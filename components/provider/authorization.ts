@@ -85,7 +85,8 @@ export const authorizationRules = {
 
 /** Permissions as a set: order and the names the server adds do not matter. */
 function permissionSet(permissions: Permission[]): string[] {
-  return permissions.map((p) => canonical({ action: p.action, resource: { type: p.resource.type, id: p.resource.id, orgId: p.resource.orgId } })).sort();
+  // Parts not known yet (during a preview) come as the engine's marker string, never as objects.
+  return permissions.map((p) => canonical({ action: p?.action, resource: { type: p?.resource?.type, id: p?.resource?.id, orgId: p?.resource?.orgId } })).sort();
 }
 
 function comparable(inputs: AuthorizationInputs) {
@@ -106,11 +107,14 @@ export const authorizationProvider: pulumi.dynamic.ResourceProvider<Authorizatio
         checker.fail("permissions", "permissions must be a non-empty list");
       } else {
         permissions.forEach((permission: Partial<Permission> | undefined, i) => {
-          if (permission?.action !== "read" && permission?.action !== "write") {
+          if ((permission as unknown) === UNKNOWN) return;
+          const action: unknown = permission?.action;
+          if (action !== UNKNOWN && action !== "read" && action !== "write") {
             checker.fail(`permissions[${i}].action`, `permissions[${i}].action must be "read" or "write"`);
           }
-          const type = permission?.resource?.type;
-          if (!(PERMISSION_TYPES as readonly unknown[]).includes(type)) {
+          const resource: unknown = permission?.resource;
+          const type: unknown = resource === UNKNOWN ? UNKNOWN : permission?.resource?.type;
+          if (type !== UNKNOWN && !(PERMISSION_TYPES as readonly unknown[]).includes(type)) {
             checker.fail(`permissions[${i}].resource.type`, `permissions[${i}].resource.type must be one of ${PERMISSION_TYPES.join(", ")}, got ${JSON.stringify(type)}`);
           }
         });

@@ -21,6 +21,7 @@ describe("check accepts valid inputs", () => {
     ["authorization", { permissions: UNKNOWN }],
     ["dbrp", { bucketId: UNKNOWN, database: UNKNOWN, isDefault: UNKNOWN }],
     ["organization", { connection: UNKNOWN }],
+    ["authorization", { permissions: [UNKNOWN, { action: UNKNOWN, resource: UNKNOWN }, { action: "read", resource: { type: UNKNOWN, id: UNKNOWN } }] }],
   ] as const)("%s with values not known until apply: %j", async (kind, changes) => {
     expect(await check(kind, changes)).toEqual([]);
   });

@@ -65,6 +65,8 @@ describe("diff", () => {
     ["authorization", { orgId: "org2" }, ["orgId"]],
     ["authorization", { permissions: [{ action: "read", resource: { type: "buckets", id: "b1", orgId: "org1" } }] }, ["permissions"]],
     ["authorization", { permissions: UNKNOWN }, ["permissions"]],
+    ["authorization", { permissions: [UNKNOWN] }, ["permissions"]],
+    ["authorization", { permissions: [{ action: "write", resource: { type: "buckets", id: UNKNOWN, orgId: "org1" } }] }, ["permissions"]],
     ["dbrp", { bucketId: "b2" }, ["bucketId"]],
     ["dbrp", { database: "other", orgId: "org2" }, ["orgId", "database"]],
     ["onboarding", { password: "another-password" }, ["password"]],
