@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { HomeAssistantSource, reconnectDelay, websocketUrl } from "../src/sources/homeassistant";
+import { HomeAssistantSource, websocketUrl } from "../src/sources/homeassistant";
 import type { EventSink } from "../src/sources/sink";
 import { FakeHomeAssistant, haState } from "./fake-homeassistant";
 import { eventually } from "./helpers/eventually";
@@ -43,8 +43,7 @@ describe("Home Assistant WebSocket source", () => {
       snapshot: false,
       sink,
       logger,
-      initialReconnectDelayMs: 10,
-      maxReconnectDelayMs: 50,
+      reconnect: { baseMs: 10, maxMs: 50 },
       ...overrides,
     });
     source.start();
@@ -159,12 +158,5 @@ describe("Home Assistant helpers", () => {
     ["https://example.org/ha/api/websocket", "wss://example.org/ha/api/websocket"],
   ])("websocketUrl(%s) = %s", (input, expected) => {
     expect(websocketUrl(input)).toBe(expected);
-  });
-
-  it("grows the reconnect delay exponentially up to the cap, with jitter in the upper half", () => {
-    expect(reconnectDelay(0, 1000, 60_000, () => 0)).toBe(500);
-    expect(reconnectDelay(0, 1000, 60_000, () => 1)).toBe(1000);
-    expect(reconnectDelay(3, 1000, 60_000, () => 0.5)).toBe(6000);
-    expect(reconnectDelay(20, 1000, 60_000, () => 1)).toBe(60_000);
   });
 });

@@ -7,6 +7,7 @@
  * Protocol: https://developers.home-assistant.io/docs/api/websocket
  */
 import WebSocket from "ws";
+import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from "../delivery";
 import type { Logger } from "../logger";
 import type { ComponentStatus } from "../pipeline";
 import type { EventSink } from "./sink";
@@ -28,10 +29,8 @@ export interface HomeAssistantSourceOptions {
   sink: EventSink;
   /** Logger; the token is never passed to it. */
   logger: Logger;
-  /** First reconnect delay; doubles after each failed attempt. */
-  initialReconnectDelayMs?: number;
-  /** Upper bound of the reconnect delay. */
-  maxReconnectDelayMs?: number;
+  /** Reconnect timing: the delivery's backoff with jitter (1 s doubling to 60 s) unless given. */
+  reconnect?: RetryPolicy;
   /**
    * How often to ping Home Assistant. A pong missing for this long drops the connection, and so does a
    * handshake (auth and subscription) not done within it: a Home Assistant that is still starting may
@@ -58,13 +57,6 @@ export function websocketUrl(url: string): string {
     if (parsed.pathname === "/" || parsed.pathname === "") parsed.pathname = "/api/websocket";
   }
   return parsed.toString();
-}
-
-/** Delay before reconnect attempt `attempt` (0-based): full jitter over an exponentially growing window. */
-export function reconnectDelay(attempt: number, initialMs: number, maxMs: number, random = Math.random): number {
-  const window = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-  // Half fixed, half random: never hammers at 0 ms, and many writers restarted together spread out.
-  return window / 2 + random() * (window / 2);
 }
 
 interface HaState {
@@ -94,13 +86,11 @@ export class HomeAssistantSource {
   private reconnects = 0;
   private lastError: string | undefined;
   private lastErrorAt: string | undefined;
-  private readonly initialDelayMs: number;
-  private readonly maxDelayMs: number;
+  private readonly reconnectPolicy: RetryPolicy;
   private readonly heartbeatMs: number;
 
   constructor(private readonly options: HomeAssistantSourceOptions) {
-    this.initialDelayMs = options.initialReconnectDelayMs ?? 1_000;
-    this.maxDelayMs = options.maxReconnectDelayMs ?? 60_000;
+    this.reconnectPolicy = options.reconnect ?? DEFAULT_RETRY;
     this.heartbeatMs = options.heartbeatIntervalMs ?? 30_000;
   }
 
@@ -169,8 +159,8 @@ export class HomeAssistantSource {
     this.flushPending();
     if (this.state === "stopped") return;
     this.reconnects += 1;
-    const delay = reconnectDelay(this.attempt, this.initialDelayMs, this.maxDelayMs);
     this.attempt += 1;
+    const delay = retryDelayMs(this.attempt, this.reconnectPolicy);
     this.options.logger.warn(
       { code, reason: this.lastError, retryInMs: Math.round(delay), attempt: this.attempt },
       "Home Assistant connection lost; reconnecting",
