@@ -263,9 +263,10 @@ describe.skipIf(!influxdFound)("InfluxDB providers against a real influxd", () =
       expect((await call(server().url, outs!.token, "DELETE", `/api/v2/buckets/${buckets.mine}`)).status).toBe(204);
     });
 
-    // influxd 2.7.12 as built here answers a Flux `from(bucketID: ...)` with the data of any bucket of
-    // the org, whatever the token may read. Expected to fail until the server enforces the read
-    // permission there; reported, not worked around.
+    // influxd 2.7.12 answers a Flux `from(bucketID: ...)` with the data of any bucket of the org,
+    // whatever the token may read: a bucket name goes through the permission-filtered lookup, an id
+    // is only decoded (LookupBucketID in query/stdlib/influxdata/influxdb/operators.go). Expected to
+    // fail until the server enforces the read permission there; reported, not worked around.
     it.fails("a token without read permission cannot read a bucket through from(bucketID:)", async () => {
       const buckets = await bucketPair("auth-bucketid");
       expect((await write(server().token, buckets.other)).status).toBe(204);
