@@ -158,6 +158,14 @@ export function graphOf(declaration: Declaration): string[] {
   return declaration.resources.map((r) => `${r.parentType} > ${r.type} ${r.name}`).sort();
 }
 
+/** The six buckets and their InfluxQL mappings, as {@link graphOf} lines. */
+export function bucketGraph(): string[] {
+  return ["events", "weather", "system", "sports", "hourly", "daily"].flatMap((role) => [
+    `ha-influx:tenancy:Tenancy > ${DYNAMIC}:Bucket home-assistant-${role}`,
+    `ha-influx:tenancy:Tenancy > ${DYNAMIC}:DbrpMapping home-assistant-${role}-dbrp`,
+  ]);
+}
+
 /** What every stack with all tasks, tokens and the writer declares below the server, as {@link graphOf} lines. */
 export function graphBelowServer(): string[] {
   return [
@@ -165,10 +173,7 @@ export function graphBelowServer(): string[] {
     "pulumi:pulumi:Stack > ha-influx:downsampling:Downsampling rollup",
     "pulumi:pulumi:Stack > ha-influx:tokens:Tokens token",
     "pulumi:pulumi:Stack > ha-influx:writer:WriterService writer",
-    ...["events", "weather", "system", "sports", "hourly", "daily"].flatMap((role) => [
-      `ha-influx:tenancy:Tenancy > ${DYNAMIC}:Bucket home-assistant-${role}`,
-      `ha-influx:tenancy:Tenancy > ${DYNAMIC}:DbrpMapping home-assistant-${role}-dbrp`,
-    ]),
+    ...bucketGraph(),
     `ha-influx:downsampling:Downsampling > ${DYNAMIC}:Task rollup-hourly`,
     `ha-influx:downsampling:Downsampling > ${DYNAMIC}:Task rollup-daily`,
     `ha-influx:tokens:Tokens > ${DYNAMIC}:Authorization token-writer`,
