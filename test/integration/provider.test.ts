@@ -275,6 +275,16 @@ describe.skipIf(!influxdFound)("InfluxDB providers against a real influxd", () =
       expect(String(answer.body)).not.toContain("_value");
     });
 
+    // The same gap reaches across organisations: the id alone selects the bucket.
+    it.fails("a token cannot read another organisation's bucket through from(bucketID:)", async () => {
+      const otherOrg = await newOrg("org-hidden");
+      const hidden = (await bucketProvider.create({ ...base(), orgId: otherOrg, name: "hidden", retentionSeconds: 0 })).id;
+      expect((await call(server().url, server().token, "POST", `/api/v2/write?orgID=${otherOrg}&bucket=${hidden}&precision=s`, `m v=1 ${Math.floor(Date.now() / 1000)}`, "text/plain")).status).toBe(204);
+      const buckets = await bucketPair("auth-org");
+      const { outs } = await authorizationProvider.create({ ...base(), orgId: server().orgId, description: "reader", permissions: [permission("read", buckets.mine)] });
+      expect(String((await queryById(outs!.token, hidden)).body)).not.toContain("_value");
+    });
+
     it("a reader token reads and cannot write", async () => {
       const buckets = await bucketPair("auth-reader");
       expect((await write(server().token, buckets.mine)).status).toBe(204);
