@@ -93,7 +93,7 @@ ${statistics()}${write(HOURLY_MEASUREMENT, args.targetBucket)}`;
  * Daily rollup: the hourly statistics per local day, plus the energy each `device_class=energy` meter
  * counted that day.
  *
- * It reads raw points rather than the hourly rollup: the daily tasks then stays exact and correct when
+ * It reads raw points rather than the hourly rollup: the daily task then stays exact and correct when
  * the hourly task is disabled, failed or lagging, and energy needs the raw readings anyway (a meter
  * reset inside an hour cannot be recovered from hourly min/max). One day of a home's raw data per run
  * is cheap.
