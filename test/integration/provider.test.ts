@@ -396,6 +396,10 @@ describe.skipIf(!influxdFound)("InfluxDB providers against a real influxd", () =
       expect(outs!.version).toMatch(/^v?2\.7\./);
       expect(redact((await serverReadyProvider.read!(id, outs)).props)).toEqual(redact(outs));
       expect(redact((await serverReadyProvider.update!(id, outs!, { ...inputs, trigger: "again" })).outs)).toMatchObject(redact({ version: outs!.version, trigger: "again" }));
+      // Nothing exists on the server for it, so deleting, even twice, leaves the server as it was.
+      await serverReadyProvider.delete!(id, outs!);
+      await serverReadyProvider.delete!(id, outs!);
+      expect((await serverReadyProvider.read!(id, outs)).props).toEqual(outs);
     });
 
     it("fails with the URL and the reason when nothing answers before the deadline", async () => {
