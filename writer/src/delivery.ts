@@ -106,7 +106,7 @@ export interface DelivererOptions {
   metrics: WriterMetrics;
 }
 
-const SENDERS = 2;
+const SENDERS = 4;
 
 /** Moves spooled lines into InfluxDB. */
 export class Deliverer {

@@ -16,7 +16,7 @@
  */
 import { z } from "zod";
 import { ENTITY_ID_PATTERN } from "./config";
-import type { ZoneClock } from "./timezone";
+import { ZoneClock } from "./timezone";
 
 /** Home Assistant caps a state at 255 characters; anything longer is not a state. */
 export const MAX_STATE_LENGTH = 255;
@@ -86,10 +86,11 @@ export type ParseResult =
 // ---------------------------------------------------------------------------------------------------
 // zod schemas: the contract, used by tests, documentation and any caller that wants zod's issues.
 
-const ISO_DATE_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
-
-const isoTimestamp = z.string().refine((value) => isValidCalendarTime(ISO_DATE_TIME.exec(value)) && !Number.isNaN(Date.parse(normaliseIso(value))));
+/** Validity does not depend on the zone a naive time is read in. */
+const UTC_CLOCK = new ZoneClock("UTC");
+const isoTimestamp = z.string().refine((value) => !Number.isNaN(parseTimestampUs(value, UTC_CLOCK)), {
+  message: "not an ISO 8601 date-time",
+});
 const attributes = z.record(z.string(), z.unknown());
 const entityId = z.string().regex(ENTITY_ID_PATTERN);
 const finiteOrNull = z.number().finite().nullable().optional();
@@ -182,15 +183,20 @@ function parseStateChanged(data: Json, receivedUs: number, clock: ZoneClock): Pa
 
   let timeUs = receivedUs;
   let timeFromReceipt = true;
-  const stamp = newState.last_updated ?? newState.last_changed;
-  for (const key of ["last_changed", "last_updated"] as const) {
-    if (newState[key] !== undefined && Number.isNaN(parseTimestampUs(newState[key], clock))) {
-      return reject("invalid_timestamp", id, `new_state.${key} is not an ISO 8601 date-time`);
-    }
-  }
-  if (stamp !== undefined) {
-    timeUs = parseTimestampUs(stamp, clock);
+  if (newState.last_updated !== undefined) {
+    timeUs = parseTimestampUs(newState.last_updated, clock);
+    if (Number.isNaN(timeUs)) return reject("invalid_timestamp", id, "new_state.last_updated is not an ISO 8601 date-time");
     timeFromReceipt = false;
+  }
+  const lastChanged = newState.last_changed;
+  // Home Assistant sends last_changed equal to last_updated when the state itself changed: read it once.
+  if (lastChanged !== undefined && lastChanged !== newState.last_updated) {
+    const changedUs = parseTimestampUs(lastChanged, clock);
+    if (Number.isNaN(changedUs)) return reject("invalid_timestamp", id, "new_state.last_changed is not an ISO 8601 date-time");
+    if (timeFromReceipt) {
+      timeUs = changedUs;
+      timeFromReceipt = false;
+    }
   }
 
   const event: HaEvent = { entityId: id, domain: domainOf(id), state, attributes: attrs ?? EMPTY, timeUs, timeFromReceipt };
@@ -295,42 +301,83 @@ export function domainOf(entityId: string): string {
 }
 
 /**
- * Microseconds since the epoch of an ISO 8601 date-time, or NaN. Home Assistant writes microseconds
- * (`2024-05-01T12:00:00.123456+00:00`); `Date.parse` keeps only milliseconds, so the fourth to sixth
- * fractional digits are added here. A time without an offset is wall-clock time in the configured zone.
+ * Microseconds since the epoch of an ISO 8601 date-time, or NaN. Accepted: `YYYY-MM-DD`, `T` (or a
+ * space), `hh:mm`, optional `:ss` with an optional fraction of up to 9 digits (`.` or `,`), and an
+ * optional zone `Z`, `±hh`, `±hhmm` or `±hh:mm`. A time without a zone is wall-clock time in the
+ * configured zone (Python's naive `isoformat()`). Home Assistant writes microseconds, which
+ * `Date.parse` would cut to milliseconds; and a regular expression plus `Date.parse` cost ~1 µs, most
+ * of the per-event budget, so the string is read by hand, digit by digit.
  */
 export function parseTimestampUs(value: unknown, clock: ZoneClock): number {
-  if (typeof value !== "string") return NaN;
-  const match = ISO_DATE_TIME.exec(value);
-  if (!isValidCalendarTime(match)) return NaN;
-  const naive = match[8] === undefined;
-  const zone = match[8];
-  // Home Assistant's own form (`T`, seconds, `+hh:mm` or `Z`) is read by Date.parse as it is.
-  const direct = zone !== undefined && value.charCodeAt(10) === 84 && match[6] !== undefined && (zone.length === 6 || zone === "Z");
-  const ms = Date.parse(direct ? value : normaliseIso(value, match));
-  if (Number.isNaN(ms)) return NaN;
-  const fraction = match[7] ?? "";
-  const extraUs = fraction.length > 3 ? Number(fraction.slice(3, 6).padEnd(3, "0")) : 0;
-  return (naive ? clock.wallClockToUtc(ms) : ms) * 1000 + extraUs;
+  if (typeof value !== "string" || value.length < 16) return NaN;
+  const year = digits(value, 0, 4);
+  const month = digits(value, 5, 2);
+  const day = digits(value, 8, 2);
+  const hour = digits(value, 11, 2);
+  const minute = digits(value, 14, 2);
+  const separator = value.charCodeAt(10);
+  if (
+    value.charCodeAt(4) !== 45 || value.charCodeAt(7) !== 45 || value.charCodeAt(13) !== 58 ||
+    (separator !== 84 && separator !== 116 && separator !== 32) ||
+    !(month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) && hour <= 23 && minute <= 59)
+  ) {
+    return NaN;
+  }
+  let at = 16;
+  let second = 0;
+  let fractionUs = 0;
+  if (value.charCodeAt(at) === 58) {
+    second = digits(value, 17, 2);
+    if (!(second <= 59)) return NaN;
+    at = 19;
+    const mark = value.charCodeAt(at);
+    if (mark === 46 || mark === 44) {
+      const start = ++at;
+      while (at < value.length && at - start < 9 && isDigit(value.charCodeAt(at))) {
+        if (at - start < 6) fractionUs = fractionUs * 10 + (value.charCodeAt(at) - 48);
+        at++;
+      }
+      if (at === start) return NaN;
+      for (let place = Math.min(at - start, 6); place < 6; place++) fractionUs *= 10;
+    }
+  }
+  const wallMs = Date.UTC(year, month - 1, day, hour, minute, second);
+  if (at === value.length) return clock.wallClockToUtc(wallMs) * 1000 + fractionUs;
+  const zone = value.charCodeAt(at);
+  let offsetMinutes: number;
+  if ((zone === 90 || zone === 122) && at + 1 === value.length) {
+    offsetMinutes = 0;
+  } else if (zone === 43 || zone === 45) {
+    const rest = value.length - at - 1;
+    const hours = digits(value, at + 1, 2);
+    let minutes = 0;
+    if (rest === 5 && value.charCodeAt(at + 3) === 58) minutes = digits(value, at + 4, 2);
+    else if (rest === 4) minutes = digits(value, at + 3, 2);
+    else if (rest !== 2) return NaN;
+    if (!(hours <= 23 && minutes <= 59)) return NaN;
+    offsetMinutes = (zone === 45 ? -1 : 1) * (hours * 60 + minutes);
+  } else {
+    return NaN;
+  }
+  return (wallMs - offsetMinutes * 60_000) * 1000 + fractionUs;
 }
 
-/** Rejects what `Date.parse` would roll over (February 30th, 24:00, minute 60). */
-function isValidCalendarTime(match: RegExpExecArray | null): match is RegExpExecArray {
-  if (match === null) return false;
-  const year = Number(match[1]);
-  const month = Number(match[2]);
-  const day = Number(match[3]);
-  if (month < 1 || month > 12 || day < 1 || Number(match[4]) > 23 || Number(match[5]) > 59 || Number(match[6] ?? 0) > 59) return false;
-  return day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+/** The number in `count` decimal digits at `from`, or NaN (which fails every range check). */
+function digits(text: string, from: number, count: number): number {
+  let value = 0;
+  for (let i = from; i < from + count; i++) {
+    const c = text.charCodeAt(i);
+    if (!isDigit(c)) return NaN;
+    value = value * 10 + (c - 48);
+  }
+  return value;
 }
 
-/** The ISO string in the form `Date.parse` reads exactly, read as UTC when it has no offset. */
-function normaliseIso(value: string, match: RegExpExecArray | null = ISO_DATE_TIME.exec(value)): string {
-  if (match === null) return "invalid";
-  const [, year, month, day, hour, minute, second = "00", fraction = "", zone] = match;
-  let offset = zone === undefined ? "Z" : zone.toUpperCase();
-  if (offset !== "Z" && offset.length === 3) offset += ":00";
-  else if (offset !== "Z" && offset.length === 5) offset = `${offset.slice(0, 3)}:${offset.slice(3)}`;
-  const millis = fraction.slice(0, 3).padEnd(3, "0");
-  return `${year}-${month}-${day}T${hour}:${minute}:${second}.${millis}${offset}`;
+function isDigit(code: number): boolean {
+  return code >= 48 && code <= 57;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }

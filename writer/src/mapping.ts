@@ -21,7 +21,7 @@
  */
 import type { HaEvent, WeatherReading } from "./events";
 import { escapeKey, escapeMeasurement, formatFloat, quoteString } from "./lineProtocol";
-import { normalizeState } from "./normalize";
+import { normalizedText } from "./normalize";
 import { MEASUREMENT, type TagKey } from "./schema";
 import type { ZoneClock } from "./timezone";
 
@@ -35,6 +35,34 @@ export interface MappingContext {
   previousState?: string;
   /** When `previousState` began, microseconds since the epoch. */
   previousChangedUs?: number;
+  /** Per-entity cache of the escaped tag prefix; the pipeline keeps one (tests may leave it out). */
+  tagCache?: TagCache;
+}
+
+/**
+ * The measurement and the tags that come from the entity and its attributes (area … integration)
+ * change rarely: they are escaped and joined once per entity and reused while the attributes match.
+ */
+export class TagCache {
+  private readonly entries = new Map<string, { area?: string; deviceClass?: string; deviceName?: string; integration?: string; prefix: string }>();
+
+  /** The prefix for these values, built on a miss. */
+  prefix(entityId: string, domain: string, area?: string, deviceClass?: string, deviceName?: string, integration?: string): string {
+    const cached = this.entries.get(entityId);
+    if (cached !== undefined && cached.area === area && cached.deviceClass === deviceClass && cached.deviceName === deviceName && cached.integration === integration) {
+      return cached.prefix;
+    }
+    const prefix = buildPrefix(entityId, domain, area, deviceClass, deviceName, integration);
+    if (this.entries.size >= MAX_CACHED_ENTITIES) this.entries.clear();
+    this.entries.set(entityId, { area, deviceClass, deviceName, integration, prefix });
+    return prefix;
+  }
+}
+
+const MAX_CACHED_ENTITIES = 100_000;
+
+function buildPrefix(entityId: string, domain: string, area?: string, deviceClass?: string, deviceName?: string, integration?: string): string {
+  return `${MEASUREMENT_PREFIX}${tag("area", area)}${tag("device_class", deviceClass)}${tag("device_name", deviceName)}${tag("domain", domain)}${tag("entity_id", entityId)}${tag("integration", integration)}`;
 }
 
 const MEASUREMENT_PREFIX = escapeMeasurement(MEASUREMENT);
@@ -52,13 +80,13 @@ export function mapEvent(event: HaEvent, context: MappingContext): string {
   const attrs = event.attributes;
   const weather = event.weather ?? context.weather;
 
-  let line = MEASUREMENT_PREFIX;
-  line += tag("area", text(attrs.area) ?? text(attrs.area_id));
-  line += tag("device_class", text(attrs.device_class));
-  line += tag("device_name", text(attrs.friendly_name));
-  line += tag("domain", event.domain);
-  line += tag("entity_id", event.entityId);
-  line += tag("integration", text(attrs.integration) ?? text(attrs.platform));
+  const area = text(attrs.area) ?? text(attrs.area_id);
+  const deviceClass = text(attrs.device_class);
+  const deviceName = text(attrs.friendly_name);
+  const integration = text(attrs.integration) ?? text(attrs.platform);
+  let line = context.tagCache
+    ? context.tagCache.prefix(event.entityId, event.domain, area, deviceClass, deviceName, integration)
+    : buildPrefix(event.entityId, event.domain, area, deviceClass, deviceName, integration);
   line += tag("time_of_day", timeOfDay(context.clock.hourAt(Math.floor(event.timeUs / 1000))));
   line += tag("weather_condition", weather?.condition);
 
@@ -67,9 +95,10 @@ export function mapEvent(event: HaEvent, context: MappingContext): string {
   const previousState = event.previousState ?? context.previousState;
   const previousChangedUs = event.previousState !== undefined ? event.previousChangedUs : context.previousChangedUs;
   if (previousChangedUs !== undefined && event.timeUs >= previousChangedUs) {
-    fields += numberField("duration_seconds", (event.timeUs - previousChangedUs) / 1e6);
+    fields += `,duration_seconds=${formatMicrosAsSeconds(event.timeUs - previousChangedUs)}`;
   }
-  fields += numberField("normalized_value", normalizeState(event.state));
+  const normalized = normalizedText(event.state);
+  if (normalized !== undefined) fields += `,normalized_value=${normalized}`;
   if (previousState !== undefined) fields += `,previous_state=${quoteString(previousState)}`;
   fields += `,state_value=${quoteString(event.state)}`;
   const unit = text(attrs.unit_of_measurement);
@@ -81,6 +110,16 @@ export function mapEvent(event: HaEvent, context: MappingContext): string {
   }
   // `fields` starts with a comma; the first one becomes the space between tags and fields.
   return `${line} ${fields.slice(1)}`;
+}
+
+/**
+ * Whole microseconds as decimal seconds (`90.500000`), from integers: turning a fractional double
+ * into its shortest text is one of the costliest steps per event.
+ */
+export function formatMicrosAsSeconds(us: number): string {
+  const whole = Math.floor(us / 1_000_000);
+  const fraction = us - whole * 1_000_000;
+  return fraction === 0 ? String(whole) : `${whole}.${String(fraction).padStart(6, "0")}`;
 }
 
 function tag(key: TagKey, value: string | undefined): string {

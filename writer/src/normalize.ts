@@ -49,3 +49,16 @@ export function normalizeState(state: string): number | undefined {
   const value = Number(state);
   return Number.isFinite(value) ? value : undefined;
 }
+
+/** Decimal text InfluxDB reads as the same float: no sign `+`, no leading zeros, no exponent. */
+const PLAIN_DECIMAL = /^-?(?:0|[1-9]\d{0,14})(?:\.\d{1,15})?$/;
+
+/**
+ * `normalized_value` as line-protocol text, or `undefined`. A plain decimal state is written as it is:
+ * formatting the parsed number back to text would cost more than the rest of the mapping.
+ */
+export function normalizedText(state: string): string | undefined {
+  if (PLAIN_DECIMAL.test(state)) return state;
+  const value = normalizeState(state);
+  return value === undefined ? undefined : String(value);
+}

@@ -20,7 +20,7 @@ import { EntityFilter } from "./filters";
 import { InfluxClient } from "./influxClient";
 import { escapeKey, escapeMeasurement, formatFloat } from "./lineProtocol";
 import type { Logger } from "./logger";
-import { mapEvent } from "./mapping";
+import { mapEvent, TagCache } from "./mapping";
 import type { WriterMetrics } from "./metrics";
 import { Router } from "./routing";
 import { WRITER_STATS_MEASUREMENT } from "./schema";
@@ -140,6 +140,7 @@ class WriterPipeline implements Pipeline {
   private readonly router: Router;
   private readonly client: InfluxClient;
   private readonly entities = new Map<string, EntityMemory>();
+  private readonly tagCache = new TagCache();
   private readonly weatherEntity: string | undefined;
   private weather: WeatherReading | undefined;
   private weatherAt: number | undefined;
@@ -264,6 +265,7 @@ class WriterPipeline implements Pipeline {
       weather: this.currentWeather(),
       previousState: memory?.state,
       previousChangedUs: memory?.changedUs,
+      tagCache: this.tagCache,
     });
     if (memory === undefined) {
       if (this.entities.size >= MAX_REMEMBERED_ENTITIES) this.entities.delete(this.entities.keys().next().value!);

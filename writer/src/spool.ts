@@ -116,6 +116,7 @@ export class Spool {
   private droppedEvents = 0;
   private lockFd: number | undefined;
   private cursorWrite: Promise<void> = Promise.resolve();
+  private readHandle: { segment: number; handle: FileHandle } | undefined;
 
   /** Bytes of queued appends above which `waitForRoom` waits. */
   static readonly MAX_QUEUED_BYTES = 16 * 1024 * 1024;
@@ -228,6 +229,8 @@ export class Spool {
     await this.syncIfDirty();
     await this.handle?.close();
     this.handle = undefined;
+    await this.readHandle?.handle.close();
+    this.readHandle = undefined;
     for (const wake of this.dataWaiters.splice(0)) wake();
     for (const wake of this.roomWaiters.splice(0)) wake();
     if (this.lockFd !== undefined) closeSync(this.lockFd);
@@ -361,9 +364,10 @@ export class Spool {
       const path = segmentPath(this.options.dir, segment.number);
       let chunk: Buffer;
       try {
-        chunk = await readRange(path, from, Math.min(available, Math.max(budget, 64 * 1024)));
+        const handle = await this.readHandleFor(segment.number, path);
+        chunk = await readRange(handle, from, Math.min(available, Math.max(budget, 64 * 1024)));
         const first = HEADER_BYTES + chunk.readUInt32LE(0);
-        if (first > chunk.length) chunk = await readRange(path, from, first);
+        if (first > chunk.length) chunk = await readRange(handle, from, first);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
         throw error;
@@ -394,6 +398,16 @@ export class Spool {
       this.readPos = { segment: segment.number, offset: from + at };
     }
     return entries;
+  }
+
+  /** The open read handle of a segment (the reader moves through segments in order, so one is kept). */
+  private async readHandleFor(segment: number, path: string): Promise<FileHandle> {
+    if (this.readHandle?.segment !== segment) {
+      await this.readHandle?.handle.close();
+      this.readHandle = undefined;
+      this.readHandle = { segment, handle: await open(path, "r") };
+    }
+    return this.readHandle.handle;
   }
 
   /** The segment holding the next unread record, moving the read position across segment ends. */
@@ -443,16 +457,18 @@ export class Spool {
 
 function encodeRecord(record: SpoolRecord): Buffer {
   const bucketLength = Buffer.byteLength(record.bucket);
-  const linesLength = Buffer.byteLength(record.lines);
-  const payloadLength = 2 + bucketLength + linesLength;
-  const buffer = Buffer.allocUnsafe(HEADER_BYTES + payloadLength);
-  buffer.writeUInt32LE(payloadLength, 0);
-  buffer.writeUInt32LE(record.count, 8);
+  // Room for the worst case (3 UTF-8 bytes per UTF-16 unit) instead of measuring the lines first:
+  // measuring costs a full extra pass over every submit's text.
+  const buffer = Buffer.allocUnsafe(HEADER_BYTES + 2 + bucketLength + record.lines.length * 3);
   buffer.writeUInt16LE(bucketLength, HEADER_BYTES);
   buffer.write(record.bucket, HEADER_BYTES + 2, "utf8");
-  buffer.write(record.lines, HEADER_BYTES + 2 + bucketLength, "utf8");
-  buffer.writeUInt32LE(crc32(buffer.subarray(HEADER_BYTES)), 4);
-  return buffer;
+  const linesLength = buffer.write(record.lines, HEADER_BYTES + 2 + bucketLength, "utf8");
+  const payloadLength = 2 + bucketLength + linesLength;
+  buffer.writeUInt32LE(payloadLength, 0);
+  buffer.writeUInt32LE(record.count, 8);
+  const encoded = buffer.subarray(0, HEADER_BYTES + payloadLength);
+  encoded.writeUInt32LE(crc32(encoded.subarray(HEADER_BYTES)), 4);
+  return encoded;
 }
 
 /** Valid bytes and event counts of a segment, and how many events lie before `cursorOffset`. */
@@ -537,20 +553,15 @@ async function writeAll(handle: FileHandle, buffer: Buffer): Promise<void> {
   }
 }
 
-async function readRange(path: string, position: number, length: number): Promise<Buffer> {
-  const handle = await open(path, "r");
-  try {
-    const buffer = Buffer.allocUnsafe(length);
-    let read = 0;
-    while (read < length) {
-      const { bytesRead } = await handle.read(buffer, read, length - read, position + read);
-      if (bytesRead === 0) break;
-      read += bytesRead;
-    }
-    return buffer.subarray(0, read);
-  } finally {
-    await handle.close();
+async function readRange(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  let read = 0;
+  while (read < length) {
+    const { bytesRead } = await handle.read(buffer, read, length - read, position + read);
+    if (bytesRead === 0) break;
+    read += bytesRead;
   }
+  return buffer.subarray(0, read);
 }
 
 /** Orders two positions: negative, zero or positive. */

@@ -152,4 +152,19 @@ describe("timestamps", () => {
   ])("reads %s to the microsecond", (text, expected) => {
     expect(parseTimestampUs(text, clock)).toBe(expected);
   });
+
+  it.each([
+    "", "2026-06-01", "2026-06-01T10", "2026-6-01T10:00:00Z", "2026-06-01X10:00:00Z", "2026-13-01T10:00:00Z",
+    "2026-02-29T10:00:00Z", "2026-06-31T10:00:00Z", "2026-06-01T24:00:00Z", "2026-06-01T10:60:00Z", "2026-06-01T10:00:60Z",
+    "2026-06-01T10:00:00.Z", "2026-06-01T10:00:00+2", "2026-06-01T10:00:00+02:0", "2026-06-01T10:00:00+24:00",
+    "2026-06-01T10:00:00 Z", "2026-06-01T10:00:00ZZ", "2026-06-01T10:00:00.1234567890Z", "１２３４-06-01T10:00:00Z",
+  ])("refuses %j", (text) => {
+    expect(parseTimestampUs(text, clock)).toBeNaN();
+  });
+
+  it("knows leap days", () => {
+    expect(parseTimestampUs("2028-02-29T00:00:00Z", clock)).toBe(Date.UTC(2028, 1, 29) * 1000);
+    expect(parseTimestampUs("2100-02-29T00:00:00Z", clock)).toBeNaN();
+    expect(parseTimestampUs("2000-02-29T00:00:00Z", clock)).toBe(Date.UTC(2000, 1, 29) * 1000);
+  });
 });

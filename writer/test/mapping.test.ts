@@ -43,7 +43,7 @@ describe("mapping table", () => {
         new_state: { state: "on", attributes: { friendly_name: "Kitchen" }, last_changed: "2026-06-01T18:01:30.5+00:00", last_updated: "2026-06-01T18:01:30.5+00:00" },
       },
       { device_name: "Kitchen", domain: "light", entity_id: "light.kitchen", time_of_day: "evening" },
-      { duration_seconds: "90.5", normalized_value: "1", previous_state: '"off"', state_value: '"on"' },
+      { duration_seconds: "90.500000", normalized_value: "1", previous_state: '"off"', state_value: '"on"' },
     ],
     [
       "an unavailable sensor (state kept, no normalized value)",
