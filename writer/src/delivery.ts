@@ -255,8 +255,10 @@ export class Deliverer {
     for (;;) {
       if (!(await this.waitForGate())) return false;
       const stopTimer = metrics.writeLatency.startTimer({ bucket });
-      const outcome = await client.write(bucket, current);
+      const outcome = await client.write(bucket, current, this.stopController.signal);
       stopTimer();
+      // Stopping cut the request short: the batch stays in the spool for the next start.
+      if (!this.running) return false;
       metrics.recordBatchOutcome(outcome.kind === "delivered");
       if (outcome.kind === "delivered") {
         metrics.batchesWritten.inc({ bucket });

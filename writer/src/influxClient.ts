@@ -57,17 +57,19 @@ export class InfluxClient {
    * Sends line protocol (uncompressed; gzip is applied here at level 1: on line protocol it already
    * shrinks the body about tenfold, and higher levels cost several times the CPU for a few percent).
    */
-  async write(bucket: string, body: Buffer): Promise<WriteOutcome> {
+  async write(bucket: string, body: Buffer, cancel?: AbortSignal): Promise<WriteOutcome> {
     const compressed = await gzip(body, { level: zlib.Z_BEST_SPEED });
+    const timeout = AbortSignal.timeout(this.options.writeTimeoutMs);
     let response: Response;
     try {
       response = await fetch(this.writeUrl(bucket), {
         method: "POST",
         headers: this.headers,
         body: compressed,
-        signal: AbortSignal.timeout(this.options.writeTimeoutMs),
+        signal: cancel ? AbortSignal.any([timeout, cancel]) : timeout,
       });
     } catch (error) {
+      if (cancel?.aborted) return { kind: "retry", reason: "network", message: "cancelled: the writer is stopping" };
       const name = (error as Error).name;
       if (name === "TimeoutError" || name === "AbortError") {
         return { kind: "retry", reason: "timeout", message: `no answer within ${this.options.writeTimeoutMs} ms` };

@@ -238,7 +238,14 @@ class WriterPipeline implements Pipeline {
         }
       }
 
-      await this.spool.append([...records.values()]);
+      try {
+        await this.spool.append([...records.values()]);
+      } catch (error) {
+        // Nothing of this call is durable: forget what it taught about its entities, or the caller's
+        // retry of the same events would be taken for repeats and skipped.
+        for (const result of results) if (result?.status === "accepted" && result.entityId) this.entities.delete(result.entityId);
+        throw error;
+      }
       const { metrics } = this.deps;
       metrics.eventsReceived.inc({ source }, rawEvents.length);
       if (accepted > 0) metrics.eventsAccepted.inc({ source }, accepted);

@@ -323,15 +323,14 @@ export class Spool {
 
   /** Drops the oldest segments until `incoming` more bytes fit under the bound. */
   private async makeRoom(incoming: number): Promise<void> {
-    let total = this.stats().bytes;
-    if (total + incoming <= this.options.maxBytes) return;
+    if (this.stats().bytes + incoming <= this.options.maxBytes) return;
     // The segment being written to cannot be dropped; start a fresh one so it can.
     if (this.segments.length === 1 && this.segments[0]!.bytes > 0) await this.openSegment(this.segments[0]!.number + 1);
     let droppedEvents = 0;
     let droppedSegments = 0;
-    while (total + incoming > this.options.maxBytes && this.segments.length > 1) {
+    // Recomputed each round: the cursor writer may delete delivered segments meanwhile.
+    while (this.stats().bytes + incoming > this.options.maxBytes && this.segments.length > 1) {
       const oldest = this.segments.shift()!;
-      total -= oldest.bytes;
       droppedEvents += oldest.events - oldest.ackedEvents;
       droppedSegments++;
       await rm(segmentPath(this.options.dir, oldest.number), { force: true });
@@ -439,8 +438,15 @@ export class Spool {
     const { dir } = this.options;
     const cursor = { ...this.cursor };
     const temp = join(dir, `${CURSOR_FILE}.tmp`);
-    await writeFile(temp, JSON.stringify(cursor));
-    await rename(temp, join(dir, CURSOR_FILE));
+    try {
+      await writeFile(temp, JSON.stringify(cursor));
+      await rename(temp, join(dir, CURSOR_FILE));
+    } catch (error) {
+      // Not fatal: the old cursor only means more is resent after a restart. Try again on the next ack.
+      this.cursorDirty = true;
+      this.options.logger.warn({ err: error }, "spool: could not save the delivery cursor");
+      return;
+    }
     // Segments wholly behind the cursor are delivered: delete them (never the one being written).
     while (this.segments.length > 1 && this.segments[0]!.number < cursor.segment) {
       const done = this.segments.shift()!;

@@ -108,6 +108,17 @@ describe("delivery against an InfluxDB-like server", () => {
     await eventually(() => harness.pipeline.status().healthy);
   });
 
+  it("stops within its deadline while a write hangs, and keeps the batch for the next start", async () => {
+    harness.fake.answer = () => "hang";
+    await run(3);
+    await eventually(() => harness.fake.requests.length >= 1);
+    expect(await harness.pipeline.stop(200)).toEqual({ drained: false, pendingEvents: 3 });
+    harness.fake.answer = () => undefined;
+    const restarted = await harness.start();
+    await restarted.pipeline.flush(5000);
+    expect(harness.fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2"]);
+  });
+
   it("counts an event as pending until the server answered 204 for it", async () => {
     harness.fake.answer = () => ({ status: 503, body: { code: "unavailable", message: "down" } });
     await run(3);
