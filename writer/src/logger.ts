@@ -4,7 +4,6 @@
  * configured token values out of free text such as error messages and URLs.
  */
 import pino, { type Logger } from "pino";
-import pretty from "pino-pretty";
 import type { LogLevel } from "./config";
 
 export type { Logger };
@@ -43,7 +42,8 @@ export function createLogger(options: LoggerOptions): Logger {
   const secrets = (options.secrets ?? []).filter((secret) => secret.length >= 4);
   const stream =
     options.format === "text"
-      ? pretty({ colorize: false, sync: true, destination: options.destination ?? process.stdout })
+      ? // Loaded only when asked for: JSON logging (the default) should not pay its memory.
+        (require("pino-pretty") as typeof import("pino-pretty"))({ colorize: false, sync: true, destination: options.destination ?? process.stdout })
       : (options.destination ?? pino.destination({ sync: false }));
   return pino(
     {

@@ -372,6 +372,7 @@ class WriterPipeline implements Pipeline {
     while (this.submitsInProgress > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     const result = await this.flush(Math.max(0, deadline - Date.now()));
     await this.deliverer?.stop();
+    this.client.close();
     await this.spool?.close();
     this.state = "stopped";
     const level = result.drained ? "info" : "warn";
