@@ -29,7 +29,10 @@ const BUCKET = "home_assistant_events";
 const ORG = "home_assistant";
 const TOKEN = "bench-token";
 
-type Kind = "ours" | "baseline";
+/** `parse` only parses the input: the floor both pipelines stand on, printed for scale. */
+const KINDS = ["ours", "baseline", "parse"] as const;
+type Kind = (typeof KINDS)[number];
+const LABELS: Record<Kind, string> = { ours: "ha-influx writer", baseline: "client Point + writeApi", parse: "JSON.parse only (floor)" };
 
 interface Measurement {
   kind: Kind;
@@ -139,12 +142,20 @@ async function runBaseline(chunks: string[], sinkUrl: string): Promise<number> {
   return written;
 }
 
+/** Parses the input as both pipelines do and nothing else; writes no lines. */
+async function parseOnly(chunks: string[]): Promise<number> {
+  for (const chunk of chunks) for (const line of chunk.split("\n")) JSON.parse(line);
+  return 0;
+}
+
 /** One pipeline, in this (child) process: warm up, reset the sink, measure, report to the parent. */
 async function worker(kind: Kind, sinkUrl: string): Promise<void> {
   const spoolDir = mkdtempSync(join(tmpdir(), "ha-influx-bench-"));
   try {
     const warmup = generateChunks(Math.min(20_000, EVENTS), CHUNK, 7);
-    const warmupLines = kind === "ours" ? await runOurs(warmup, sinkUrl, join(spoolDir, "warmup")) : await runBaseline(warmup, sinkUrl);
+    const run = (input: string[], spool: string) =>
+      kind === "ours" ? runOurs(input, sinkUrl, spool) : kind === "baseline" ? runBaseline(input, sinkUrl) : parseOnly(input);
+    const warmupLines = await run(warmup, join(spoolDir, "warmup"));
     await waitForSink(sinkUrl, warmupLines);
     const chunks = generateChunks(EVENTS, CHUNK);
     const inputBytes = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
@@ -153,7 +164,7 @@ async function worker(kind: Kind, sinkUrl: string): Promise<void> {
     const profiler = process.env.BENCH_PROFILE ? await startProfiler() : undefined;
     const cpuBefore = process.cpuUsage();
     const started = process.hrtime.bigint();
-    const expectedLines = kind === "ours" ? await runOurs(chunks, sinkUrl, join(spoolDir, "run")) : await runBaseline(chunks, sinkUrl);
+    const expectedLines = await run(chunks, join(spoolDir, "run"));
     const sinkLines = await waitForSink(sinkUrl, expectedLines);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const cpu = process.cpuUsage(cpuBefore);
@@ -209,7 +220,7 @@ async function main(): Promise<void> {
   const sinkUrl = `http://127.0.0.1:${port}`;
   const results: Measurement[] = [];
   try {
-    for (const kind of ["ours", "baseline"] as const) {
+    for (const kind of KINDS) {
       const child = start([kind, sinkUrl], pin ? 0 : undefined);
       results.push(await once<Measurement>(child));
       await new Promise((resolve) => child.once("exit", resolve));
@@ -223,13 +234,13 @@ async function main(): Promise<void> {
 function print(results: Measurement[], pinned: boolean): void {
   const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
   const rows = results.map((r) => ({
-    pipeline: r.kind === "ours" ? "ha-influx writer" : "client Point + writeApi",
+    pipeline: LABELS[r.kind],
     events: r.events,
     "events/s": Math.round(r.events / r.seconds),
     "CPU µs/event": Number((r.cpuMicros / r.events).toFixed(2)),
     "events/CPU-s": Math.round((r.events * 1e6) / r.cpuMicros),
     "peak RSS MB": Number(mb(r.peakRssBytes)),
-    "sink lines": `${r.sinkLines}/${r.expectedLines}`,
+    "sink lines": r.kind === "parse" ? "-" : `${r.sinkLines}/${r.expectedLines}`,
     complete: r.sinkLines === r.expectedLines ? "yes" : "NO",
   }));
   console.log(`node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"}; ${pinned ? "each pipeline pinned to core 0, sink to core 1" : "not pinned (no taskset)"}`);
@@ -247,7 +258,7 @@ function print(results: Measurement[], pinned: boolean): void {
 
 const [role, sinkUrl] = process.argv.slice(2);
 if (role === "sink") require("./sink");
-else if (role === "ours" || role === "baseline") void worker(role, sinkUrl!).catch((error) => {
+else if (KINDS.includes(role as Kind)) void worker(role as Kind, sinkUrl!).catch((error) => {
   console.error(error);
   process.exit(1);
 });
