@@ -39,7 +39,8 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
     return res;
   };
   const config = (path: string, value: string, secret = false) =>
-    pulumi(["config", "set", "--path", `ha-influx:${path}`, value, ...(secret ? ["--secret"] : [])]);
+    // `--` keeps a value that starts with a dash (random tokens do) from being read as a flag.
+    pulumi(["config", "set", "--path", ...(secret ? ["--secret"] : []), "--", `ha-influx:${path}`, value]);
 
   beforeAll(async () => {
     influxd = await startInfluxd({ org: "bootstrap", bucket: "bootstrap" });
