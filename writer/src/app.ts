@@ -85,8 +85,9 @@ export async function startWriter(config: WriterConfig, options: StartWriterOpti
     stopping ??= (async () => {
       const deadline = Date.now() + deadlineMs;
       accepting = false;
-      await homeAssistant?.stop();
-      await server.close();
+      // Sources wait for their submissions, which wait for spool room; with InfluxDB down and the
+      // spool full that room only comes from pipeline.stop, so these waits must not eat the deadline.
+      await beforeDeadline(Promise.all([homeAssistant?.stop(), server.close()]), deadline);
       const result = await pipeline.stop(Math.max(0, deadline - Date.now()));
       if (result.drained) logger.info("writer stopped; every accepted event was delivered");
       else logger.warn({ pendingEvents: result.pendingEvents }, "writer stopped before delivering everything; the spool keeps the rest for the next start");
@@ -96,6 +97,16 @@ export async function startWriter(config: WriterConfig, options: StartWriterOpti
   };
 
   return { url, pipeline, status: () => serviceStatus(serverOptions), stop };
+}
+
+/** Resolves when `work` settles or at `deadline` (ms since the epoch), whichever comes first. */
+async function beforeDeadline(work: Promise<unknown>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+  });
+  await Promise.race([work.then(() => undefined, () => undefined), timeout]);
+  clearTimeout(timer);
 }
 
 /** The URL a client on this host reaches a server listening on `host:port` by; a wildcard address becomes loopback. */
