@@ -28,6 +28,7 @@ const CURSOR_FILE = "cursor.json";
 const CURSOR_PERSIST_MS = 100;
 const FSYNC_INTERVAL_MS = 1000;
 const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
+const MAX_TAIL_BYTES = 8 * 1024 * 1024;
 
 /** Lines for one bucket, as the pipeline appends them. */
 export interface SpoolRecord {
@@ -117,6 +118,9 @@ export class Spool {
   private lockFd: number | undefined;
   private cursorWrite: Promise<void> = Promise.resolve();
   private readHandle: { segment: number; handle: FileHandle } | undefined;
+  /** The latest writes, still in memory: a reader that keeps up takes them from here, not the disk. */
+  private tail: { segment: number; offset: number; buffer: Buffer }[] = [];
+  private tailBytes = 0;
 
   /** Bytes of queued appends above which `waitForRoom` waits. */
   static readonly MAX_QUEUED_BYTES = 16 * 1024 * 1024;
@@ -304,6 +308,7 @@ export class Spool {
             current = this.segments[this.segments.length - 1]!;
           }
           await writeAll(this.handle!, buffer);
+          this.remember(current.number, current.bytes, buffer);
           current.bytes += buffer.length;
           current.events += events;
           this.dirty = true;
@@ -336,6 +341,8 @@ export class Spool {
       await rm(segmentPath(this.options.dir, oldest.number), { force: true });
     }
     const first = this.segments[0]!;
+    this.tail = this.tail.filter((write) => write.segment >= first.number);
+    this.tailBytes = this.tail.reduce((sum, write) => sum + write.buffer.length, 0);
     if (this.cursor.segment < first.number) {
       this.cursor = { segment: first.number, offset: 0 };
       this.cursorDirty = true;
@@ -360,16 +367,11 @@ export class Spool {
       if (segment === undefined) break;
       const from = this.readPos.offset;
       const available = segment.bytes - from;
-      const path = segmentPath(this.options.dir, segment.number);
-      let chunk: Buffer;
-      try {
-        const handle = await this.readHandleFor(segment.number, path);
-        chunk = await readRange(handle, from, Math.min(available, Math.max(budget, 64 * 1024)));
-        const first = HEADER_BYTES + chunk.readUInt32LE(0);
-        if (first > chunk.length) chunk = await readRange(handle, from, first);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
-        throw error;
+      const chunk = this.fromTail(segment.number, from) ?? (await this.readFromDisk(segment.number, from, Math.min(available, Math.max(budget, 64 * 1024))));
+      if (chunk === undefined) {
+        // Deleted under us: by the bound (then it left the list) or by hand (then wait for new data).
+        if (this.segments.includes(segment)) break;
+        continue;
       }
       // The segment may have been dropped at the bound while this read waited for the disk.
       if (!this.segments.includes(segment) || this.readPos.segment !== segment.number || this.readPos.offset !== from) continue;
@@ -397,6 +399,39 @@ export class Spool {
       this.readPos = { segment: segment.number, offset: from + at };
     }
     return entries;
+  }
+
+  private remember(segment: number, offset: number, buffer: Buffer): void {
+    this.tail.push({ segment, offset, buffer });
+    this.tailBytes += buffer.length;
+    while (this.tailBytes > MAX_TAIL_BYTES) this.tailBytes -= this.tail.shift()!.buffer.length;
+  }
+
+  /** The remembered bytes from `offset` of `segment` on, if that write is still in memory. */
+  private fromTail(segment: number, offset: number): Buffer | undefined {
+    // Writes behind the reader are done with.
+    while (this.tail.length > 0) {
+      const first = this.tail[0]!;
+      if (first.segment > segment || (first.segment === segment && first.offset + first.buffer.length > offset)) break;
+      this.tailBytes -= first.buffer.length;
+      this.tail.shift();
+    }
+    const first = this.tail[0];
+    if (first === undefined || first.segment !== segment || first.offset > offset) return undefined;
+    return first.buffer.subarray(offset - first.offset);
+  }
+
+  /** Bytes from `from` on (at least one whole record); undefined when the segment was deleted meanwhile. */
+  private async readFromDisk(segment: number, from: number, length: number): Promise<Buffer | undefined> {
+    try {
+      const handle = await this.readHandleFor(segment, segmentPath(this.options.dir, segment));
+      const chunk = await readRange(handle, from, length);
+      const first = HEADER_BYTES + chunk.readUInt32LE(0);
+      return first > chunk.length ? await readRange(handle, from, first) : chunk;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
   }
 
   /** The open read handle of a segment (the reader moves through segments in order, so one is kept). */
@@ -472,7 +507,9 @@ function encodeRecord(record: SpoolRecord): Buffer {
   const payloadLength = 2 + bucketLength + linesLength;
   buffer.writeUInt32LE(payloadLength, 0);
   buffer.writeUInt32LE(record.count, 8);
-  const encoded = buffer.subarray(0, HEADER_BYTES + payloadLength);
+  // A copy of exactly the bytes used, so the spool's in-memory tail does not hold the unused room.
+  const encoded = Buffer.allocUnsafeSlow(HEADER_BYTES + payloadLength);
+  buffer.copy(encoded, 0, 0, encoded.length);
   encoded.writeUInt32LE(crc32(encoded.subarray(HEADER_BYTES)), 4);
   return encoded;
 }
