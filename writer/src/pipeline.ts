@@ -317,6 +317,7 @@ class WriterPipeline implements Pipeline {
       spoolEvents: spool.events,
       spoolDroppedEvents: spool.droppedEvents,
       consecutiveFailures: health?.consecutiveFailures ?? 0,
+      inMemoryEvents: this.deliverer?.pendingInMemory() ?? 0,
     };
     const base = {
       name: "influxdb",

@@ -119,6 +119,21 @@ describe("delivery against an InfluxDB-like server", () => {
     expect(harness.fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2"]);
   });
 
+  it("keeps memory bounded during an outage: the spool takes the load, not the heap", async () => {
+    harness.fake.answer = () => ({ status: 503, body: { code: "unavailable", message: "down" } });
+    const { pipeline } = await harness.start({ influxdb: { batchSize: 100 } });
+    for (let round = 0; round < 50; round++) {
+      await pipeline.submit(Array.from({ length: 200 }, (_, i) => ({ entity_id: "sensor.load", state: String(round * 200 + i) })), "test");
+    }
+    const details = pipeline.status().details!;
+    expect(details.spoolEvents).toBe(10_000);
+    // At most the batches being sent plus two more are held in memory, however long the outage.
+    expect(details.inMemoryEvents).toBeLessThanOrEqual(6 * 100);
+    harness.fake.answer = () => undefined;
+    await eventually(async () => (await pipeline.flush(100)).drained);
+    expect(new Set(harness.fake.acceptedLines().map(stateOf)).size).toBe(10_000);
+  });
+
   it("counts an event as pending until the server answered 204 for it", async () => {
     harness.fake.answer = () => ({ status: 503, body: { code: "unavailable", message: "down" } });
     await run(3);
