@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
 import { tempDir } from "./helpers/setup";
@@ -11,17 +12,41 @@ const INGEST_TOKEN = "ingest-token-1b77";
 const BUCKET = "home_assistant_events";
 
 /** Runs the CLI from source, the way `node dist/cli.js` runs in the image. */
-function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess & { output: () => string; exited: Promise<number | null> } {
+function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string): ChildProcess & { output: () => string; exited: Promise<number | null> } {
   const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", CLI, ...args], {
     cwd: join(__dirname, ".."),
     env: { PATH: process.env.PATH, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
   });
+  child.stdin?.end(stdin);
   let output = "";
-  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return Object.assign(child, { output: () => output, exited });
+}
+
+/** A port nobody listens on right now. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Resolves with the URL the CLI logs once it listens. */
+async function startedUrl(child: ReturnType<typeof spawnCli>): Promise<string> {
+  let url = "";
+  await vi.waitFor(
+    () => {
+      const started = child.output().split("\n").find((line) => line.includes('"writer started"'));
+      expect(started, child.output()).toBeDefined();
+      url = JSON.parse(started!).url;
+    },
+    { timeout: 20_000, interval: 50 },
+  );
+  return url;
 }
 
 function flatEvent(i: number) {
@@ -64,15 +89,7 @@ describe("ha-influx-writer CLI", () => {
 
   it("flushes every accepted event to InfluxDB on SIGTERM and exits 0", async () => {
     child = spawnCli(["--config", writeConfig()]);
-    let url = "";
-    await vi.waitFor(
-      () => {
-        const started = child!.output().split("\n").find((line) => line.includes('"writer started"'));
-        expect(started, child!.output()).toBeDefined();
-        url = JSON.parse(started!).url;
-      },
-      { timeout: 20_000, interval: 50 },
-    );
+    const url = await startedUrl(child);
 
     const events = Array.from({ length: 500 }, (_, i) => flatEvent(i));
     const response = await fetch(`${url}/events`, {
@@ -94,6 +111,18 @@ describe("ha-influx-writer CLI", () => {
     const output = child.output();
     expect(output).not.toContain(INFLUX_TOKEN);
     expect(output).not.toContain(INGEST_TOKEN);
+  });
+
+  it("reads the configuration from standard input, and its healthcheck finds the configured port", async () => {
+    const port = await freePort();
+    const file = writeConfig({ ingest: { host: "127.0.0.1", port, token: INGEST_TOKEN } });
+    child = spawnCli(["--config", "-"], {}, readFileSync(file, "utf8"));
+    expect(await startedUrl(child)).toBe(`http://127.0.0.1:${port}`);
+
+    expect(await spawnCli(["healthcheck"], { WRITER_CONFIG_FILE: file }).exited).toBe(0);
+    child.kill("SIGTERM");
+    expect(await child.exited).toBe(0);
+    expect(await spawnCli(["healthcheck", "--config", file]).exited).toBe(1);
   });
 
   it("replays an NDJSON file, reports bad lines by number, delivers the rest and exits 2", async () => {
