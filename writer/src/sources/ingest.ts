@@ -83,7 +83,7 @@ export class ParsedBody {
 /** Splits an NDJSON body into events, reporting unparseable lines by number instead of failing the body. */
 export function parseNdjson(text: string): ParsedBody {
   const parsed = new ParsedBody();
-  parsed.lines = [];
+  const lineNumbers: number[] = [];
   const lines = text.split("\n");
   let position = 0;
   for (let i = 0; i < lines.length; i++) {
@@ -92,12 +92,13 @@ export function parseNdjson(text: string): ParsedBody {
     try {
       parsed.events.push(JSON.parse(line));
       parsed.positions.push(position);
-      parsed.lines!.push(i + 1);
+      lineNumbers.push(i + 1);
     } catch (error) {
       parsed.unreadable.push({ index: position, line: i + 1, status: "rejected", reason: "invalid_json", message: (error as Error).message });
     }
     position += 1;
   }
+  parsed.lines = lineNumbers;
   return parsed;
 }
 
