@@ -87,30 +87,43 @@ export function mapEvent(event: HaEvent, context: MappingContext): string {
   let line = context.tagCache
     ? context.tagCache.prefix(event.entityId, event.domain, area, deviceClass, deviceName, integration)
     : buildPrefix(event.entityId, event.domain, area, deviceClass, deviceName, integration);
-  line += tag("time_of_day", timeOfDay(context.clock.hourAt(Math.floor(event.timeUs / 1000))));
-  line += tag("weather_condition", weather?.condition);
+  line += TIME_OF_DAY_TAG[context.clock.hourAt(Math.floor(event.timeUs / 1000))]!;
+  if (weather?.condition) line += tag("weather_condition", weather.condition);
 
-  let fields = "";
-  fields += numberField("confidence", attrs.confidence);
+  // Fields in key order; the first is preceded by the space that ends the tag set.
+  let separator = " ";
+  if (typeof attrs.confidence === "number" && Number.isFinite(attrs.confidence)) {
+    line += `${separator}confidence=${formatFloat(attrs.confidence)}`;
+    separator = ",";
+  }
   const previousState = event.previousState ?? context.previousState;
   const previousChangedUs = event.previousState !== undefined ? event.previousChangedUs : context.previousChangedUs;
   if (previousChangedUs !== undefined && event.timeUs >= previousChangedUs) {
-    fields += `,duration_seconds=${formatMicrosAsSeconds(event.timeUs - previousChangedUs)}`;
+    line += `${separator}duration_seconds=${formatMicrosAsSeconds(event.timeUs - previousChangedUs)}`;
+    separator = ",";
   }
   const normalized = normalizedText(event.state);
-  if (normalized !== undefined) fields += `,normalized_value=${normalized}`;
-  if (previousState !== undefined) fields += `,previous_state=${quoteString(previousState)}`;
-  fields += `,state_value=${quoteString(event.state)}`;
-  const unit = text(attrs.unit_of_measurement);
-  if (unit !== undefined) fields += `,unit_of_measurement=${quoteString(unit)}`;
-  if (weather !== undefined) {
-    fields += numberField("weather_humidity", weather.humidity);
-    fields += numberField("weather_pressure", weather.pressure);
-    fields += numberField("weather_temp", weather.temperature);
+  if (normalized !== undefined) {
+    line += `${separator}normalized_value=${normalized}`;
+    separator = ",";
   }
-  // `fields` starts with a comma; the first one becomes the space between tags and fields.
-  return `${line} ${fields.slice(1)}`;
+  if (previousState !== undefined) {
+    line += `${separator}previous_state=${quoteString(previousState)}`;
+    separator = ",";
+  }
+  line += `${separator}state_value=${quoteString(event.state)}`;
+  const unit = text(attrs.unit_of_measurement);
+  if (unit !== undefined) line += `,unit_of_measurement=${quoteString(unit)}`;
+  if (weather !== undefined) {
+    line += numberField("weather_humidity", weather.humidity);
+    line += numberField("weather_pressure", weather.pressure);
+    line += numberField("weather_temp", weather.temperature);
+  }
+  return line;
 }
+
+/** The `time_of_day` tag per local hour, written out once. */
+const TIME_OF_DAY_TAG: readonly string[] = Array.from({ length: 24 }, (_, hour) => `,time_of_day=${timeOfDay(hour)}`);
 
 /**
  * Whole microseconds as decimal seconds (`90.500000`), from integers: turning a fractional double

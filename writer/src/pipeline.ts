@@ -18,7 +18,7 @@ import { DEFAULT_RETRY, Deliverer, type RetryPolicy } from "./delivery";
 import { parseEvent, type FilterReason, type HaEvent, type RejectReason, type WeatherReading, FILTER_REASONS } from "./events";
 import { EntityFilter } from "./filters";
 import { InfluxClient } from "./influxClient";
-import { escapeKey, escapeMeasurement, formatFloat } from "./lineProtocol";
+import { escapeKey, escapeMeasurement, formatFloat, TimestampFormatter } from "./lineProtocol";
 import type { Logger } from "./logger";
 import { mapEvent, TagCache } from "./mapping";
 import type { WriterMetrics } from "./metrics";
@@ -141,6 +141,7 @@ class WriterPipeline implements Pipeline {
   private readonly client: InfluxClient;
   private readonly entities = new Map<string, EntityMemory>();
   private readonly tagCache = new TagCache();
+  private readonly timestamps = new TimestampFormatter();
   private readonly weatherEntity: string | undefined;
   private weather: WeatherReading | undefined;
   private weatherAt: number | undefined;
@@ -292,7 +293,7 @@ class WriterPipeline implements Pipeline {
       memory.lastWrittenUs = time;
       memory.lastHadTime = !event.timeFromReceipt;
     }
-    return `${body} ${time}\n`;
+    return `${body} ${this.timestamps.format(time)}\n`;
   }
 
   private rememberWeather(event: HaEvent): void {

@@ -367,7 +367,8 @@ export class Spool {
       if (segment === undefined) break;
       const from = this.readPos.offset;
       const available = segment.bytes - from;
-      const chunk = this.fromTail(segment.number, from) ?? (await this.readFromDisk(segment.number, from, Math.min(available, Math.max(budget, 64 * 1024))));
+      const remembered = this.fromTail(segment.number, from);
+      const chunk = remembered ?? (await this.readFromDisk(segment.number, from, Math.min(available, Math.max(budget, 64 * 1024))));
       if (chunk === undefined) {
         // Deleted under us: by the bound (then it left the list) or by hand (then wait for new data).
         if (this.segments.includes(segment)) break;
@@ -381,7 +382,8 @@ export class Spool {
         const end = at + HEADER_BYTES + payloadLength;
         if (end > chunk.length) break;
         const payload = chunk.subarray(at + HEADER_BYTES, end);
-        if (crc32(payload) !== chunk.readUInt32LE(at + 4)) {
+        // Only bytes read back from the disk can be damaged: records still in memory are not checked.
+        if (remembered === undefined && crc32(payload) !== chunk.readUInt32LE(at + 4)) {
           this.options.logger.error({ segment: segment.number, offset: from + at }, "spool: corrupt record; skipping the rest of the segment");
           at = available;
           break;

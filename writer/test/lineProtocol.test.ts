@@ -1,6 +1,6 @@
 /** Line protocol escaping, per the InfluxDB line protocol reference. */
 import { describe, expect, it } from "vitest";
-import { escapeKey, escapeMeasurement, formatFloat, quoteString } from "../src/lineProtocol";
+import { escapeKey, escapeMeasurement, formatFloat, quoteString, TimestampFormatter } from "../src/lineProtocol";
 
 describe("tag keys, tag values and field keys", () => {
   it.each([
@@ -60,5 +60,13 @@ describe("numbers", () => {
   ])("%d is written as a float (never with the integer suffix i)", (input, expected) => {
     expect(formatFloat(input)).toBe(expected);
     expect(formatFloat(input)).not.toMatch(/i$/);
+  });
+});
+
+describe("timestamps", () => {
+  it("writes integer microseconds exactly, whether or not the second repeats", () => {
+    const formatter = new TimestampFormatter();
+    const samples = [1767225600000000, 1767225600000001, 1767225600000010, 1767225600099999, 1767225600100000, 1767225600999999, 1767225601000000, 1767225601000007, 0, 5, -1500000];
+    for (const micros of samples) expect(formatter.format(micros)).toBe(String(micros));
   });
 });
