@@ -254,6 +254,8 @@ export const stackConfigSchema = z
               port: port.default(8087),
               /** Host address the ingest port is published on. */
               bindAddress: ipAddress.default("127.0.0.1"),
+              /** Bearer token upstream pipelines send (secret); the writer serves no ingest without one. */
+              token: secretText.optional(),
             })
             .strict()
             .optional(),

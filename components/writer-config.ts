@@ -42,7 +42,7 @@ export interface WriterConfig {
   /** Home Assistant to subscribe to, when configured. */
   homeAssistant?: { url: string; token: string; weatherEntity?: string };
   /** HTTP ingest listener, when configured. */
-  ingest?: { host: string; port: number };
+  ingest?: { host: string; port: number; token?: string };
   /** Entity filters, when configured. */
   filters?: StackConfig["writer"]["filters"];
 }
@@ -78,7 +78,10 @@ export function buildWriterConfig(cfg: StackConfig, connection: WriterConnection
     const { url, token, weatherEntity } = writer.homeAssistant;
     config.homeAssistant = { url, token, ...(weatherEntity === undefined ? {} : { weatherEntity }) };
   }
-  if (writer.ingest !== undefined) config.ingest = { host: writer.ingest.host, port: writer.ingest.port };
+  if (writer.ingest !== undefined) {
+    const { host, port, token } = writer.ingest;
+    config.ingest = { host, port, ...(token === undefined ? {} : { token }) };
+  }
   if (writer.filters !== undefined) config.filters = writer.filters;
   return config;
 }

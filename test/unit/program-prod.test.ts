@@ -18,6 +18,7 @@ beforeAll(async () => {
   let settings = stackFileSettings("Pulumi.prod.yaml");
   settings = setPath(settings, "server.adminToken", "existing-operator-token");
   settings = setPath(settings, "writer.homeAssistant.token", "ha-long-lived-token");
+  settings = setPath(settings, "writer.ingest.token", "ingest-bearer-token");
   declared = await declareProgram(parseStackConfig(settings), "prod");
 });
 
@@ -78,7 +79,7 @@ describe("Pulumi.prod.yaml (external server)", () => {
     expect(config?.secret).toBe(true);
     expect(config?.value).toMatchObject({
       influxdb: { url: SERVER, token: "token-writer-token-value", batchSize: 5000 },
-      ingest: { host: "0.0.0.0", port: 8087 },
+      ingest: { host: "0.0.0.0", port: 8087, token: "ingest-bearer-token" },
       filters: {
         include: { entities: [], domains: [], entityGlobs: [] },
         exclude: { entities: [], domains: ["automation", "script", "update"], entityGlobs: ["sensor.*_linkquality"] },
