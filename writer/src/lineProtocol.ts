@@ -8,10 +8,15 @@
  * - measurement: comma and space;
  * - tag keys, tag values and field keys: comma, equals sign and space;
  * - string field values: double quote and backslash.
- * Line protocol cannot carry a newline in any of these, so `\n` and `\r` become the two characters
- * `\n` / `\r` in string field values and a space in names and tag values. In names and tag values a
- * backslash is kept as it is, except where InfluxDB would read it as an escape (before an escaped
- * character or at the end): there it is doubled, so the line always parses.
+ * Line protocol cannot carry a newline in names and tag values, and this writer's spool and batch
+ * splitting count lines by `\n`: so `\n` and `\r` become the two characters `\n` / `\r` in string
+ * field values and an (escaped) space in names and tag values.
+ *
+ * Backslashes in names and tag values, as InfluxDB 2.7 reads them (checked against a real server):
+ * they are stored literally (`a\\b` stays `a\\b`); only `\,`, `\=` and `\ ` are unescaped; and a value
+ * may not end in one. So backslashes are written as they are, a run of them right before an escaped
+ * character is made even (one backslash more when odd, the only change to the stored value), and
+ * trailing backslashes are dropped.
  */
 
 /** Escapes a measurement name. */
@@ -65,16 +70,23 @@ function needsNameEscape(value: string, escapeEquals: boolean): boolean {
 
 function escapeName(value: string, escapeEquals: boolean): string {
   let out = "";
-  const length = value.length;
+  // A name or tag value cannot end in a backslash (InfluxDB refuses the line): trailing ones are dropped.
+  let length = value.length;
+  while (length > 0 && value.charCodeAt(length - 1) === 92) length--;
   for (let i = 0; i < length; i++) {
     const c = value.charCodeAt(i);
     if (c === 44) out += "\\,";
     else if (c === 32 || c === 10 || c === 13) out += "\\ ";
     else if (escapeEquals && c === 61) out += "\\=";
     else if (c === 92) {
-      const next = i + 1 < length ? value.charCodeAt(i + 1) : -1;
-      const special = next === -1 || next === 44 || next === 32 || next === 10 || next === 13 || next === 92 || (escapeEquals && next === 61);
-      out += special ? "\\\\" : "\\";
+      // InfluxDB reads backslashes pairwise when scanning and keeps them literally: a run before an
+      // escaped character must be even, so that character's own escape stays intact.
+      let run = 1;
+      while (value.charCodeAt(i + run) === 92) run++;
+      const next = value.charCodeAt(i + run);
+      const beforeEscaped = next === 44 || next === 32 || next === 10 || next === 13 || (escapeEquals && next === 61);
+      out += "\\".repeat(beforeEscaped && run % 2 === 1 ? run + 1 : run);
+      i += run - 1;
     } else out += value[i];
   }
   return out;

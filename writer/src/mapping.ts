@@ -136,7 +136,9 @@ export function formatMicrosAsSeconds(us: number): string {
 }
 
 function tag(key: TagKey, value: string | undefined): string {
-  return value === undefined || value === "" ? "" : `,${key}=${escapeKey(value)}`;
+  if (value === undefined) return "";
+  const escaped = escapeKey(value);
+  return escaped === "" ? "" : `,${key}=${escaped}`;
 }
 
 function numberField(key: string, value: unknown): string {

@@ -77,6 +77,11 @@ describe("mapping table", () => {
     expect(mapped.fields).toEqual(fields);
   });
 
+  it("omits a tag whose value is nothing but backslashes (InfluxDB cannot store one)", () => {
+    const line = mapEvent(event({ entity_id: "switch.a", state: "on", attributes: { friendly_name: "\\" }, timestamp: "2026-06-01T10:00:00Z" }), { clock });
+    expect(line).not.toContain("device_name");
+  });
+
   it("omits empty tags and writes tags in sorted order", () => {
     const line = mapEvent(event({ entity_id: "switch.a", state: "on", attributes: { friendly_name: "", device_class: "outlet", area: "Office" }, timestamp: "2026-06-01T10:00:00Z" }), { clock });
     expect(line.startsWith("home_assistant_events,area=Office,device_class=outlet,domain=switch,entity_id=switch.a,time_of_day=")).toBe(true);
