@@ -54,11 +54,16 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** The schema of the resolved configuration (after merging the file and the environment). */
 export const WriterConfigSchema = z
   .object({
+    /** Where and how to write: the provisioner's InfluxDB outputs. */
     influxdb: z
       .object({
+        /** Base URL of the InfluxDB 2.7 server. */
         url: httpUrl,
+        /** Organisation name. */
         org: z.string().min(1).default(DEFAULT_ORG),
+        /** Token with write permission on the buckets; never logged. */
         token: z.string().min(1),
+        /** Bucket names per role. */
         buckets: z
           .object({
             events: z.string().min(1).default(DEFAULT_BUCKETS.events.name),
@@ -67,12 +72,15 @@ export const WriterConfigSchema = z
             sports: z.string().min(1).default(DEFAULT_BUCKETS.sports.name),
           })
           .prefault({}),
+        /** Lines per write request. */
         batchSize: positiveInt.max(100_000).default(1000),
+        /** Longest wait before an unfilled batch is sent. */
         batchTimeoutSeconds: positiveSeconds.default(5),
         writeTimeoutSeconds: positiveSeconds.default(30),
         readTimeoutSeconds: positiveSeconds.default(10),
       })
       .loose(),
+    /** Retention of the raw, hourly and daily tiers in days (for query templates choosing a tier). */
     retention: z
       .object({
         rawDays: positiveInt.default(DEFAULT_BUCKETS.events.retentionDays),
@@ -80,9 +88,11 @@ export const WriterConfigSchema = z
         dailyDays: positiveInt.default(DEFAULT_BUCKETS.daily.retentionDays),
       })
       .prefault({}),
+    /** Zone of `time_of_day` and of timestamps written without an offset. */
     timeZone: timeZone.default("UTC"),
     logLevel: z.enum(LOG_LEVELS).default("info"),
     logFormat: z.enum(["json", "text"]).default("json"),
+    /** The Home Assistant WebSocket source; absent when not configured. */
     homeAssistant: z
       .object({
         url: wsOrHttpUrl,
@@ -92,6 +102,7 @@ export const WriterConfigSchema = z
       })
       .loose()
       .optional(),
+    /** The HTTP ingest endpoint (served only with a token) and the probes' port. */
     ingest: z
       .object({
         host: z.string().min(1).default("0.0.0.0"),
@@ -101,11 +112,14 @@ export const WriterConfigSchema = z
       })
       .loose()
       .prefault({}),
+    /** Include/exclude filters with Home Assistant's semantics (`filters.ts`). */
     filters: z
       .object({ include: filterSelector.prefault({}), exclude: filterSelector.prefault({}) })
       .strict()
       .prefault({}),
+    /** Extra routing rules (`routing.ts`). */
     routing: z.object({ rules: z.array(routingRule).default([]) }).strict().prefault({}),
+    /** The durable spool (`spool.ts`): its directory and its bound in bytes. */
     spool: z
       .object({
         dir: z.string().min(1).default("spool"),

@@ -92,7 +92,9 @@ interface Batch {
 
 /** Options of the deliverer. */
 export interface DelivererOptions {
+  /** Where the lines come from and whose cursor acknowledgements move. */
   spool: Spool;
+  /** Sends one request and classifies the answer. */
   client: InfluxClient;
   /** Lines per batch. */
   batchSize: number;
@@ -102,7 +104,9 @@ export interface DelivererOptions {
   retry: RetryPolicy;
   /** Path of the dead-letter file (NDJSON). */
   deadLetterPath: string;
+  /** Logger for failures, recoveries and dead letters. */
   logger: Logger;
+  /** Batch and latency metrics to update. */
   metrics: WriterMetrics;
 }
 
