@@ -182,23 +182,16 @@ function parseStateChanged(data: Json, receivedUs: number, clock: ZoneClock): Pa
   const attrs = newState.attributes;
   if (attrs !== undefined && !isObject(attrs)) return reject("invalid_attributes", id);
 
-  let timeUs = receivedUs;
-  let timeFromReceipt = true;
-  if (newState.last_updated !== undefined) {
-    timeUs = parseTimestampUs(newState.last_updated, clock);
-    if (Number.isNaN(timeUs)) return reject("invalid_timestamp", id, "new_state.last_updated is not an ISO 8601 date-time");
-    timeFromReceipt = false;
-  }
+  // The event's time is last_updated (it moves with attribute changes too), else last_changed.
+  // Home Assistant sends the two equal when the state itself changed: that text is read once.
+  const lastUpdated = newState.last_updated;
   const lastChanged = newState.last_changed;
-  // Home Assistant sends last_changed equal to last_updated when the state itself changed: read it once.
-  if (lastChanged !== undefined && lastChanged !== newState.last_updated) {
-    const changedUs = parseTimestampUs(lastChanged, clock);
-    if (Number.isNaN(changedUs)) return reject("invalid_timestamp", id, "new_state.last_changed is not an ISO 8601 date-time");
-    if (timeFromReceipt) {
-      timeUs = changedUs;
-      timeFromReceipt = false;
-    }
-  }
+  const updatedUs = timeOrFallback(lastUpdated, NaN, clock);
+  if (lastUpdated !== undefined && Number.isNaN(updatedUs)) return reject("invalid_timestamp", id, "new_state.last_updated is not an ISO 8601 date-time");
+  const changedUs = lastChanged === lastUpdated ? updatedUs : timeOrFallback(lastChanged, NaN, clock);
+  if (lastChanged !== undefined && Number.isNaN(changedUs)) return reject("invalid_timestamp", id, "new_state.last_changed is not an ISO 8601 date-time");
+  const timeFromReceipt = lastUpdated === undefined && lastChanged === undefined;
+  const timeUs = timeFromReceipt ? receivedUs : lastUpdated !== undefined ? updatedUs : changedUs;
 
   const event: HaEvent = { entityId: id, domain: domainOf(id), state, attributes: attrs ?? EMPTY, timeUs, timeFromReceipt };
   const old = data.old_state;
@@ -232,13 +225,9 @@ function parseFlat(body: Json, receivedUs: number, clock: ZoneClock): ParseResul
   const attrs = body.attributes;
   if (attrs !== undefined && !isObject(attrs)) return reject("invalid_attributes", id);
 
-  let timeUs = receivedUs;
-  let timeFromReceipt = true;
-  if (body.timestamp !== undefined) {
-    timeUs = parseTimestampUs(body.timestamp, clock);
-    if (Number.isNaN(timeUs)) return reject("invalid_timestamp", id);
-    timeFromReceipt = false;
-  }
+  const timeUs = timeOrFallback(body.timestamp, receivedUs, clock);
+  if (Number.isNaN(timeUs)) return reject("invalid_timestamp", id);
+  const timeFromReceipt = body.timestamp === undefined;
   const event: HaEvent = { entityId: id, domain: domainOf(id), state, attributes: attrs ?? EMPTY, timeUs, timeFromReceipt };
 
   return attachWeather(event, body.weather);
@@ -268,6 +257,11 @@ function attachWeather(event: HaEvent, weather: unknown): ParseResult {
 }
 
 const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** The time of an optional timestamp field: `fallbackUs` when absent, NaN when unreadable. */
+function timeOrFallback(value: unknown, fallbackUs: number, clock: ZoneClock): number {
+  return value === undefined ? fallbackUs : parseTimestampUs(value, clock);
+}
 
 function reject(reason: RejectReason, entityId?: string, message: string = REJECT_REASONS[reason]): ParseResult {
   return entityId === undefined
