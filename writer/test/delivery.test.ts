@@ -93,14 +93,17 @@ describe("delivery against an InfluxDB-like server", () => {
     expect(dead.every((record) => record.status === 422 && record.reason.includes("retention policy"))).toBe(true);
   });
 
-  it("keeps the data and reports unhealthy on 401, then delivers once the token works", async () => {
+  it.each([
+    [401, { code: "unauthorized", message: "unauthorized access" }],
+    [403, { code: "forbidden", message: "insufficient permissions for write" }],
+  ])("keeps the data and reports unhealthy on %d, then delivers once the token works", async (status, body) => {
     let authorised = false;
-    harness.fake.answer = () => (authorised ? undefined : { status: 401, body: { code: "unauthorized", message: "unauthorized access" } });
+    harness.fake.answer = () => (authorised ? undefined : { status, body });
     await run(4);
     await eventually(() => harness.pipeline.status().healthy === false && harness.fake.requests.length >= 2);
-    const status = harness.pipeline.status();
-    expect(status.message).toMatch(/refuses the token/);
-    expect(status.details?.spoolEvents).toBe(4);
+    const influxdb = harness.pipeline.status();
+    expect(influxdb.message).toMatch(/refuses the token/);
+    expect(influxdb.details?.spoolEvents).toBe(4);
     expect((await harness.pipeline.checkWritable()).ok).toBe(false);
     expect(harness.fake.acceptedLines()).toHaveLength(0);
     authorised = true;

@@ -133,6 +133,13 @@ describe("pipeline", () => {
     expect(harness.pipeline.weatherStatus()).toMatchObject({ name: "weather", healthy: true });
   });
 
+  it("reports the weather context unhealthy until the weather entity has a reading", async () => {
+    await start({ homeAssistant: { url: "http://127.0.0.1:1", token: "ha-token-xyz", weatherEntity: "weather.home" } });
+    expect(harness.pipeline.weatherStatus()).toMatchObject({ name: "weather", healthy: false });
+    await harness.pipeline.submit([{ entity_id: "weather.home", state: "rainy", attributes: { temperature: 9 } }], "test");
+    expect(harness.pipeline.weatherStatus()).toMatchObject({ healthy: true, details: { condition: "rainy", temperature: 9 } });
+  });
+
   it("writes its own statistics to the system bucket", async () => {
     await start({ statsIntervalSeconds: 0.05 });
     await harness.pipeline.submit([{ entity_id: "sensor.a", state: "1" }], "test");
