@@ -120,7 +120,6 @@ export class Deliverer {
   private trackers: Tracker[] = [];
   private trackerHead = 0;
   private linesInMemory = 0;
-  private inFlight = 0;
   private readonly maxLinesInMemory: number;
   private notBefore = 0;
   private running = false;
@@ -239,15 +238,9 @@ export class Deliverer {
         await new Promise<void>((resolve) => this.readyWaiters.push(resolve));
         continue;
       }
-      this.inFlight++;
-      try {
-        const body = batch.chunks.length === 1 ? batch.chunks[0]! : Buffer.concat(batch.chunks);
-        const done = await this.deliver(batch.bucket, body, batch.lines);
-        if (!done) return;
-        this.complete(batch);
-      } finally {
-        this.inFlight--;
-      }
+      const body = batch.chunks.length === 1 ? batch.chunks[0]! : Buffer.concat(batch.chunks);
+      if (!(await this.deliver(batch.bucket, body, batch.lines))) return;
+      this.complete(batch);
     }
   }
 
