@@ -111,7 +111,7 @@ export class Spool {
   private dirty = false;
   private cursorDirty = false;
   private cursorTimer: NodeJS.Timeout | undefined;
-  private readonly fsyncTimer: NodeJS.Timeout;
+  private fsyncTimer: NodeJS.Timeout | undefined;
   private dataWaiters: (() => void)[] = [];
   private roomWaiters: (() => void)[] = [];
   private droppedEvents = 0;
@@ -129,8 +129,6 @@ export class Spool {
     this.cursor = cursor;
     this.readPos = { ...cursor };
     this.segmentLimit = Math.max(256 * 1024, Math.min(MAX_SEGMENT_BYTES, Math.floor(options.maxBytes / 8)));
-    this.fsyncTimer = setInterval(() => void this.syncIfDirty(), FSYNC_INTERVAL_MS);
-    this.fsyncTimer.unref();
   }
 
   /** Opens the spool, recovering segments and the cursor left by an earlier process. */
@@ -139,7 +137,14 @@ export class Spool {
     const cursor = await readCursor(options.dir);
     const spool = new Spool(options, cursor);
     spool.lockFd = takeLock(options.dir);
-    await spool.recover();
+    try {
+      await spool.recover();
+    } catch (error) {
+      spool.releaseLock();
+      throw error;
+    }
+    spool.fsyncTimer = setInterval(() => void spool.syncIfDirty(), FSYNC_INTERVAL_MS);
+    spool.fsyncTimer.unref();
     return spool;
   }
 
@@ -237,12 +242,17 @@ export class Spool {
     this.readHandle = undefined;
     for (const wake of this.dataWaiters.splice(0)) wake();
     for (const wake of this.roomWaiters.splice(0)) wake();
-    if (this.lockFd !== undefined) closeSync(this.lockFd);
-    await rm(join(this.options.dir, "lock"), { force: true });
-    lockedHere.delete(resolve(this.options.dir));
+    this.releaseLock();
   }
 
   // -------------------------------------------------------------------------------------------------
+
+  private releaseLock(): void {
+    if (this.lockFd !== undefined) closeSync(this.lockFd);
+    this.lockFd = undefined;
+    rmSync(join(this.options.dir, "lock"), { force: true });
+    lockedHere.delete(resolve(this.options.dir));
+  }
 
   private async recover(): Promise<void> {
     const { dir, logger } = this.options;
