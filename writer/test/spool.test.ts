@@ -116,6 +116,20 @@ describe("spool", () => {
     expect(spool.stats()).toMatchObject({ events: 0 });
   });
 
+  it("makes callers wait while more than 16 MB of appends are queued for the disk", async () => {
+    const { spool } = await open(256 * 1024 * 1024);
+    const big = `m s="${"x".repeat(1024 * 1024)}" 1\n`;
+    const appends = Array.from({ length: 20 }, () => spool.append([{ bucket: "a", lines: big, count: 1 }]));
+    let roomGiven = false;
+    const room = spool.waitForRoom().then(() => (roomGiven = true));
+    await Promise.resolve();
+    expect(roomGiven).toBe(false);
+    await Promise.all(appends);
+    await room;
+    expect(roomGiven).toBe(true);
+    await spool.close();
+  });
+
   it("refuses a second writer on the same directory", async () => {
     const { spool } = await open();
     await expect(open()).rejects.toThrow(/in use by process/);
