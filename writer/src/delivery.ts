@@ -186,9 +186,17 @@ export class Deliverer {
       while (this.linesInMemory >= this.maxLinesInMemory && this.running) {
         await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       }
-      // Roughly one batch worth of bytes per read keeps the read-ahead (and memory) small.
-      const entries = await spool.read(Math.max(64 * 1024, batchSize * 200), signal);
-      for (const entry of entries) this.addEntry(entry);
+      try {
+        // Roughly one batch worth of bytes per read keeps the read-ahead (and memory) small.
+        const entries = await spool.read(Math.max(64 * 1024, batchSize * 200), signal);
+        for (const entry of entries) this.addEntry(entry);
+      } catch (error) {
+        // A disk error must not end delivery for good: say so, and try again in a moment.
+        this.health.lastError = `reading the spool failed: ${(error as Error).message}`;
+        this.health.lastErrorAt = new Date();
+        this.options.logger.error({ err: error }, "reading the spool failed; retrying in 1 s");
+        await sleep(1000, signal);
+      }
     }
   }
 
@@ -338,7 +346,12 @@ export class Deliverer {
     const records = lines
       .map((line) => JSON.stringify({ time, bucket, status, reason, line: line.toString("utf8", 0, line.length - 1) }))
       .join("\n");
-    await appendFile(this.options.deadLetterPath, `${records}\n`);
+    try {
+      await appendFile(this.options.deadLetterPath, `${records}\n`);
+    } catch (error) {
+      // The file cannot take them (a full disk): the log is the last place these lines are kept.
+      this.options.logger.error({ err: error, bucket, status, reason, records }, "could not write the dead-letter file; the refused lines follow in this log entry");
+    }
     this.options.metrics.deadLetterLines.inc({ bucket }, lines.length);
     this.options.logger.error(
       { bucket, lines: lines.length, status, reason, deadLetterFile: this.options.deadLetterPath },

@@ -2,7 +2,7 @@
  * Delivery against a local server that answers as InfluxDB 2.7 does: every retry class, 413 splitting,
  * 400/422 isolation into the dead-letter file, 401 keeping the data, and "delivered means 204".
  */
-import { readFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { classify, parseRetryAfter } from "../src/influxClient";
@@ -74,6 +74,18 @@ describe("delivery against an InfluxDB-like server", () => {
     expect(dead[0]).toMatchObject({ bucket: "home_assistant_events", status: 400 });
     expect(dead[0].reason).toContain("invalid field format");
     expect(stateOf(dead[0].line)).toBe("3");
+  });
+
+  it("logs refused lines when the dead-letter file cannot take them, and delivers the rest", async () => {
+    mkdirSync(join(harness.spoolDir, "dead-letter.ndjson"));
+    harness.fake.answer = (request) => {
+      const bad = request.lines.findIndex((line) => stateOf(line) === "1");
+      return bad === -1 ? undefined : { status: 400, body: { code: "invalid", message: `unable to parse '${request.lines[bad]}': invalid number` } };
+    };
+    const { logLines } = await run(3);
+    await eventually(() => harness.fake.acceptedLines().length === 2);
+    const entry = logLines.map((line) => JSON.parse(line)).find((record) => record.msg?.includes("could not write the dead-letter file"));
+    expect(entry.records).toContain('state_value=\\"1\\"');
   });
 
   it("isolates lines a 422 rejects without naming them by bisecting, and delivers the rest", async () => {
