@@ -119,6 +119,7 @@ export class Deliverer {
   private readonly ready: Batch[] = [];
   private trackers: Tracker[] = [];
   private trackerHead = 0;
+  /** Lines read from the spool that the cursor has not passed yet. */
   private linesInMemory = 0;
   private readonly maxLinesInMemory: number;
   private notBefore = 0;
@@ -362,10 +363,12 @@ export class Deliverer {
   /** Counts a batch's lines off their records and moves the spool cursor over finished records. */
   private complete(batch: Batch): void {
     for (const part of batch.parts) part.tracker.remaining -= part.lines;
-    this.linesInMemory -= batch.lines;
     while (this.trackerHead < this.trackers.length && this.trackers[this.trackerHead]!.remaining === 0) {
       const done = this.trackers[this.trackerHead++]!;
       this.options.spool.ack(done.end, done.events);
+      // Counted off only when the cursor passes them: reading never runs more than the window ahead
+      // of the cursor, so a restart resends at most that window, even if one batch hangs long.
+      this.linesInMemory -= done.events;
     }
     if (this.trackerHead > 1024 && this.trackerHead * 2 > this.trackers.length) {
       this.trackers = this.trackers.slice(this.trackerHead);

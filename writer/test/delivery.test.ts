@@ -149,6 +149,20 @@ describe("delivery against an InfluxDB-like server", () => {
     expect(new Set(harness.fake.acceptedLines().map(stateOf)).size).toBe(10_000);
   });
 
+  it("does not run more than six batches ahead of the spool's cursor while one write hangs", async () => {
+    // Whatever is delivered past the cursor is sent again after a crash: that must stay a small window.
+    harness.fake.answer = (_request, index) => (index === 0 ? "hang" : undefined);
+    const { pipeline } = await harness.start({ influxdb: { batchSize: 100 } });
+    for (let round = 0; round < 50; round++) {
+      await pipeline.submit(Array.from({ length: 100 }, (_, i) => ({ entity_id: "sensor.window", state: String(round * 100 + i) })), "test");
+    }
+    await eventually(() => harness.fake.requests.length >= 6);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(harness.fake.acceptedLines().length).toBeLessThanOrEqual(500);
+    expect(pipeline.status().details).toMatchObject({ spoolEvents: 5000 });
+    expect(pipeline.status().details!.inMemoryEvents).toBeLessThanOrEqual(600);
+  });
+
   it("counts an event as pending until the server answered 204 for it", async () => {
     harness.fake.answer = () => ({ status: 503, body: { code: "unavailable", message: "down" } });
     await run(3);
