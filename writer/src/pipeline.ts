@@ -297,6 +297,13 @@ class WriterPipeline implements Pipeline {
   }
 
   private rememberWeather(event: HaEvent): void {
+    // An unavailable weather integration has no reading: events must not carry `unavailable` as a
+    // weather condition, nor the last reading from before the outage as if it were current.
+    if (event.state === "unavailable" || event.state === "unknown") {
+      this.weather = undefined;
+      this.weatherAt = undefined;
+      return;
+    }
     const attrs = event.attributes;
     const reading: WeatherReading = { condition: event.state };
     if (typeof attrs.temperature === "number" && Number.isFinite(attrs.temperature)) reading.temperature = attrs.temperature;

@@ -140,6 +140,22 @@ describe("pipeline", () => {
     expect(harness.pipeline.weatherStatus()).toMatchObject({ healthy: true, details: { condition: "rainy", temperature: 9 } });
   });
 
+  it("drops the weather context while the weather entity is unavailable, instead of tagging events with it", async () => {
+    await start({ homeAssistant: { url: "http://127.0.0.1:1", token: "ha-token-xyz", weatherEntity: "weather.home" } });
+    await harness.pipeline.submit(
+      [
+        { entity_id: "weather.home", state: "rainy", attributes: { temperature: 9 } },
+        { entity_id: "weather.home", state: "unavailable", attributes: {} },
+        { entity_id: "light.kitchen", state: "on" },
+      ],
+      "test",
+    );
+    await harness.pipeline.flush(2000);
+    const kitchen = harness.fake.acceptedLines("home_assistant_events").find((line) => line.includes("entity_id=light.kitchen"))!;
+    expect(kitchen).not.toContain("weather_");
+    expect(harness.pipeline.weatherStatus()).toMatchObject({ name: "weather", healthy: false });
+  });
+
   it("writes its own statistics to the system bucket", async () => {
     await start({ statsIntervalSeconds: 0.05 });
     await harness.pipeline.submit([{ entity_id: "sensor.a", state: "1" }], "test");
