@@ -123,6 +123,15 @@ describe("delivery against an InfluxDB-like server", () => {
     await eventually(() => harness.pipeline.status().healthy);
   });
 
+  it("gives up on a write that gets no answer within the write timeout and sends it again", async () => {
+    harness.fake.answer = (_request, index) => (index === 0 ? "hang" : undefined);
+    const { metrics } = await run(3, { influxdb: { writeTimeoutSeconds: 0.2 } });
+    await eventually(() => harness.fake.acceptedLines().length === 3);
+    expect(harness.fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2"]);
+    expect(harness.fake.requests).toHaveLength(2);
+    expect((await metrics.batchesFailed.get()).values).toEqual([expect.objectContaining({ labels: { bucket: "home_assistant_events", reason: "timeout" }, value: 1 })]);
+  });
+
   it("stops within its deadline while a write hangs, and keeps the batch for the next start", async () => {
     harness.fake.answer = () => "hang";
     await run(3);
