@@ -1,20 +1,5 @@
 // What the end-to-end tests ask the server directly, to check what `pulumi up` really made.
-import { statSync } from "node:fs";
-import { delimiter, join } from "node:path";
 import { InfluxDB } from "@influxdata/influxdb-client";
-
-/** The path of an executable on PATH, or undefined. */
-export function findOnPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (!dir) continue;
-    try {
-      if (statSync(join(dir, name)).isFile()) return join(dir, name);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 export interface BucketState {
   id: string;

@@ -24,7 +24,7 @@ export class PulumiWorkspace {
   private readonly secrets = new Set<string>();
   private readonly env: NodeJS.ProcessEnv;
 
-  constructor(readonly stack: string) {
+  constructor() {
     this.dir = mkdtempSync(join(tmpdir(), "ha-influx-e2e-"));
     this.backendDir = join(this.dir, ".state");
     mkdirSync(this.backendDir);
@@ -88,11 +88,6 @@ export class PulumiWorkspace {
       throw new Error(`pulumi ${this.redact(args.join(" "))} exited ${res.code}\n${this.redact(res.stdout)}\n${this.redact(res.stderr)}`);
     }
     return res;
-  }
-
-  /** The environment the CLI runs with (for commands such as the drift script). */
-  get cliEnv(): NodeJS.ProcessEnv {
-    return this.env;
   }
 
   dispose(): void {

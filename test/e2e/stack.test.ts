@@ -7,13 +7,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadConfig } from "../../writer/src/config";
 import { startWriter } from "../../writer/src/app";
-import { InfluxdInstance, inCi, startInfluxd } from "../harness/influxd";
+import { InfluxdInstance, findOnPath, inCi, startInfluxd } from "../harness/influxd";
 import { PulumiWorkspace } from "./pulumi-cli";
-import { InfluxApi, findOnPath } from "./influx-api";
+import { InfluxApi } from "./influx-api";
 
-const pulumiBinary = findOnPath("pulumi");
-const influxdBinary = findOnPath("influxd");
-const missing = [!pulumiBinary && "pulumi", !influxdBinary && "influxd"].filter(Boolean);
+const missing = ["pulumi", "influxd"].filter((tool) => findOnPath(tool) === undefined);
 if (missing.length > 0) {
   const message = `${missing.join(" and ")} not on PATH: the end-to-end suite needs the real Pulumi CLI and influxd ` +
     "(`eval \"$(scripts/install-tools.sh)\"` provides them)";
@@ -44,7 +42,7 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
 
   beforeAll(async () => {
     influxd = await startInfluxd({ org: "bootstrap", bucket: "bootstrap" });
-    ws = new PulumiWorkspace("e2e");
+    ws = new PulumiWorkspace();
     ws.secret(influxd.token);
     api = new InfluxApi(influxd.url, influxd.token);
     before = { orgs: await api.orgNames(), authorizationIds: (await api.authorizations()).map((a) => a.id).sort() };

@@ -49,11 +49,11 @@ export function inCi(): boolean {
   return ci !== undefined && ci !== "" && ci !== "false" && ci !== "0";
 }
 
-/** The path of `influxd` on PATH, or undefined. */
-export function findInfluxd(): string | undefined {
+/** The path of an executable `name` on PATH, or undefined. */
+export function findOnPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
     if (dir === "") continue;
-    const candidate = join(dir, "influxd");
+    const candidate = join(dir, name);
     try {
       if (statSync(candidate).isFile()) return candidate;
     } catch {
@@ -61,6 +61,11 @@ export function findInfluxd(): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The path of `influxd` on PATH, or undefined. */
+export function findInfluxd(): string | undefined {
+  return findOnPath("influxd");
 }
 
 /**
