@@ -60,7 +60,7 @@ export async function startWriter(config: WriterConfig, options: StartWriterOpti
     logger,
     homeAssistant,
     weatherConfigured: ha?.weatherEntity !== undefined,
-    ingest: { token: config.ingest.token, maxBodyBytes: config.ingest.maxBodyBytes },
+    ingest: config.ingest,
     isAcceptingEvents: () => accepting,
     version,
     startedAt: Date.now(),

@@ -109,6 +109,8 @@ export const WriterConfigSchema = z
         port: z.number().int().min(0).max(65535).default(8087),
         token: z.string().min(1).optional(),
         maxBodyBytes: positiveInt.default(10 * 1024 * 1024),
+        /** Most events one request may carry (413 above); bounds a request's memory and time. */
+        maxEventsPerRequest: positiveInt.max(1_000_000).default(10_000),
       })
       .loose()
       .prefault({}),
@@ -172,6 +174,7 @@ export const ENV_VARS: Readonly<Record<string, { path: string; kind: EnvKind }>>
   INGEST_HOST: { path: "ingest.host", kind: "string" },
   INGEST_PORT: { path: "ingest.port", kind: "number" },
   INGEST_TOKEN: { path: "ingest.token", kind: "string" },
+  INGEST_MAX_EVENTS_PER_REQUEST: { path: "ingest.maxEventsPerRequest", kind: "number" },
   WRITER_SPOOL_DIR: { path: "spool.dir", kind: "string" },
   WRITER_SPOOL_MAX_BYTES: { path: "spool.maxBytes", kind: "number" },
   WRITER_STATS_INTERVAL: { path: "statsIntervalSeconds", kind: "number" },

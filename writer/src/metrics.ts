@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics of the writer (issue 3 item 5), in one registry the HTTP server exposes at
+ * Prometheus metrics of the writer, in one registry the HTTP server exposes at
  * `/metrics`. The pipeline increments counters once per submit call or batch with a count, never once
  * per event: a labelled `inc()` costs about as much as mapping an event.
  */
@@ -17,6 +17,8 @@ export interface WriterMetrics {
   eventsRejected: Counter<"source" | "reason">;
   /** Valid events not written (filters, removed entities), by source and reason code. */
   eventsFiltered: Counter<"source" | "reason">;
+  /** Ingest requests refused as a whole (never reaching the pipeline), by reason code. */
+  ingestRequestsRejected: Counter<"reason">;
   /** Lines (points) InfluxDB acknowledged with 204, by bucket. */
   pointsWritten: Counter<"bucket">;
   /** Write requests answered 204, by bucket. */
@@ -58,6 +60,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Write
     eventsAccepted: new Counter({ name: "writer_events_accepted_total", help: "Events accepted into the spool", labelNames: ["source"], registers }),
     eventsRejected: new Counter({ name: "writer_events_rejected_total", help: "Events rejected as malformed", labelNames: ["source", "reason"], registers }),
     eventsFiltered: new Counter({ name: "writer_events_filtered_total", help: "Valid events deliberately not written", labelNames: ["source", "reason"], registers }),
+    ingestRequestsRejected: new Counter({
+      name: "writer_ingest_requests_rejected_total",
+      help: "Ingest requests refused as a whole (unauthorized, body too large, too many events, unsupported media type, unreadable body)",
+      labelNames: ["reason"],
+      registers,
+    }),
     pointsWritten: new Counter({ name: "writer_points_written_total", help: "Points acknowledged by InfluxDB", labelNames: ["bucket"], registers }),
     batchesWritten: new Counter({ name: "writer_batches_written_total", help: "Write requests answered 204", labelNames: ["bucket"], registers }),
     batchesRetried: new Counter({ name: "writer_batches_retried_total", help: "Write requests scheduled again after a failure", labelNames: ["bucket", "reason"], registers }),

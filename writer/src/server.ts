@@ -56,7 +56,7 @@ export interface ServerOptions {
   /** Whether a weather entity is configured (otherwise the weather context is reported, not counted). */
   weatherConfigured: boolean;
   /** Ingest settings; without a token the ingest endpoint is not served. */
-  ingest: { token?: string; maxBodyBytes: number };
+  ingest: { token?: string; maxBodyBytes: number; maxEventsPerRequest: number };
   /** False once shutdown has begun: ingest answers 503 from then on. */
   isAcceptingEvents: () => boolean;
   /** The writer's version, reported in `/status`. */
@@ -138,7 +138,13 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   if (options.ingest.token !== undefined) {
     await registerIngest(
       app,
-      { sink: options.pipeline, token: options.ingest.token, bodyLimitBytes: options.ingest.maxBodyBytes },
+      {
+        sink: options.pipeline,
+        token: options.ingest.token,
+        bodyLimitBytes: options.ingest.maxBodyBytes,
+        maxEventsPerRequest: options.ingest.maxEventsPerRequest,
+        metrics: options.metrics,
+      },
       options.isAcceptingEvents,
     );
   }

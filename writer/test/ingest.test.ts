@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
+import { createMetrics, type WriterMetrics } from "../src/metrics";
 import { bearerTokenMatcher, registerIngest, type IngestResponse } from "../src/sources/ingest";
 import type { EventSink } from "../src/sources/sink";
 
@@ -27,12 +28,14 @@ describe("HTTP ingest", () => {
   let app: FastifyInstance;
   let sink: ReturnType<typeof judgingSink>;
   let accepting: boolean;
+  let metrics: WriterMetrics;
 
   beforeEach(async () => {
     sink = judgingSink();
     accepting = true;
+    metrics = createMetrics({ processMetrics: false });
     app = Fastify();
-    await registerIngest(app, { sink, token: TOKEN, bodyLimitBytes: 4096 }, () => accepting);
+    await registerIngest(app, { sink, token: TOKEN, bodyLimitBytes: 4096, maxEventsPerRequest: 50, metrics }, () => accepting);
     await app.ready();
   });
   afterEach(() => app.close());
@@ -94,7 +97,7 @@ describe("HTTP ingest", () => {
     expect(response.statusCode).toBe(207);
     const body = response.json<IngestResponse>();
     expect(body).toMatchObject({ accepted: 1, rejected: 1, filtered: 0 });
-    expect(body.results[1]).toEqual({ index: 1, status: "rejected", reason: "missing_entity_id", message: "entity_id is missing" });
+    expect(body.results![1]).toEqual({ index: 1, status: "rejected", reason: "missing_entity_id", message: "entity_id is missing" });
   });
 
   it("reads NDJSON, reporting unparseable lines by line number without failing the rest", async () => {
@@ -103,13 +106,13 @@ describe("HTTP ingest", () => {
     expect(response.statusCode).toBe(207);
     const body = response.json<IngestResponse>();
     expect(body).toMatchObject({ accepted: 2, rejected: 1, filtered: 0 });
-    expect(body.results.map((r) => [r.index, r.line, r.status])).toEqual([
+    expect(body.results!.map((r) => [r.index, r.line, r.status])).toEqual([
       [0, 1, "accepted"],
       [1, 3, "rejected"],
       [2, 4, "accepted"],
     ]);
-    expect(body.results[1].reason).toBe("invalid_json");
-    expect(body.results[1].message).toMatch(/JSON/);
+    expect(body.results![1]!.reason).toBe("invalid_json");
+    expect(body.results![1]!.message).toMatch(/JSON/);
     expect(sink.received).toHaveLength(2);
   });
 

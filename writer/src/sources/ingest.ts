@@ -1,24 +1,41 @@
 /**
- * HTTP ingest for upstream pipelines: `POST /events` with a JSON array (or one object) or NDJSON,
- * bearer-token auth compared in constant time, a body size limit, and a response that says for every
- * event whether it was accepted, filtered or rejected, and why.
+ * HTTP ingest for upstream pipelines: `POST /events` with a JSON array (or one object) or NDJSON in
+ * UTF-8, bearer-token auth compared in constant time, limits on body size and on events per request,
+ * and an answer that says what became of the events and why.
  *
  * Status codes: 200 when no event was rejected; 207 (Multi-Status) when at least one was — still a
  * success class, so generic clients do not resend a batch whose rejects would be rejected again, yet a
  * client can tell a partial failure from the status line alone, without reading the body. 400 when
- * the body as a whole cannot be read, 401 without a valid token, 413 over the size limit, 415 for
- * other content types, 503 when the writer is shutting down (with `Retry-After`).
+ * the body as a whole cannot be read, 401 without a valid token, 413 over the size limit or the
+ * events-per-request limit, 415 for other content types or charsets, 503 when the writer is shutting
+ * down or could not store the events (with `Retry-After`).
+ *
+ * Work per request is bounded: events are counted before any is parsed (`ingestBody.ts`), submitted
+ * to the pipeline in chunks with a turn of the event loop between them, and the answer lists every
+ * event only for bodies of at most `DETAILED_RESULTS_UP_TO` events; larger ones get counts per
+ * reason and the first `SUMMARY_REJECTIONS` rejections.
  */
+import { isUtf8 } from "node:buffer";
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { WriterMetrics } from "../metrics";
 import type { SubmitResult } from "../pipeline";
+import { isUtf8Entry, parseEntry, splitBody, type BodyEntry, type BodyFormat } from "./ingestBody";
 import type { EventSink } from "./sink";
 
 /** Source name passed to the sink. */
 export const INGEST_SOURCE = "ingest";
 /** Path of the ingest endpoint. */
 export const INGEST_PATH = "/events";
+const JSON_TYPES = ["application/json"];
 const NDJSON_TYPES = ["application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"];
+/** Bodies of at most this many events are answered with one result per event. */
+export const DETAILED_RESULTS_UP_TO = 1000;
+/** Larger bodies are answered with counts and this many rejections (the first, in body order). */
+export const SUMMARY_REJECTIONS = 100;
+/** Events per `submit` call: one spool append each, and a turn of the event loop between two. */
+const SUBMIT_CHUNK = 1000;
 
 /** Settings of the ingest endpoint. */
 export interface IngestOptions {
@@ -28,7 +45,14 @@ export interface IngestOptions {
   token: string;
   /** Largest accepted request body in bytes; larger bodies get 413 before they are parsed. */
   bodyLimitBytes: number;
+  /** Most events one request may carry; more get 413 before any is parsed. */
+  maxEventsPerRequest: number;
+  /** Counters for lines and requests refused before they reach the pipeline. */
+  metrics: Pick<WriterMetrics, "eventsReceived" | "eventsRejected" | "ingestRequestsRejected">;
 }
+
+/** Codes of events refused by ingest itself, before the pipeline sees them. */
+export type IngestRejectReason = "invalid_json" | "invalid_utf8";
 
 /** One event's outcome in the response; `line` (1-based) is given for NDJSON bodies. */
 export interface IngestEventResult {
@@ -38,8 +62,8 @@ export interface IngestEventResult {
   line?: number;
   /** What became of the event. */
   status: SubmitResult["status"];
-  /** Machine-readable code when not accepted: the pipeline's codes, or `invalid_json` for an unreadable NDJSON line. */
-  reason?: NonNullable<SubmitResult["reason"]> | "invalid_json";
+  /** Machine-readable code when not accepted: the pipeline's codes, or ingest's own for an unreadable line. */
+  reason?: NonNullable<SubmitResult["reason"]> | IngestRejectReason;
   /** Human-readable explanation when not accepted. */
   message?: string;
   /** The entity, when the event named one. */
@@ -54,8 +78,12 @@ export interface IngestResponse {
   rejected: number;
   /** Events valid but excluded by the include/exclude filters. */
   filtered: number;
-  /** One entry per event, in body order. */
-  results: IngestEventResult[];
+  /** One entry per event in body order, for bodies of at most `DETAILED_RESULTS_UP_TO` events. */
+  results?: IngestEventResult[];
+  /** Larger bodies instead: the first `SUMMARY_REJECTIONS` rejected events, in body order. */
+  rejections?: IngestEventResult[];
+  /** Larger bodies: rejected and filtered events per reason code. */
+  reasons?: Record<string, number>;
 }
 
 /** Compares a presented bearer token with the configured one in time independent of where they differ. */
@@ -69,75 +97,182 @@ export function bearerTokenMatcher(token: string): (authorization: string | unde
   };
 }
 
-/** A request body split into events; a class so that an NDJSON body is told from parsed JSON by `instanceof`. */
-export class ParsedBody {
-  events: unknown[] = [];
-  /** Body position of each entry of `events`. */
-  positions: number[] = [];
-  /** Lines of NDJSON bodies, by position in `events`. */
-  lines?: number[];
-  /** Entries that could not be parsed at all. */
-  unreadable: IngestEventResult[] = [];
+/** A request body as received, with the layout its content type announced. */
+class RawBody {
+  constructor(
+    readonly format: BodyFormat,
+    readonly bytes: Buffer,
+  ) {}
 }
 
-/** Splits an NDJSON body into events, reporting unparseable lines by number instead of failing the body. */
-export function parseNdjson(text: string): ParsedBody {
-  const parsed = new ParsedBody();
-  const lineNumbers: number[] = [];
-  const lines = text.split("\n");
-  let position = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
-    if (line === "") continue;
-    try {
-      parsed.events.push(JSON.parse(line));
-      parsed.positions.push(position);
-      lineNumbers.push(i + 1);
-    } catch (error) {
-      parsed.unreadable.push({ index: position, line: i + 1, status: "rejected", reason: "invalid_json", message: (error as Error).message });
+/** Collects outcomes in body order: every one for small bodies, counts and the first rejections for large ones. */
+export class IngestReport {
+  accepted = 0;
+  rejected = 0;
+  filtered = 0;
+  private readonly results: IngestEventResult[] = [];
+  private readonly reasons: Record<string, number> = {};
+
+  constructor(private readonly detailed: boolean) {}
+
+  /** Records the next event's outcome (calls come in body order). */
+  add(result: IngestEventResult): void {
+    if (result.status === "accepted") this.accepted++;
+    else if (result.status === "rejected") this.rejected++;
+    else this.filtered++;
+    if (this.detailed) this.results.push(result);
+    else if (result.status !== "accepted") {
+      this.reasons[result.reason!] = (this.reasons[result.reason!] ?? 0) + 1;
+      if (result.status === "rejected" && this.results.length < SUMMARY_REJECTIONS) this.results.push(result);
     }
-    position += 1;
   }
-  parsed.lines = lineNumbers;
-  return parsed;
+
+  /** The response body. */
+  response(): IngestResponse {
+    const counts = { accepted: this.accepted, rejected: this.rejected, filtered: this.filtered };
+    return this.detailed ? { ...counts, results: this.results } : { ...counts, rejections: this.results, reasons: this.reasons };
+  }
 }
 
-function fromJson(body: unknown): ParsedBody {
-  const parsed = new ParsedBody();
-  parsed.events = Array.isArray(body) ? body : [body];
-  parsed.positions = parsed.events.map((_, i) => i);
-  return parsed;
-}
-
-/** Merges the sink's results back into body order. */
-export function buildResponse(body: ParsedBody, results: SubmitResult[]): IngestResponse {
-  const all: IngestEventResult[] = [...body.unreadable];
-  for (const result of results) {
-    const entry: IngestEventResult = { index: body.positions[result.index], status: result.status };
-    if (body.lines) entry.line = body.lines[result.index];
-    if (result.reason !== undefined) entry.reason = result.reason;
-    if (result.message !== undefined) entry.message = result.message;
-    if (result.entityId !== undefined) entry.entityId = result.entityId;
-    all.push(entry);
+/** Thrown when the sink fails part-way: what was stored before stays stored, the rest was not processed. */
+class StoreFailure extends Error {
+  constructor(
+    readonly cause: unknown,
+    readonly unprocessedFrom: number,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
   }
-  all.sort((a, b) => a.index - b.index);
-  const count = (status: SubmitResult["status"]) => all.filter((r) => r.status === status).length;
-  return { accepted: count("accepted"), rejected: count("rejected"), filtered: count("filtered"), results: all };
 }
 
 /**
- * Registers `POST /events` on a Fastify instance, inside its own encapsulated context so the
- * NDJSON parser and the auth hook apply to ingest only.
+ * Parses and submits a split body chunk by chunk. A JSON body is parsed whole before anything is
+ * submitted, so that a body that turns out not to be JSON is refused with nothing accepted; NDJSON
+ * lines are independent and go to the sink as they are read.
+ */
+async function processBody(body: RawBody, entries: BodyEntry[], options: IngestOptions): Promise<IngestReport | { invalidJson: string }> {
+  const report = new IngestReport(entries.length <= DETAILED_RESULTS_UP_TO);
+  const { metrics } = options;
+  let parsedJson: unknown[] | undefined;
+  if (body.format === "json") {
+    parsedJson = new Array<unknown>(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      try {
+        parsedJson[i] = parseEntry(body.bytes, entries[i]!);
+      } catch (error) {
+        return { invalidJson: entries.length === 1 ? (error as Error).message : `element ${i}: ${(error as Error).message}` };
+      }
+      if ((i + 1) % SUBMIT_CHUNK === 0) await yieldToEventLoop();
+    }
+  }
+  const bodyIsUtf8 = body.format === "json" || isUtf8(body.bytes);
+  for (let from = 0; from < entries.length; from += SUBMIT_CHUNK) {
+    const to = Math.min(entries.length, from + SUBMIT_CHUNK);
+    const events: unknown[] = [];
+    const positions: number[] = [];
+    const slots = new Array<IngestEventResult | undefined>(to - from);
+    const unreadable = new Map<IngestRejectReason, number>();
+    for (let i = from; i < to; i++) {
+      const entry = entries[i]!;
+      if (parsedJson !== undefined) {
+        events.push(parsedJson[i]);
+        parsedJson[i] = undefined;
+        positions.push(i);
+        continue;
+      }
+      const refuse = (reason: IngestRejectReason, message: string) => {
+        slots[i - from] = { index: i, line: entry.line, status: "rejected", reason, message };
+        unreadable.set(reason, (unreadable.get(reason) ?? 0) + 1);
+      };
+      if (!isUtf8Entry(body.bytes, entry, bodyIsUtf8)) {
+        refuse("invalid_utf8", "the line is not valid UTF-8");
+        continue;
+      }
+      try {
+        events.push(parseEntry(body.bytes, entry));
+        positions.push(i);
+      } catch (error) {
+        refuse("invalid_json", (error as Error).message);
+      }
+    }
+    if (unreadable.size > 0) {
+      let count = 0;
+      for (const [reason, n] of unreadable) {
+        metrics.eventsRejected.inc({ source: INGEST_SOURCE, reason }, n);
+        count += n;
+      }
+      metrics.eventsReceived.inc({ source: INGEST_SOURCE }, count);
+    }
+    let results: SubmitResult[] = [];
+    if (events.length > 0) {
+      try {
+        results = await options.sink.submit(events, INGEST_SOURCE);
+      } catch (error) {
+        throw new StoreFailure(error, from);
+      }
+    }
+    for (const result of results) {
+      const index = positions[result.index]!;
+      const entry: IngestEventResult = { index, status: result.status };
+      const line = entries[index]!.line;
+      if (line !== undefined) entry.line = line;
+      if (result.reason !== undefined) entry.reason = result.reason;
+      if (result.message !== undefined) entry.message = result.message;
+      if (result.entityId !== undefined) entry.entityId = result.entityId;
+      slots[index - from] = entry;
+    }
+    for (const slot of slots) if (slot !== undefined) report.add(slot);
+    if (to < entries.length) await yieldToEventLoop();
+  }
+  return report;
+}
+
+/** The charset a content type names, lower-cased; undefined when it names none. */
+function charsetOf(contentType: string | undefined): string | undefined {
+  const match = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? "");
+  return match?.[1]?.toLowerCase();
+}
+
+function httpError(statusCode: number, message: string, code: string): FastifyError {
+  return Object.assign(new Error(message), { statusCode, code, name: "IngestError" });
+}
+
+/**
+ * Registers `POST /events` on a Fastify instance, inside its own encapsulated context so the body
+ * parsers, the auth hook and the error answers apply to ingest only.
  */
 export async function registerIngest(app: FastifyInstance, options: IngestOptions, isAcceptingEvents: () => boolean): Promise<void> {
   const authorized = bearerTokenMatcher(options.token);
+  const { metrics } = options;
+  const refuseRequest = (reason: string) => metrics.ingestRequestsRejected.inc({ reason });
+  const supported = `${[...JSON_TYPES, ...NDJSON_TYPES].join(", ")} in UTF-8`;
   await app.register(async (ingest) => {
-    ingest.addContentTypeParser(NDJSON_TYPES, { parseAs: "string", bodyLimit: options.bodyLimitBytes }, (_request, body, done) => {
-      done(null, parseNdjson(body as string));
+    // Only the documented types: Fastify's defaults would also read text/plain and any charset.
+    ingest.removeAllContentTypeParsers();
+    for (const [types, format] of [[JSON_TYPES, "json"], [NDJSON_TYPES, "ndjson"]] as const) {
+      ingest.addContentTypeParser([...types], { parseAs: "buffer", bodyLimit: options.bodyLimitBytes }, (request, bytes, done) => {
+        const charset = charsetOf(request.headers["content-type"]);
+        if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
+          done(httpError(415, `charset ${charset} is not supported: send ${supported}`, "unsupported_charset"), undefined);
+        } else done(null, new RawBody(format, bytes as Buffer));
+      });
+    }
+    ingest.setErrorHandler((error: FastifyError, request, reply) => {
+      if (error.statusCode === 413) {
+        refuseRequest("body_too_large");
+        return reply.code(413).send({ error: `the body is over ${options.bodyLimitBytes} bytes (ingest.maxBodyBytes)`, reason: "body_too_large", limit: options.bodyLimitBytes });
+      }
+      if (error.statusCode === 415) {
+        refuseRequest("unsupported_media_type");
+        const message = error.code === "unsupported_charset" ? error.message : `content type ${JSON.stringify(request.headers["content-type"] ?? "")} is not supported: send ${supported}`;
+        return reply.code(415).send({ error: message, reason: "unsupported_media_type" });
+      }
+      if (error.statusCode !== undefined && error.statusCode < 500) return reply.code(error.statusCode).send({ error: error.message });
+      throw error;
     });
     // onRequest runs before the body is read: an unauthenticated client cannot make us buffer megabytes.
     ingest.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
       if (!authorized(request.headers.authorization)) {
+        refuseRequest("unauthorized");
         reply.header("www-authenticate", 'Bearer realm="ha-influx-writer"');
         return reply.code(401).send({ error: "missing or invalid bearer token" });
       }
@@ -147,11 +282,41 @@ export async function registerIngest(app: FastifyInstance, options: IngestOption
         reply.header("retry-after", "5");
         return reply.code(503).send({ error: "the writer is shutting down" });
       }
-      if (request.body === undefined || request.body === null) return reply.code(400).send({ error: "empty body" });
-      const body = request.body instanceof ParsedBody ? request.body : fromJson(request.body);
-      const results = body.events.length > 0 ? await options.sink.submit(body.events, INGEST_SOURCE) : [];
-      const response = buildResponse(body, results);
-      return reply.code(response.rejected > 0 ? 207 : 200).send(response);
+      if (!(request.body instanceof RawBody)) {
+        refuseRequest("empty_body");
+        return reply.code(400).send({ error: "empty body", reason: "empty_body" });
+      }
+      const body = request.body;
+      const split = await splitBody(body.bytes, body.format, options.maxEventsPerRequest);
+      if (split.kind === "too_many_events") {
+        refuseRequest("too_many_events");
+        return reply.code(413).send({
+          error: `the body has more than ${split.limit} events (ingest.maxEventsPerRequest); send them in smaller requests`,
+          reason: "too_many_events",
+          limit: split.limit,
+        });
+      }
+      if (split.kind === "invalid") {
+        refuseRequest(split.reason);
+        return reply.code(400).send({ error: split.message, reason: split.reason });
+      }
+      let outcome: Awaited<ReturnType<typeof processBody>>;
+      try {
+        outcome = await processBody(body, split.entries, options);
+      } catch (error) {
+        if (!(error instanceof StoreFailure)) throw error;
+        request.log.error({ err: error.cause }, "ingest could not store events");
+        reply.header("retry-after", "5");
+        return reply.code(503).send({
+          error: `could not store the events (${error.message}); events from index ${error.unprocessedFrom} on were not processed, those before are stored`,
+          unprocessedFrom: error.unprocessedFrom,
+        });
+      }
+      if ("invalidJson" in outcome) {
+        refuseRequest("invalid_json");
+        return reply.code(400).send({ error: `the body is not JSON: ${outcome.invalidJson}`, reason: "invalid_json" });
+      }
+      return reply.code(outcome.rejected > 0 ? 207 : 200).send(outcome.response());
     });
   });
 }
