@@ -111,6 +111,8 @@ export const WriterConfigSchema = z
         maxBodyBytes: positiveInt.default(10 * 1024 * 1024),
         /** Most events one request may carry (413 above); bounds a request's memory and time. */
         maxEventsPerRequest: positiveInt.max(1_000_000).default(10_000),
+        /** Largest single event (its JSON text) in bytes; larger ones are rejected without being parsed. */
+        maxEventBytes: positiveInt.default(256 * 1024),
       })
       .loose()
       .prefault({}),

@@ -56,7 +56,7 @@ export interface ServerOptions {
   /** Whether a weather entity is configured (otherwise the weather context is reported, not counted). */
   weatherConfigured: boolean;
   /** Ingest settings; without a token the ingest endpoint is not served. */
-  ingest: { token?: string; maxBodyBytes: number; maxEventsPerRequest: number };
+  ingest: { token?: string; maxBodyBytes: number; maxEventsPerRequest: number; maxEventBytes: number };
   /** False once shutdown has begun: ingest answers 503 from then on. */
   isAcceptingEvents: () => boolean;
   /** The writer's version, reported in `/status`. */
@@ -143,6 +143,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
         token: options.ingest.token,
         bodyLimitBytes: options.ingest.maxBodyBytes,
         maxEventsPerRequest: options.ingest.maxEventsPerRequest,
+        maxEventBytes: options.ingest.maxEventBytes,
         metrics: options.metrics,
       },
       options.isAcceptingEvents,

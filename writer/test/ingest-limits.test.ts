@@ -44,14 +44,14 @@ describe("ingest limits and contract", () => {
     app = undefined;
   });
 
-  async function serve(options: { maxEventsPerRequest?: number; bodyLimitBytes?: number; sink?: ReturnType<typeof recordingSink> } = {}) {
+  async function serve(options: { maxEventsPerRequest?: number; bodyLimitBytes?: number; maxEventBytes?: number; sink?: ReturnType<typeof recordingSink> } = {}) {
     const sink = options.sink ?? recordingSink();
     const metrics = createMetrics({ processMetrics: false });
     app = Fastify();
     app.get("/healthz", async () => ({ status: "ok" }));
     await registerIngest(
       app,
-      { sink, token: TOKEN, bodyLimitBytes: options.bodyLimitBytes ?? 16 * 1024 * 1024, maxEventsPerRequest: options.maxEventsPerRequest ?? 10_000, metrics },
+      { sink, token: TOKEN, bodyLimitBytes: options.bodyLimitBytes ?? 16 * 1024 * 1024, maxEventsPerRequest: options.maxEventsPerRequest ?? 10_000, maxEventBytes: options.maxEventBytes ?? 256 * 1024, metrics },
       () => true,
     );
     await app.ready();
@@ -218,12 +218,39 @@ describe("ingest limits and contract", () => {
     expect(await metricValue(metrics, "writer_events_received_total", { source: "ingest" })).toBe(3);
   });
 
-  it("answers 400 to a JSON array with an unreadable element and submits none of it", async () => {
+  it("rejects an unreadable element of a JSON array by its index and takes the others", async () => {
     const { app, sink } = await serve();
     const response = await app.inject({ method: "POST", url: "/events", headers: JSON_TYPE, payload: '[{"entity_id":"light.a","state":"on"}, {bad}]' });
-    expect(response.statusCode).toBe(400);
-    expect(response.json()).toMatchObject({ reason: "invalid_json", error: expect.stringContaining("element 1") });
-    expect(sink.calls).toEqual([]);
+    expect(response.statusCode).toBe(207);
+    expect(response.json<IngestResponse>().results).toEqual([
+      { index: 0, status: "accepted", entityId: "light.a" },
+      { index: 1, status: "rejected", reason: "invalid_json", message: expect.stringMatching(/JSON/) },
+    ]);
+    expect(sink.calls).toEqual([1]);
+  });
+
+  it("rejects an event over ingest.maxEventBytes without parsing it", async () => {
+    const { app, sink, metrics } = await serve({ maxEventBytes: 100 });
+    const big = JSON.stringify({ entity_id: "light.b", state: "on", attributes: { x: [{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}] } });
+    const response = await app.inject({ method: "POST", url: "/events", headers: NDJSON, payload: `{"entity_id":"light.a","state":"on"}\n${big}` });
+    expect(response.statusCode).toBe(207);
+    expect(response.json<IngestResponse>().results![1]).toEqual({
+      index: 1,
+      line: 2,
+      status: "rejected",
+      reason: "event_too_large",
+      message: `the event is ${big.length} bytes; at most 100 (ingest.maxEventBytes)`,
+    });
+    expect(sink.calls).toEqual([1]);
+    expect(await metricValue(metrics, "writer_events_rejected_total", { source: "ingest", reason: "event_too_large" })).toBe(1);
+  });
+
+  it("parses and submits at most about 256 KiB of event text at a time", async () => {
+    const { app, sink } = await serve();
+    const payload = Array.from({ length: 40 }, (_, i) => JSON.stringify({ entity_id: `light.l${i}`, state: "on", attributes: { pad: "p".repeat(100_000) } })).join("\n");
+    const response = await app.inject({ method: "POST", url: "/events", headers: NDJSON, payload });
+    expect(response.statusCode).toBe(200);
+    expect(sink.calls).toEqual([...Array.from({ length: 13 }, () => 3), 1]);
   });
 });
 
@@ -247,7 +274,7 @@ describe("splitBody", () => {
   it("finds the non-blank NDJSON lines with their numbers, CRLF included", async () => {
     const body = Buffer.from('{"a":1}\r\n\n  \n{"b":2}');
     const split = await splitBody(body, "ndjson", 10);
-    expect(split).toEqual({ kind: "entries", entries: [{ start: 0, end: 7, line: 1 }, { start: 13, end: 20, line: 4 }] });
+    expect(split).toEqual({ kind: "entries", entries: [{ start: 0, end: 7, line: 1 }, { start: 13, end: 20, line: 4 }], array: false });
   });
 
   it("stops counting at the limit", async () => {

@@ -35,7 +35,7 @@ describe("HTTP ingest", () => {
     accepting = true;
     metrics = createMetrics({ processMetrics: false });
     app = Fastify();
-    await registerIngest(app, { sink, token: TOKEN, bodyLimitBytes: 4096, maxEventsPerRequest: 50, metrics }, () => accepting);
+    await registerIngest(app, { sink, token: TOKEN, bodyLimitBytes: 4096, maxEventsPerRequest: 50, maxEventBytes: 4096, metrics }, () => accepting);
     await app.ready();
   });
   afterEach(() => app.close());

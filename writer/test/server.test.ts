@@ -48,7 +48,7 @@ describe("observability server", () => {
       metrics,
       logger: pino({ level: "silent" }),
       weatherConfigured: true,
-      ingest: { token: "t0ken-value", maxBodyBytes: 1024, maxEventsPerRequest: 100 },
+      ingest: { token: "t0ken-value", maxBodyBytes: 1024, maxEventsPerRequest: 100, maxEventBytes: 1024 },
       isAcceptingEvents: () => true,
       version: "0.1.0",
       startedAt: Date.now(),
@@ -102,7 +102,7 @@ describe("observability server", () => {
   });
 
   it("reports unconfigured components as disabled and leaves them out of the verdict", async () => {
-    const { app } = await serve({ weatherConfigured: false, weather: weatherStale, ingest: { maxBodyBytes: 1024, maxEventsPerRequest: 100 } });
+    const { app } = await serve({ weatherConfigured: false, weather: weatherStale, ingest: { maxBodyBytes: 1024, maxEventsPerRequest: 100, maxEventBytes: 1024 } });
     const body = (await app.inject("/status")).json<ServiceStatus>();
     expect(body.status).toBe("healthy");
     expect(body.components.websocket_client).toMatchObject({ enabled: false, message: "not configured (no homeAssistant section)" });

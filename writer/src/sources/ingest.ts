@@ -36,6 +36,8 @@ export const DETAILED_RESULTS_UP_TO = 1000;
 export const SUMMARY_REJECTIONS = 100;
 /** Events per `submit` call: one spool append each, and a turn of the event loop between two. */
 const SUBMIT_CHUNK = 1000;
+/** Text per `submit` call: bounds the parsed objects alive at once whatever the events hold. */
+const SUBMIT_CHUNK_BYTES = 256 * 1024;
 
 /** Settings of the ingest endpoint. */
 export interface IngestOptions {
@@ -47,12 +49,14 @@ export interface IngestOptions {
   bodyLimitBytes: number;
   /** Most events one request may carry; more get 413 before any is parsed. */
   maxEventsPerRequest: number;
+  /** Largest event (its JSON text) in bytes; larger ones are rejected unparsed with `event_too_large`. */
+  maxEventBytes: number;
   /** Counters for lines and requests refused before they reach the pipeline. */
   metrics: Pick<WriterMetrics, "eventsReceived" | "eventsRejected" | "ingestRequestsRejected">;
 }
 
 /** Codes of events refused by ingest itself, before the pipeline sees them. */
-export type IngestRejectReason = "invalid_json" | "invalid_utf8";
+export type IngestRejectReason = "invalid_json" | "invalid_utf8" | "event_too_large";
 
 /** One event's outcome in the response; `line` (1-based) is given for NDJSON bodies. */
 export interface IngestEventResult {
@@ -145,44 +149,38 @@ class StoreFailure extends Error {
 }
 
 /**
- * Parses and submits a split body chunk by chunk. A JSON body is parsed whole before anything is
- * submitted, so that a body that turns out not to be JSON is refused with nothing accepted; NDJSON
- * lines are independent and go to the sink as they are read.
+ * Parses and submits a split body chunk by chunk (at most `SUBMIT_CHUNK` events or
+ * `SUBMIT_CHUNK_BYTES` of text each), so that only one chunk's objects are alive at a time. Events
+ * are independent: an unreadable NDJSON line or array element is rejected by its position, and the
+ * others go on.
  */
-async function processBody(body: RawBody, entries: BodyEntry[], options: IngestOptions): Promise<IngestReport | { invalidJson: string }> {
+async function processBody(body: RawBody, entries: BodyEntry[], options: IngestOptions): Promise<IngestReport> {
   const report = new IngestReport(entries.length <= DETAILED_RESULTS_UP_TO);
   const { metrics } = options;
-  let parsedJson: unknown[] | undefined;
-  if (body.format === "json") {
-    parsedJson = new Array<unknown>(entries.length);
-    for (let i = 0; i < entries.length; i++) {
-      try {
-        parsedJson[i] = parseEntry(body.bytes, entries[i]!);
-      } catch (error) {
-        return { invalidJson: entries.length === 1 ? (error as Error).message : `element ${i}: ${(error as Error).message}` };
-      }
-      if ((i + 1) % SUBMIT_CHUNK === 0) await yieldToEventLoop();
-    }
-  }
   const bodyIsUtf8 = body.format === "json" || isUtf8(body.bytes);
-  for (let from = 0; from < entries.length; from += SUBMIT_CHUNK) {
-    const to = Math.min(entries.length, from + SUBMIT_CHUNK);
+  for (let from = 0; from < entries.length; ) {
+    let to = from;
+    let bytes = 0;
+    while (to < entries.length && to - from < SUBMIT_CHUNK && (to === from || bytes < SUBMIT_CHUNK_BYTES)) {
+      bytes += entries[to]!.end - entries[to]!.start;
+      to++;
+    }
     const events: unknown[] = [];
     const positions: number[] = [];
     const slots = new Array<IngestEventResult | undefined>(to - from);
     const unreadable = new Map<IngestRejectReason, number>();
     for (let i = from; i < to; i++) {
       const entry = entries[i]!;
-      if (parsedJson !== undefined) {
-        events.push(parsedJson[i]);
-        parsedJson[i] = undefined;
-        positions.push(i);
-        continue;
-      }
       const refuse = (reason: IngestRejectReason, message: string) => {
-        slots[i - from] = { index: i, line: entry.line, status: "rejected", reason, message };
+        const result: IngestEventResult = { index: i, status: "rejected", reason, message };
+        if (entry.line !== undefined) result.line = entry.line;
+        slots[i - from] = result;
         unreadable.set(reason, (unreadable.get(reason) ?? 0) + 1);
       };
+      if (entry.end - entry.start > options.maxEventBytes) {
+        refuse("event_too_large", `the event is ${entry.end - entry.start} bytes; at most ${options.maxEventBytes} (ingest.maxEventBytes)`);
+        continue;
+      }
       if (!isUtf8Entry(body.bytes, entry, bodyIsUtf8)) {
         refuse("invalid_utf8", "the line is not valid UTF-8");
         continue;
@@ -221,6 +219,7 @@ async function processBody(body: RawBody, entries: BodyEntry[], options: IngestO
       slots[index - from] = entry;
     }
     for (const slot of slots) if (slot !== undefined) report.add(slot);
+    from = to;
     if (to < entries.length) await yieldToEventLoop();
   }
   return report;
@@ -300,7 +299,17 @@ export async function registerIngest(app: FastifyInstance, options: IngestOption
         refuseRequest(split.reason);
         return reply.code(400).send({ error: split.message, reason: split.reason });
       }
-      let outcome: Awaited<ReturnType<typeof processBody>>;
+      const [only] = split.entries;
+      if (!split.array && body.format === "json" && only!.end - only!.start <= options.maxEventBytes) {
+        // One value that is not an array: when it does not parse, the body as a whole is not JSON.
+        try {
+          parseEntry(body.bytes, only!);
+        } catch (error) {
+          refuseRequest("invalid_json");
+          return reply.code(400).send({ error: `the body is not JSON: ${(error as Error).message}`, reason: "invalid_json" });
+        }
+      }
+      let outcome: IngestReport;
       try {
         outcome = await processBody(body, split.entries, options);
       } catch (error) {
@@ -311,10 +320,6 @@ export async function registerIngest(app: FastifyInstance, options: IngestOption
           error: `could not store the events (${error.message}); events from index ${error.unprocessedFrom} on were not processed, those before are stored`,
           unprocessedFrom: error.unprocessedFrom,
         });
-      }
-      if ("invalidJson" in outcome) {
-        refuseRequest("invalid_json");
-        return reply.code(400).send({ error: `the body is not JSON: ${outcome.invalidJson}`, reason: "invalid_json" });
       }
       return reply.code(outcome.rejected > 0 ? 207 : 200).send(outcome.response());
     });

@@ -29,7 +29,7 @@ export interface BodyEntry {
 
 /** Outcome of `splitBody`. */
 export type SplitResult =
-  | { kind: "entries"; entries: BodyEntry[] }
+  | { kind: "entries"; entries: BodyEntry[]; array: boolean }
   | { kind: "too_many_events"; limit: number }
   | { kind: "invalid"; reason: "invalid_json" | "invalid_utf8" | "empty_body"; message: string };
 
@@ -64,7 +64,7 @@ export async function splitBody(body: Buffer, format: BodyFormat, maxEvents: num
   let at = from;
   while (at < body.length && isWhitespace(body[at]!)) at++;
   if (at === body.length) return { kind: "invalid", reason: "empty_body", message: "the body is empty" };
-  if (body[at] !== 0x5b /* [ */) return { kind: "entries", entries: [{ start: at, end: body.length }] };
+  if (body[at] !== 0x5b /* [ */) return { kind: "entries", entries: [{ start: at, end: body.length }], array: false };
   return splitArray(body, at, maxEvents);
 }
 
@@ -89,7 +89,7 @@ async function splitLines(body: Buffer, from: number, maxEvents: number): Promis
     if (line % SCAN_LINES_PER_TURN === 0) await yieldToEventLoop();
   }
   if (entries.length === 0) return { kind: "invalid", reason: "empty_body", message: "the body holds no events" };
-  return { kind: "entries", entries };
+  return { kind: "entries", entries, array: false };
 }
 
 /** Splits `[a, b, …]` at its top-level commas; the elements' own syntax is left to `JSON.parse`. */
@@ -142,7 +142,7 @@ async function splitArray(body: Buffer, open: number, maxEvents: number): Promis
   for (let at = closed + 1; at < body.length; at++) {
     if (!isWhitespace(body[at]!)) return invalid(`unexpected text after the JSON array at byte ${at}`);
   }
-  return { kind: "entries", entries };
+  return { kind: "entries", entries, array: true };
 }
 
 /** True when an NDJSON line is valid UTF-8 (checked per line only when the whole body is not). */
