@@ -5,6 +5,8 @@
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { ENTITY_ID_RULE, isDomain, isEntityId } from "./entityId";
+import { DEFAULT_EVENT_LIMITS, MAX_STRING_FIELD_BYTES, MAX_TAG_VALUE_BYTES } from "./events";
 import { DEFAULT_BUCKETS, DEFAULT_ORG } from "./schema";
 
 const positiveInt = z.number().int().min(1);
@@ -23,14 +25,14 @@ const wsOrHttpUrl = z
     message: "must be an http(s) or ws(s) URL",
   });
 
-/** Home Assistant's entity id: `<domain>.<object_id>`, lower-case letters, digits and underscores. */
-export const ENTITY_ID_PATTERN = /^[a-z0-9_]+\.[a-z0-9_]+$/;
+/** An entity id by the project's one rule (`entityId.ts`). */
+const entityId = z.string().refine(isEntityId, { message: `must be ${ENTITY_ID_RULE}` });
 
 /** One side (include or exclude) of an entity filter, as Home Assistant's `entity_globs` users know it. */
 const filterSelector = z
   .object({
-    entities: z.array(z.string().regex(ENTITY_ID_PATTERN, "must be an entity id like sensor.kitchen")).default([]),
-    domains: z.array(z.string().regex(/^[a-z0-9_]+$/, "must be a domain like sensor")).default([]),
+    entities: z.array(entityId).default([]),
+    domains: z.array(z.string().refine(isDomain, { message: "must be a domain like sensor" })).default([]),
     entityGlobs: z.array(z.string().min(1)).default([]),
   })
   .strict();
@@ -97,7 +99,7 @@ export const WriterConfigSchema = z
       .object({
         url: wsOrHttpUrl,
         token: z.string().min(1),
-        weatherEntity: z.string().regex(ENTITY_ID_PATTERN, "must be an entity id like weather.home").optional(),
+        weatherEntity: entityId.optional(),
         snapshotOnStart: z.boolean().default(true),
       })
       .loose()
@@ -128,6 +130,14 @@ export const WriterConfigSchema = z
       .object({
         dir: z.string().min(1).default("spool"),
         maxBytes: positiveInt.min(1024 * 1024).default(1024 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    /** Size limits of event values that become tags and string fields (`events.ts`); longer ones are rejected. */
+    limits: z
+      .object({
+        maxTagValueBytes: positiveInt.max(MAX_TAG_VALUE_BYTES).default(DEFAULT_EVENT_LIMITS.maxTagValueBytes),
+        maxStringFieldBytes: positiveInt.max(MAX_STRING_FIELD_BYTES).default(DEFAULT_EVENT_LIMITS.maxStringFieldBytes),
       })
       .strict()
       .prefault({}),

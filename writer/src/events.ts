@@ -1,11 +1,11 @@
 /**
- * Incoming events: the two shapes the writer accepts, their zod schemas (the documented contract) and
- * the hand-written parser the pipeline runs per event.
+ * Incoming events: the two shapes the writer accepts and the parser the pipeline runs per event; the
+ * contract is written down in `docs/schema.md`.
  *
- * Why two implementations: the throughput target leaves ~6.6 µs per event for the whole pipeline;
- * `IncomingEventSchema.safeParse` costs 2.7 µs per event of the benchmark's input and `parseEvent`
- * 0.3 µs (measured on this machine). `parseEvent` applies the same rules without building zod's
- * intermediate objects; a table test holds the two equal.
+ * Why a hand-written parser rather than a zod schema (the project's rule at other boundaries): the
+ * throughput target leaves a few microseconds per event for the whole pipeline, and a zod `safeParse`
+ * of the same rules costs several times what `parseEvent` does (figures in the writer README's
+ * benchmark section). `parseEvent` reads each field once and builds no intermediate objects.
  *
  * Shapes:
  * - Home Assistant `state_changed`: `{ entity_id, old_state, new_state }` (the event's `data`), or the
@@ -15,12 +15,30 @@
  * - Flat enriched (the specification's): `{ entity_id, state, attributes?, timestamp?,
  *   weather?: { temperature?, humidity?, pressure?, condition? } }`.
  */
-import { z } from "zod";
-import { ENTITY_ID_PATTERN } from "./config";
-import { ZoneClock } from "./timezone";
+import { domainOf, isEntityId } from "./entityId";
+import { STRING_FIELD_ATTRIBUTES, TAG_ATTRIBUTES } from "./schema";
+import type { ZoneClock } from "./timezone";
 
 /** Home Assistant caps a state at 255 characters; anything longer is not a state. */
 export const MAX_STATE_LENGTH = 255;
+
+/** Size limits, in bytes of UTF-8, of the values that become tags and string fields. */
+export interface EventLimits {
+  /** Each tag value (`area`, `device_class`, `device_name`, `integration`, `weather_condition`). */
+  maxTagValueBytes: number;
+  /** Each string field taken from attributes (`unit_of_measurement`). */
+  maxStringFieldBytes: number;
+}
+
+/**
+ * Defaults of `limits.*`. Tags: 1 KiB each keeps a point's series key far below InfluxDB's 65,535
+ * bytes; the largest allowed (6 KiB) still does with every character escaped. String fields: InfluxDB
+ * takes up to 1 MiB, but no attribute this writer stores is meant to be longer than a few words.
+ */
+export const DEFAULT_EVENT_LIMITS: EventLimits = { maxTagValueBytes: 1024, maxStringFieldBytes: 1024 };
+/** Upper bounds of the settings: InfluxDB's series-key bound (see above) and its string-field bound. */
+export const MAX_TAG_VALUE_BYTES = 6 * 1024;
+export const MAX_STRING_FIELD_BYTES = 1024 * 1024;
 
 /** Weather context that travels with an event (flat shape) or comes from the weather entity. */
 export interface WeatherReading {
@@ -61,13 +79,15 @@ export const REJECT_REASONS = {
   not_an_object: "the event is not a JSON object",
   unknown_shape: "the event is neither a state_changed event nor a flat event with entity_id and state",
   missing_entity_id: "entity_id is missing",
-  invalid_entity_id: "entity_id is not of the form domain.object_id (lower-case letters, digits, _)",
+  invalid_entity_id: "entity_id is not of the form domain.object_id (lower-case letters, digits, _; at most 255 characters)",
   missing_state: "state is missing",
   invalid_state: "state must be a string, a finite number or a boolean of at most 255 characters",
   invalid_attributes: "attributes must be an object",
   invalid_timestamp: "the timestamp is not an ISO 8601 date-time",
   invalid_old_state: "old_state must be null or a state object with a string state",
   invalid_weather: "weather must be an object of finite numbers and a condition string",
+  tag_too_long: "a value that becomes a tag is longer than limits.maxTagValueBytes",
+  field_too_long: "a value that becomes a string field is longer than limits.maxStringFieldBytes",
 } as const;
 export type RejectReason = keyof typeof REJECT_REASONS;
 
@@ -85,71 +105,12 @@ export type ParseResult =
   | { ok: false; status: "filtered"; reason: FilterReason; message: string; entityId?: string };
 
 // ---------------------------------------------------------------------------------------------------
-// zod schemas: the contract, used by tests, documentation and any caller that wants zod's issues.
-
-/** Validity does not depend on the zone a naive time is read in. */
-const UTC_CLOCK = new ZoneClock("UTC");
-const isoTimestamp = z.string().refine((value) => !Number.isNaN(parseTimestampUs(value, UTC_CLOCK)), {
-  message: "not an ISO 8601 date-time",
-});
-const attributes = z.record(z.string(), z.unknown());
-const entityId = z.string().regex(ENTITY_ID_PATTERN);
-const finiteOrNull = z.number().finite().nullable().optional();
-
-const haState = z.looseObject({
-  entity_id: entityId.optional(),
-  state: z.string().max(MAX_STATE_LENGTH),
-  attributes: attributes.optional(),
-  last_changed: isoTimestamp.optional(),
-  last_updated: isoTimestamp.optional(),
-});
-
-const weatherSchema = z
-  .looseObject({
-    temperature: finiteOrNull,
-    humidity: finiteOrNull,
-    pressure: finiteOrNull,
-    condition: z.string().nullable().optional(),
-  })
-  .nullable()
-  .optional();
-
-/** `state_changed` event data as Home Assistant sends it (a source may add `weather` context). */
-export const StateChangedSchema = z
-  .looseObject({
-    entity_id: entityId.optional(),
-    old_state: z.looseObject({ state: z.string(), last_changed: isoTimestamp.optional() }).nullable().optional(),
-    new_state: haState.nullable(),
-    weather: weatherSchema,
-  })
-  .refine((data) => (data.entity_id ?? data.new_state?.entity_id) !== undefined, { message: "entity_id is missing" })
-  .refine((data) => data.entity_id === undefined || data.new_state?.entity_id === undefined || data.entity_id === data.new_state.entity_id, {
-    message: "entity_id and new_state.entity_id differ",
-  });
-
-/** The specification's flat enriched event. */
-export const FlatEventSchema = z.looseObject({
-  entity_id: entityId,
-  state: z.union([z.string().max(MAX_STATE_LENGTH), z.number().finite(), z.boolean()]),
-  attributes: attributes.optional(),
-  timestamp: isoTimestamp.optional(),
-  weather: weatherSchema,
-});
-
-/** Any accepted incoming event (the whole `state_changed` envelope included). */
-export const IncomingEventSchema = z.union([
-  z.looseObject({ event_type: z.literal("state_changed"), data: StateChangedSchema }),
-  StateChangedSchema,
-  FlatEventSchema,
-]);
-
-// ---------------------------------------------------------------------------------------------------
 // The hand-written parser.
 
 type Json = Record<string, unknown>;
 
 /** Validates one raw event and brings it into the internal shape. */
-export function parseEvent(raw: unknown, receivedUs: number, clock: ZoneClock): ParseResult {
+export function parseEvent(raw: unknown, receivedUs: number, clock: ZoneClock, limits: EventLimits = DEFAULT_EVENT_LIMITS): ParseResult {
   if (!isObject(raw)) return reject("not_an_object");
   let body: Json = raw;
   if (body.event_type !== undefined) {
@@ -158,12 +119,12 @@ export function parseEvent(raw: unknown, receivedUs: number, clock: ZoneClock): 
     }
     body = body.data;
   }
-  if ("new_state" in body) return parseStateChanged(body, receivedUs, clock);
-  if ("state" in body || "entity_id" in body) return parseFlat(body, receivedUs, clock);
+  if ("new_state" in body) return parseStateChanged(body, receivedUs, clock, limits);
+  if ("state" in body || "entity_id" in body) return parseFlat(body, receivedUs, clock, limits);
   return reject("unknown_shape");
 }
 
-function parseStateChanged(data: Json, receivedUs: number, clock: ZoneClock): ParseResult {
+function parseStateChanged(data: Json, receivedUs: number, clock: ZoneClock, limits: EventLimits): ParseResult {
   const outer = data.entity_id;
   const newState = data.new_state;
   const inner = isObject(newState) ? newState.entity_id : undefined;
@@ -181,6 +142,10 @@ function parseStateChanged(data: Json, receivedUs: number, clock: ZoneClock): Pa
   if (typeof state !== "string" || state.length > MAX_STATE_LENGTH) return reject("invalid_state", id);
   const attrs = newState.attributes;
   if (attrs !== undefined && !isObject(attrs)) return reject("invalid_attributes", id);
+  if (attrs !== undefined) {
+    const oversized = checkAttributeSizes(attrs, id, limits);
+    if (oversized !== undefined) return oversized;
+  }
 
   // The event's time is last_updated (it moves with attribute changes too), else last_changed.
   // Home Assistant sends the two equal when the state itself changed: that text is read once.
@@ -197,6 +162,7 @@ function parseStateChanged(data: Json, receivedUs: number, clock: ZoneClock): Pa
   const old = data.old_state;
   if (old !== undefined && old !== null) {
     if (!isObject(old) || typeof old.state !== "string") return reject("invalid_old_state", id);
+    if (old.state.length > MAX_STATE_LENGTH) return reject("invalid_old_state", id, `old_state.state is longer than ${MAX_STATE_LENGTH} characters`);
     event.previousState = old.state;
     if (old.last_changed !== undefined) {
       const changed = parseTimestampUs(old.last_changed, clock);
@@ -204,10 +170,10 @@ function parseStateChanged(data: Json, receivedUs: number, clock: ZoneClock): Pa
       event.previousChangedUs = changed;
     }
   }
-  return attachWeather(event, data.weather);
+  return attachWeather(event, data.weather, limits);
 }
 
-function parseFlat(body: Json, receivedUs: number, clock: ZoneClock): ParseResult {
+function parseFlat(body: Json, receivedUs: number, clock: ZoneClock, limits: EventLimits): ParseResult {
   const id = body.entity_id;
   if (id === undefined) return reject("missing_entity_id");
   if (!isEntityId(id)) return reject("invalid_entity_id", typeof id === "string" ? id : undefined);
@@ -224,17 +190,46 @@ function parseFlat(body: Json, receivedUs: number, clock: ZoneClock): ParseResul
   }
   const attrs = body.attributes;
   if (attrs !== undefined && !isObject(attrs)) return reject("invalid_attributes", id);
+  if (attrs !== undefined) {
+    const oversized = checkAttributeSizes(attrs, id, limits);
+    if (oversized !== undefined) return oversized;
+  }
 
   const timeUs = timeOrFallback(body.timestamp, receivedUs, clock);
   if (Number.isNaN(timeUs)) return reject("invalid_timestamp", id);
   const timeFromReceipt = body.timestamp === undefined;
   const event: HaEvent = { entityId: id, domain: domainOf(id), state, attributes: attrs ?? EMPTY, timeUs, timeFromReceipt };
 
-  return attachWeather(event, body.weather);
+  return attachWeather(event, body.weather, limits);
+}
+
+/** Refuses attributes whose text would make a tag or string field over its limit (InfluxDB would refuse or bloat). */
+function checkAttributeSizes(attrs: Json, id: string, limits: EventLimits): ParseResult | undefined {
+  for (const key of TAG_ATTRIBUTES) {
+    const bytes = oversizeBytes(attrs[key], limits.maxTagValueBytes);
+    if (bytes !== undefined) {
+      return reject("tag_too_long", id, `attribute ${key} is ${bytes} bytes; a tag value may have at most ${limits.maxTagValueBytes} (limits.maxTagValueBytes)`);
+    }
+  }
+  for (const key of STRING_FIELD_ATTRIBUTES) {
+    const bytes = oversizeBytes(attrs[key], limits.maxStringFieldBytes);
+    if (bytes !== undefined) {
+      return reject("field_too_long", id, `attribute ${key} is ${bytes} bytes; a string field may have at most ${limits.maxStringFieldBytes} (limits.maxStringFieldBytes)`);
+    }
+  }
+  return undefined;
+}
+
+/** The UTF-8 size of a string over `limit` bytes, else undefined (also for non-strings). */
+function oversizeBytes(value: unknown, limit: number): number | undefined {
+  // A UTF-16 unit is 1 to 3 bytes of UTF-8: most values are decided by their length alone.
+  if (typeof value !== "string" || value.length * 3 <= limit) return undefined;
+  const bytes = Buffer.byteLength(value, "utf8");
+  return bytes > limit ? bytes : undefined;
 }
 
 /** Adds the event's own weather context (either shape may carry `weather`). */
-function attachWeather(event: HaEvent, weather: unknown): ParseResult {
+function attachWeather(event: HaEvent, weather: unknown, limits: EventLimits): ParseResult {
   if (weather === undefined || weather === null) return { ok: true, event };
   const id = event.entityId;
   if (!isObject(weather)) return reject("invalid_weather", id);
@@ -250,6 +245,10 @@ function attachWeather(event: HaEvent, weather: unknown): ParseResult {
   const condition = weather.condition;
   if (condition !== undefined && condition !== null) {
     if (typeof condition !== "string") return reject("invalid_weather", id, "weather.condition must be a string");
+    const bytes = oversizeBytes(condition, limits.maxTagValueBytes);
+    if (bytes !== undefined) {
+      return reject("tag_too_long", id, `weather.condition is ${bytes} bytes; a tag value may have at most ${limits.maxTagValueBytes} (limits.maxTagValueBytes)`);
+    }
     reading.condition = condition;
   }
   event.weather = reading;
@@ -271,28 +270,6 @@ function reject(reason: RejectReason, entityId?: string, message: string = REJEC
 
 function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** Same rule as `ENTITY_ID_PATTERN`, by character codes: this runs for every event. */
-export function isEntityId(value: unknown): value is string {
-  if (typeof value !== "string") return false;
-  const length = value.length;
-  let dot = -1;
-  for (let i = 0; i < length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 46) {
-      if (dot !== -1) return false;
-      dot = i;
-    } else if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95)) {
-      return false;
-    }
-  }
-  return dot > 0 && dot < length - 1;
-}
-
-/** The domain of a valid entity id. */
-export function domainOf(entityId: string): string {
-  return entityId.slice(0, entityId.indexOf("."));
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The writer's logger: pino, JSON by default (`LOG_FORMAT=text` for people at a terminal). Tokens
- * never reach a log line: known secret fields are censored by path, and `redactSecrets` scrubs the
- * configured token values out of free text such as error messages and URLs.
+ * never reach a log line: known secret fields are censored by path, request URLs lose their query
+ * values, and the configured token values are scrubbed from every finished line (message, fields,
+ * error stacks alike), which is the one place nothing can slip past.
  */
 import pino, { type Logger } from "pino";
 import type { LogLevel } from "./config";
@@ -31,15 +32,26 @@ export interface LoggerOptions {
   level: LogLevel;
   /** `json` (one object per line) or `text` (human-readable). */
   format: "json" | "text";
-  /** Secret values to scrub from every message and string field (the configured tokens). */
+  /** Secret values to scrub from every line (the configured tokens). */
   secrets?: readonly string[];
   /** Where lines go; standard output when absent. */
   destination?: NodeJS.WritableStream;
 }
 
+/** What a request or reply becomes in a log line (Fastify's objects, or anything with these fields). */
+interface RequestLike {
+  method?: string;
+  url?: string;
+}
+interface ReplyLike {
+  statusCode?: number;
+}
+
 /** Creates the process logger. */
 export function createLogger(options: LoggerOptions): Logger {
   const secrets = (options.secrets ?? []).filter((secret) => secret.length >= 4);
+  // In a JSON line a secret may appear escaped (quotes, backslashes, control characters).
+  const forms = [...new Set(secrets.flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]))];
   const stream =
     options.format === "text"
       ? // Loaded only when asked for: JSON logging (the default) should not pay its memory.
@@ -50,13 +62,12 @@ export function createLogger(options: LoggerOptions): Logger {
       level: options.level,
       base: { service: "ha-influx-writer" },
       redact: { paths: REDACT_PATHS, censor: CENSOR },
-      hooks: {
-        logMethod(args, method) {
-          if (secrets.length === 0) return method.apply(this, args);
-          return method.apply(this, args.map((arg) => scrub(arg, secrets)) as Parameters<typeof method>);
-        },
+      hooks: forms.length === 0 ? {} : { streamWrite: (line) => redactSecrets(line, forms) },
+      serializers: {
+        err: pino.stdSerializers.err,
+        req: (request: RequestLike) => ({ method: request.method, url: redactQuery(request.url ?? "") }),
+        res: (reply: ReplyLike) => ({ statusCode: reply.statusCode }),
       },
-      serializers: { err: (error: unknown) => scrub(pino.stdSerializers.err(error as Error), secrets) },
     },
     stream,
   );
@@ -69,14 +80,17 @@ export function redactSecrets(text: string, secrets: readonly string[]): string 
   return out;
 }
 
-function scrub<T>(value: T, secrets: readonly string[], depth = 0): T {
-  if (secrets.length === 0) return value;
-  if (typeof value === "string") return redactSecrets(value, secrets) as T;
-  if (depth > 4 || value === null || typeof value !== "object") return value;
-  // An Error's message and stack are not enumerable: serialise it first, then scrub the copy.
-  if (value instanceof Error) return scrub(pino.stdSerializers.err(value), secrets, depth + 1) as T;
-  if (Array.isArray(value)) return value.map((item) => scrub(item, secrets, depth + 1)) as T;
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value as Record<string, unknown>)) out[key] = scrub(item, secrets, depth + 1);
-  return out as T;
+/** A URL path with every query value replaced by the marker: clients put tokens there too. */
+export function redactQuery(url: string): string {
+  const mark = url.indexOf("?");
+  if (mark === -1) return url;
+  const query = url
+    .slice(mark + 1)
+    .split("&")
+    .map((pair) => {
+      const equals = pair.indexOf("=");
+      return equals === -1 ? pair : `${pair.slice(0, equals)}=${CENSOR}`;
+    })
+    .join("&");
+  return `${url.slice(0, mark)}?${query}`;
 }

@@ -209,7 +209,7 @@ class WriterPipeline implements Pipeline {
       let accepted = 0;
 
       for (let index = 0; index < rawEvents.length; index++) {
-        const parsed = parseEvent(rawEvents[index], receivedUs, this.clock);
+        const parsed = parseEvent(rawEvents[index], receivedUs, this.clock, this.config.limits);
         if (!parsed.ok) {
           const result: SubmitResult = { index, status: parsed.status, reason: parsed.reason, message: parsed.message };
           if (parsed.entityId !== undefined) result.entityId = parsed.entityId;

@@ -33,6 +33,11 @@ export const NUMERIC_FIELDS = [
 export const STRING_FIELDS = ["state_value", "previous_state", "unit_of_measurement"] as const;
 
 export const FIELD_KEYS = [...NUMERIC_FIELDS, ...STRING_FIELDS] as const;
+
+/** Attributes whose text the mapping writes as a tag (`area`/`area_id`, `device_class`, `friendly_name` as `device_name`, `integration`/`platform`). */
+export const TAG_ATTRIBUTES = ["area", "area_id", "device_class", "friendly_name", "integration", "platform"] as const;
+/** Attributes whose text the mapping writes as a string field. */
+export const STRING_FIELD_ATTRIBUTES = ["unit_of_measurement"] as const;
 export type FieldKey = (typeof FIELD_KEYS)[number];
 
 /** Tags the rollups group by. */

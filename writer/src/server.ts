@@ -5,7 +5,9 @@
  * - `/healthz`: liveness. 200 while the process serves requests; it does not look at InfluxDB, since
  *   restarting the writer would not bring InfluxDB back and the spool keeps the data meanwhile.
  * - `/readyz`: 200 when InfluxDB is reachable and accepts writes with the configured token, else 503.
- * - `/status`: the ServiceStatus, always 200 (it is a report; the probes carry the verdicts).
+ * - `/status`: the ServiceStatus, always 200 (it is a report; the probes carry the verdicts). Error
+ *   texts can quote event data (InfluxDB's refusals repeat the lines they refuse) and the weather
+ *   details are readings: both are shown only to a request bearing the ingest token.
  * - `/metrics`: the Prometheus registry, plus `writer_component_healthy{component}` read at scrape.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
@@ -13,7 +15,7 @@ import { Gauge } from "prom-client";
 import type { Logger } from "./logger";
 import type { WriterMetrics } from "./metrics";
 import type { ComponentStatus, Pipeline } from "./pipeline";
-import { registerIngest, INGEST_PATH } from "./sources/ingest";
+import { bearerTokenMatcher, registerIngest, INGEST_PATH } from "./sources/ingest";
 import type { HomeAssistantSource } from "./sources/homeassistant";
 
 /** Names of the components `/status` reports, as in the specification's ServiceStatus. */
@@ -65,14 +67,19 @@ export interface ServerOptions {
   startedAt: number;
 }
 
-/** Probes, scrapes and ingest requests arrive every few seconds: their per-request lines belong at debug level. */
-class DebugRequestLog extends LogController {
-  override incomingRequest(request: FastifyRequest): void {
-    request.log.debug({ req: request }, "incoming request");
+/**
+ * One line per request: method, path (query values redacted by the logger), status and time. Probes,
+ * scrapes and ingest requests arrive every few seconds, so the line is at debug level unless the
+ * request failed with an error.
+ */
+class RequestLog extends LogController {
+  override incomingRequest(): void {
+    // The completion line carries everything; a second line per request would only double the volume.
   }
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    if (error) super.requestCompleted(error, request, reply);
-    else reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, "request completed");
+    const fields = { req: request, res: reply, responseTime: Math.round(reply.elapsedTime * 1000) / 1000 };
+    if (error) reply.log.error({ ...fields, err: error }, "request errored");
+    else reply.log.debug(fields, "request completed");
   }
 }
 
@@ -106,9 +113,20 @@ export function serviceStatus(options: ServerOptions): ServiceStatus {
   };
 }
 
+/** The report without what may carry event data: every `lastError`, and the weather readings. */
+export function publicStatus(status: ServiceStatus): ServiceStatus {
+  const components = {} as Record<ComponentName, ServiceComponent>;
+  for (const name of COMPONENTS) {
+    const { lastError: _hidden, ...component } = status.components[name];
+    if (name === "weather") delete component.details;
+    components[name] = component;
+  }
+  return { ...status, components };
+}
+
 /** Creates the server (not yet listening). */
 export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, logController: new DebugRequestLog() });
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, logController: new RequestLog() });
   const status = () => serviceStatus(options);
 
   new Gauge({
@@ -129,7 +147,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     const check = await options.pipeline.checkWritable();
     return reply.code(check.ok ? 200 : 503).send({ ready: check.ok, message: check.message });
   });
-  app.get("/status", async () => status());
+  const fullStatusAllowed = options.ingest.token === undefined ? () => false : bearerTokenMatcher(options.ingest.token);
+  app.get("/status", async (request) => (fullStatusAllowed(request.headers.authorization) ? status() : publicStatus(status())));
   app.get("/metrics", async (_request, reply) => {
     reply.header("content-type", options.metrics.registry.contentType);
     return options.metrics.registry.metrics();

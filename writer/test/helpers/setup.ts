@@ -60,14 +60,8 @@ export function stateChanged(entityId: string, state: string, lastUpdated: strin
   };
 }
 
-/** Waits until `predicate` holds, polling; throws after `timeoutMs` (a guard, not an assertion on time). */
-export async function eventually(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+/** Re-exported so the suites that take their helpers from here poll the same way as the rest. */
+export { eventually } from "./eventually";
 
 /** Per-test fake InfluxDB, spool directory and pipeline, torn down after each test. */
 export interface PipelineHarness {
