@@ -1,6 +1,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { DEFAULT_BUCKETS, DEFAULT_ORG } from "../writer/src/schema";
+import {
+  FiltersSchema,
+  HomeAssistantUrlSchema,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  MAX_BATCH_SIZE,
+  TimeZoneSchema,
+  WRITER_DEFAULTS,
+} from "ha-influx-writer/config";
+import { domainOf, isEntityId } from "ha-influx-writer/entity-id";
+import { DEFAULT_BUCKETS, DEFAULT_ORG } from "ha-influx-writer/schema";
 
 /** Pulumi config namespace of every stack setting (`ha-influx:<key>`). */
 export const CONFIG_NAMESPACE = "ha-influx";
@@ -118,20 +128,10 @@ function taskSchema(defaults: { every: string; offset: string; lookback: string 
   );
 }
 
-const entityFilter = section(
-  z
-    .object({
-      /** Exact entity ids, e.g. `sensor.kitchen_temperature`. */
-      entities: z.array(z.string().regex(/^[a-z0-9_]+\.[a-z0-9_]+$/, { message: "must be an entity id like sensor.kitchen" })).default([]),
-      /** Domains, e.g. `sensor`, `light`. */
-      domains: z.array(z.string().regex(/^[a-z0-9_]+$/, { message: "must be a domain like sensor" })).default([]),
-      /** Globs over entity ids, e.g. `sensor.*_battery`. */
-      entityGlobs: z.array(z.string().min(1)).default([]),
-    })
-    .strict(),
-);
-
-/** The one schema of everything a stack can set. Every field has the default of DESIGN.md where it has one. */
+/**
+ * The one schema of everything a stack can set, with the defaults of `docs/schema.md`. The writer's
+ * settings take their rules and defaults from the writer's own configuration module.
+ */
 export const stackConfigSchema = z
   .object({
     /** Where InfluxDB runs. */
@@ -202,10 +202,7 @@ export const stackConfigSchema = z
         .strict(),
     ),
     /** IANA time zone of days in the daily rollup and of the writer's time-of-day tag. */
-    timeZone: z
-      .string()
-      .refine((zone) => isTimeZone(zone), { message: "must be an IANA time zone such as Europe/Berlin" })
-      .default("Europe/Berlin"),
+    timeZone: TimeZoneSchema.default("Europe/Berlin"),
     /** Which least-privilege tokens to create. */
     tokens: section(
       z
@@ -229,20 +226,23 @@ export const stackConfigSchema = z
           image: z.string().min(1).optional(),
           /** Docker volume of the writer's spool; unset: `ha-influx-<stack>-writer-spool`. */
           spoolVolume: dockerName.optional(),
-          logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
-          logFormat: z.enum(["json", "text"]).default("json"),
-          batchSize: count(1, 100_000).default(1_000),
-          batchTimeoutSeconds: number().positive().default(5),
-          writeTimeoutSeconds: number().positive().default(30),
-          readTimeoutSeconds: number().positive().default(10),
+          logLevel: z.enum(LOG_LEVELS).default(WRITER_DEFAULTS.logLevel),
+          logFormat: z.enum(LOG_FORMATS).default(WRITER_DEFAULTS.logFormat),
+          batchSize: count(1, MAX_BATCH_SIZE).default(WRITER_DEFAULTS.batchSize),
+          batchTimeoutSeconds: number().positive().default(WRITER_DEFAULTS.batchTimeoutSeconds),
+          writeTimeoutSeconds: number().positive().default(WRITER_DEFAULTS.writeTimeoutSeconds),
+          readTimeoutSeconds: number().positive().default(WRITER_DEFAULTS.readTimeoutSeconds),
           /** Home Assistant to subscribe to; unset leaves only the ingest endpoint as a source. */
           homeAssistant: z
             .object({
               /** Base URL, e.g. http://homeassistant.local:8123 (the writer derives the WebSocket URL). */
-              url: z.url({ protocol: /^(https?|wss?)$/, error: "must be an http(s) or ws(s) URL" }),
+              url: HomeAssistantUrlSchema,
               /** Long-lived access token (secret). */
               token: secretText.optional(),
-              weatherEntity: z.string().regex(/^weather\.[a-z0-9_]+$/, { message: "must be a weather entity id" }).optional(),
+              weatherEntity: z
+                .string()
+                .refine((id) => isEntityId(id) && domainOf(id) === "weather", { message: "must be a weather entity id" })
+                .optional(),
             })
             .strict()
             .optional(),
@@ -250,8 +250,8 @@ export const stackConfigSchema = z
           ingest: z
             .object({
               /** Address the writer listens on inside its container. */
-              host: ipAddress.default("0.0.0.0"),
-              port: port.default(8087),
+              host: ipAddress.default(WRITER_DEFAULTS.ingestHost),
+              port: port.default(WRITER_DEFAULTS.ingestPort),
               /** Host address the ingest port is published on. */
               bindAddress: ipAddress.default("127.0.0.1"),
               /** Bearer token upstream pipelines send (secret); the writer serves no ingest without one. */
@@ -259,7 +259,7 @@ export const stackConfigSchema = z
             })
             .strict()
             .optional(),
-          filters: z.object({ include: entityFilter, exclude: entityFilter }).strict().optional(),
+          filters: FiltersSchema.optional(),
         })
         .strict(),
     ),
@@ -317,15 +317,6 @@ export type StackConfig = z.output<typeof stackConfigSchema>;
 export type BucketConfig = StackConfig["buckets"]["events"];
 /** One task's settings. */
 export type TaskConfig = StackConfig["tasks"]["hourly"];
-
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat("en", { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Thrown for invalid stack configuration; `issues` holds one `key: rule` line per problem. */
 export class StackConfigError extends Error {

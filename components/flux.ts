@@ -1,6 +1,6 @@
 // Flux bodies of the downsampling tasks. Pure text builders, so tests assert the exact query and the
 // program only supplies names. The task's own `option task = {...}` is added by the Task provider.
-import { DAILY_MEASUREMENT, ENERGY_FIELD, HOURLY_MEASUREMENT, MEASUREMENT, ROLLUP_GROUP_TAGS } from "../writer/src/schema";
+import { DAILY_MEASUREMENT, ENERGY_FIELD, HOURLY_MEASUREMENT, MEASUREMENT, ROLLUP_GROUP_TAGS } from "ha-influx-writer/schema";
 
 /** What a rollup reads and writes. */
 export interface RollupFluxArgs {

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { BucketRole } from "../writer/src/schema";
+import type { BucketRole } from "ha-influx-writer/schema";
 import type { StackConfig } from "./config";
 import { Downsampling } from "./downsampling";
 import { DockerInfluxServer, ExternalInfluxServer, InfluxServerOutputs } from "./server";

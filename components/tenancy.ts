@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { BucketRole } from "../writer/src/schema";
+import type { BucketRole } from "ha-influx-writer/schema";
 import { Bucket, DbrpMapping, InfluxConnectionArgs, Organization } from "./provider";
 
 const SECONDS_PER_DAY = 86_400;

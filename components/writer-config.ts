@@ -1,51 +1,11 @@
+import type { WriterConfigFile } from "ha-influx-writer/config";
 import type { StackConfig } from "./config";
 
-/** Names of the buckets the writer writes, by role. */
-export interface WriterBuckets {
-  /** Raw Home Assistant events. */
-  events: string;
-  /** Weather readings. */
-  weather: string;
-  /** The writer's own statistics. */
-  system: string;
-  /** Sports data. */
-  sports: string;
-}
+/** The `writerConfig` stack output: the writer's own configuration file type, so a key the writer renames breaks this build. */
+export type WriterConfig = WriterConfigFile;
 
-/** The `writerConfig` stack output: the JSON the writer reads directly (`--config` file or stdin). */
-export interface WriterConfig {
-  /** Where and how the writer delivers. */
-  influxdb: {
-    /** Server URL. */
-    url: string;
-    /** Organisation name. */
-    org: string;
-    /** The writer token (write-only to `buckets`). */
-    token: string;
-    /** Target buckets by role. */
-    buckets: WriterBuckets;
-    /** Points per batch. */
-    batchSize: number;
-    /** Seconds before a partial batch is sent. */
-    batchTimeoutSeconds: number;
-    /** Seconds a write may take. */
-    writeTimeoutSeconds: number;
-    /** Seconds a read (readiness probe) may take. */
-    readTimeoutSeconds: number;
-  };
-  /** IANA time zone of the `time_of_day` tag. */
-  timeZone: string;
-  /** Log level. */
-  logLevel: string;
-  /** `json` or `text`. */
-  logFormat: string;
-  /** Home Assistant to subscribe to, when configured. */
-  homeAssistant?: { url: string; token: string; weatherEntity?: string };
-  /** HTTP ingest listener, when configured. */
-  ingest?: { host: string; port: number; token?: string };
-  /** Entity filters, when configured. */
-  filters?: StackConfig["writer"]["filters"];
-}
+/** Names of the buckets the writer writes, by role. */
+export type WriterBuckets = Required<NonNullable<WriterConfigFile["influxdb"]["buckets"]>>;
 
 /** What the program resolved for the writer: where the server is and the writer's own token. */
 export interface WriterConnection {

@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseStackConfig } from "../../components/config";
 import { dailyRollupFlux, hourlyRollupFlux } from "../../components/flux";
-import { WriterConfigSchema } from "../../writer/src/config";
+import { WriterConfigSchema } from "ha-influx-writer/config";
 import {
   DYNAMIC, Declaration, declareProgram, graphBelowServer, graphOf, inputsOf as declaredInputs, isSecretValue, reveal, setPath, stackFileSettings,
 } from "./helpers/declare";

@@ -1,7 +1,12 @@
 /**
  * The writer's configuration: one zod schema over the program's `writerConfig` output (a JSON file or
- * standard input) merged with the specification's environment variables, where the environment wins.
- * A bad or missing value stops start-up with a message naming the variable or key.
+ * standard input) merged with the environment variables of `docs/schema.md`, where the environment
+ * wins. A bad or missing value stops start-up with a message naming the variable or key; unknown keys
+ * are errors, so a key the program and the writer spell differently cannot pass unnoticed.
+ *
+ * This module is the writer's public contract (`ha-influx-writer/config`): the Pulumi program builds
+ * `writerConfig` as a `WriterConfigFile` and validates its own stack settings with the rules and
+ * defaults exported here, so they exist once.
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
@@ -12,31 +17,59 @@ import { DEFAULT_BUCKETS, DEFAULT_ORG } from "./schema";
 const positiveInt = z.number().int().min(1);
 const positiveSeconds = z.number().positive();
 
-/** An IANA time zone that this Node.js runtime knows (checked, so a typo fails at start-up). */
-const timeZone = z.string().refine(isKnownTimeZone, { message: "unknown IANA time zone" });
+/** Defaults shared by the writer and the stack configuration. */
+export const WRITER_DEFAULTS = {
+  logLevel: "info",
+  logFormat: "json",
+  batchSize: 1000,
+  batchTimeoutSeconds: 5,
+  writeTimeoutSeconds: 30,
+  readTimeoutSeconds: 10,
+  ingestHost: "0.0.0.0",
+  ingestPort: 8087,
+} as const;
+/** Most lines one write request may carry. */
+export const MAX_BATCH_SIZE = 100_000;
+
+/** True for an IANA time zone that this Node.js runtime knows. */
+export function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-GB", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An IANA time zone (checked, so a typo fails at start-up rather than at the first event). */
+export const TimeZoneSchema = z.string().refine(isTimeZone, { message: "must be an IANA time zone such as Europe/Berlin" });
 
 const httpUrl = z
   .string()
   .refine((value) => /^https?:\/\//i.test(value) && URL.canParse(value), { message: "must be an http(s) URL" });
 
-const wsOrHttpUrl = z
+/** Home Assistant's base URL or its WebSocket URL. */
+export const HomeAssistantUrlSchema = z
   .string()
   .refine((value) => /^(https?|wss?):\/\//i.test(value) && URL.canParse(value), {
     message: "must be an http(s) or ws(s) URL",
   });
 
 /** An entity id by the project's one rule (`entityId.ts`). */
-const entityId = z.string().refine(isEntityId, { message: `must be ${ENTITY_ID_RULE}` });
+export const EntityIdSchema = z.string().refine(isEntityId, { message: `must be ${ENTITY_ID_RULE}` });
 
 /** One side (include or exclude) of an entity filter, as Home Assistant's `entity_globs` users know it. */
 const filterSelector = z
   .object({
-    entities: z.array(entityId).default([]),
+    entities: z.array(EntityIdSchema).default([]),
     domains: z.array(z.string().refine(isDomain, { message: "must be a domain like sensor" })).default([]),
     entityGlobs: z.array(z.string().min(1)).default([]),
   })
   .strict();
 export type FilterSelector = z.infer<typeof filterSelector>;
+
+/** Include/exclude filters with Home Assistant's semantics (`filters.ts`); each side defaults to empty. */
+export const FiltersSchema = z.object({ include: filterSelector.prefault({}), exclude: filterSelector.prefault({}) }).strict();
 
 /** Bucket roles a routing rule may name; each resolves through `influxdb.buckets`. */
 export const ROUTABLE_BUCKETS = ["events", "weather", "system", "sports"] as const;
@@ -50,8 +83,12 @@ const routingRule = z
   })
   .strict();
 
-const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+/** Log levels a user may choose (pino's). */
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
+/** Levels the writer takes: the user's, and `silent` for embedding and tests. */
+const WRITER_LOG_LEVELS = [...LOG_LEVELS, "silent"] as const;
+export type LogLevel = (typeof WRITER_LOG_LEVELS)[number];
+export const LOG_FORMATS = ["json", "text"] as const;
 
 /** The schema of the resolved configuration (after merging the file and the environment). */
 export const WriterConfigSchema = z
@@ -73,15 +110,16 @@ export const WriterConfigSchema = z
             system: z.string().min(1).default(DEFAULT_BUCKETS.system.name),
             sports: z.string().min(1).default(DEFAULT_BUCKETS.sports.name),
           })
+          .strict()
           .prefault({}),
         /** Lines per write request. */
-        batchSize: positiveInt.max(100_000).default(1000),
+        batchSize: positiveInt.max(MAX_BATCH_SIZE).default(WRITER_DEFAULTS.batchSize),
         /** Longest wait before an unfilled batch is sent. */
-        batchTimeoutSeconds: positiveSeconds.default(5),
-        writeTimeoutSeconds: positiveSeconds.default(30),
-        readTimeoutSeconds: positiveSeconds.default(10),
+        batchTimeoutSeconds: positiveSeconds.default(WRITER_DEFAULTS.batchTimeoutSeconds),
+        writeTimeoutSeconds: positiveSeconds.default(WRITER_DEFAULTS.writeTimeoutSeconds),
+        readTimeoutSeconds: positiveSeconds.default(WRITER_DEFAULTS.readTimeoutSeconds),
       })
-      .loose(),
+      .strict(),
     /** Retention of the raw, hourly and daily tiers in days (for query templates choosing a tier). */
     retention: z
       .object({
@@ -89,26 +127,27 @@ export const WriterConfigSchema = z
         hourlyDays: positiveInt.default(DEFAULT_BUCKETS.hourly.retentionDays),
         dailyDays: positiveInt.default(DEFAULT_BUCKETS.daily.retentionDays),
       })
+      .strict()
       .prefault({}),
     /** Zone of `time_of_day` and of timestamps written without an offset. */
-    timeZone: timeZone.default("UTC"),
-    logLevel: z.enum(LOG_LEVELS).default("info"),
-    logFormat: z.enum(["json", "text"]).default("json"),
+    timeZone: TimeZoneSchema.default("UTC"),
+    logLevel: z.enum(WRITER_LOG_LEVELS).default(WRITER_DEFAULTS.logLevel),
+    logFormat: z.enum(LOG_FORMATS).default(WRITER_DEFAULTS.logFormat),
     /** The Home Assistant WebSocket source; absent when not configured. */
     homeAssistant: z
       .object({
-        url: wsOrHttpUrl,
+        url: HomeAssistantUrlSchema,
         token: z.string().min(1),
-        weatherEntity: entityId.optional(),
+        weatherEntity: EntityIdSchema.optional(),
         snapshotOnStart: z.boolean().default(true),
       })
-      .loose()
+      .strict()
       .optional(),
     /** The HTTP ingest endpoint (served only with a token) and the probes' port. */
     ingest: z
       .object({
-        host: z.string().min(1).default("0.0.0.0"),
-        port: z.number().int().min(0).max(65535).default(8087),
+        host: z.string().min(1).default(WRITER_DEFAULTS.ingestHost),
+        port: z.number().int().min(0).max(65535).default(WRITER_DEFAULTS.ingestPort),
         token: z.string().min(1).optional(),
         maxBodyBytes: positiveInt.default(10 * 1024 * 1024),
         /** Most events one request may carry (413 above); bounds a request's memory and time. */
@@ -116,13 +155,10 @@ export const WriterConfigSchema = z
         /** Largest single event (its JSON text) in bytes; larger ones are rejected without being parsed. */
         maxEventBytes: positiveInt.default(256 * 1024),
       })
-      .loose()
-      .prefault({}),
-    /** Include/exclude filters with Home Assistant's semantics (`filters.ts`). */
-    filters: z
-      .object({ include: filterSelector.prefault({}), exclude: filterSelector.prefault({}) })
       .strict()
       .prefault({}),
+    /** Include/exclude filters with Home Assistant's semantics (`filters.ts`). */
+    filters: FiltersSchema.prefault({}),
     /** Extra routing rules (`routing.ts`). */
     routing: z.object({ rules: z.array(routingRule).default([]) }).strict().prefault({}),
     /** The durable spool (`spool.ts`): its directory and its bound in bytes. */
@@ -144,10 +180,12 @@ export const WriterConfigSchema = z
     /** How often the writer's own statistics go to the system bucket. */
     statsIntervalSeconds: positiveSeconds.default(60),
   })
-  .loose();
+  .strict();
 
 /** The resolved, validated configuration every module receives. */
-export type WriterConfig = z.infer<typeof WriterConfigSchema>;
+export type WriterConfig = z.output<typeof WriterConfigSchema>;
+/** The JSON the writer reads (`writerConfig`): what the schema takes, before its defaults. */
+export type WriterConfigFile = z.input<typeof WriterConfigSchema>;
 
 /** Start-up failure that names every bad or missing setting; never contains a secret value. */
 export class ConfigError extends Error {
@@ -256,8 +294,9 @@ export function resolveConfig(json: unknown, env: NodeJS.ProcessEnv): WriterConf
   const parsed = WriterConfigSchema.safeParse(merged);
   if (!parsed.success) {
     throw new ConfigError(
-      parsed.error.issues.map((issue) => {
+      parsed.error.issues.flatMap((issue) => {
         const path = issue.path.map(String).join(".");
+        if (issue.code === "unrecognized_keys") return issue.keys.map((key) => `${path ? `${path}.` : ""}${key}: unknown key`);
         const envName = fromEnv.get(path) ?? envNameFor(path);
         const label = envName ? `${envName} (${path})` : path || "config";
         return `${label}: ${issue.code === "invalid_type" && issue.input === undefined ? "required" : issue.message}`;
@@ -287,15 +326,6 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
     node = node[key] as Record<string, unknown>;
   }
   node[keys[keys.length - 1]!] = value;
-}
-
-function isKnownTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat("en-GB", { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {

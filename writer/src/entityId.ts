@@ -8,7 +8,7 @@
 export const MAX_ENTITY_ID_LENGTH = 255;
 
 /** What `isEntityId` accepts, in words, for error messages. */
-export const ENTITY_ID_RULE = "an entity id like sensor.kitchen: domain.object_id of lower-case letters, digits and _, at most 255 characters";
+export const ENTITY_ID_RULE = "an entity id like sensor.kitchen";
 
 /** True for a valid entity id. By character codes rather than a regular expression: it runs for every event. */
 export function isEntityId(value: unknown): value is string {

@@ -101,11 +101,15 @@ describe("writer configuration", () => {
     ["a negative timeout", writerConfig, { INFLUXDB_WRITE_TIMEOUT: "-1" }, "INFLUXDB_WRITE_TIMEOUT (influxdb.writeTimeoutSeconds)"],
     ["an unknown log level", writerConfig, { LOG_LEVEL: "LOUD" }, "LOG_LEVEL (logLevel)"],
     ["an unknown log format", writerConfig, { LOG_FORMAT: "xml" }, "LOG_FORMAT (logFormat)"],
-    ["an unknown time zone", writerConfig, { WRITER_TIME_ZONE: "Mars/Olympus" }, "WRITER_TIME_ZONE (timeZone): unknown IANA time zone"],
+    ["an unknown time zone", writerConfig, { WRITER_TIME_ZONE: "Mars/Olympus" }, "WRITER_TIME_ZONE (timeZone): must be an IANA time zone such as Europe/Berlin"],
     ["a port out of range", writerConfig, { INGEST_PORT: "70000" }, "INGEST_PORT (ingest.port)"],
     ["a tiny spool", writerConfig, { WRITER_SPOOL_MAX_BYTES: "1000" }, "WRITER_SPOOL_MAX_BYTES (spool.maxBytes)"],
     ["a Home Assistant URL without a token", {}, { INFLUXDB_URL: "http://x:8086", INFLUXDB_TOKEN: "abcd", HA_URL: "ws://ha:8123" }, "HA_TOKEN (homeAssistant.token): required"],
     ["a bad filter entity in the file", { ...writerConfig, filters: { include: { entities: ["Kitchen Light"] } } }, {}, "filters.include.entities.0: must be an entity id like sensor.kitchen"],
+    ["an unknown top-level key", { ...writerConfig, timezone: "UTC" }, {}, "timezone: unknown key"],
+    ["an unknown InfluxDB key", { ...writerConfig, influxdb: { ...writerConfig.influxdb, batch_size: 5 } }, {}, "influxdb.batch_size: unknown key"],
+    ["an unknown ingest key", { ...writerConfig, ingest: { maxEvents: 5 } }, {}, "ingest.maxEvents: unknown key"],
+    ["a tag limit above InfluxDB's bound", { ...writerConfig, limits: { maxTagValueBytes: 70_000 } }, {}, "limits.maxTagValueBytes"],
     ["an unknown routing bucket", { ...writerConfig, routing: { rules: [{ match: { domains: ["sensor"] }, bucket: "archive" }] } }, {}, "routing.rules.0.bucket"],
   ])("stops on %s with a message naming it", (_name, json, env, expected) => {
     const problems = problemsOf(() => resolveConfig(json, env));
