@@ -1,4 +1,4 @@
-// Stack configuration: defaults from the specification, and one message per bad key naming the rule.
+// Stack configuration: the defaults of docs/schema.md, and one message per bad key naming the rule.
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { StackConfigError, durationSeconds, parseStackConfig, readStackConfig } from "../../components/config";
@@ -19,7 +19,7 @@ function problems(raw: Record<string, unknown>): string[] {
 }
 
 describe("parseStackConfig defaults", () => {
-  it("fills every default of the specification", () => {
+  it("fills every default of docs/schema.md", () => {
     expect(parseStackConfig(minimal)).toEqual({
       server: { runtime: "docker", image: "influxdb:2.7.12", bindAddress: "127.0.0.1", port: 8086, readyTimeoutSeconds: 120 },
       onboarding: { username: "admin", password: "correct-horse" },

@@ -4,7 +4,7 @@
  * For each body a fresh writer (the compiled CLI, ingest on, a local stand-in for InfluxDB answering
  * 204) is started and left to settle; its idle RSS is read, the body is POSTed to `/events` while
  * `/healthz` is asked every 20 ms, and the kernel's peak RSS of the process (`VmHWM`) is read after
- * the answer. The bound to hold is peak ≤ 2 × idle + body size (issue 9).
+ * the answer. The bound to hold is peak ≤ 2 × idle + body size.
  *
  * Run: `npm run bench:hostile --workspace writer` (builds first); `-- --json` prints JSON lines.
  * BENCH_SETTLE_MS (default 3000) sets the settle time.

@@ -1,5 +1,5 @@
 /**
- * Throughput benchmark: the writer's full pipeline against the specification's sample approach
+ * Throughput benchmark: the writer's full pipeline against the baseline approach
  * (one `@influxdata/influxdb-client` `Point` per event, `writeApi` defaults), in one run, on the same
  * sink. The sink runs in its own process; each pipeline runs in its own process too, so that peak RSS
  * and CPU time belong to that pipeline alone. Where `taskset` exists, each pipeline is pinned to one
@@ -102,7 +102,7 @@ interface BaselineEvent {
   old_state?: { state: string } | null;
 }
 
-/** The specification's sample approach: one client `Point` per event, written with `writeApi` defaults. */
+/** The baseline approach: one client `Point` per event, written with `writeApi` defaults. */
 function baselinePoint(event: BaselineEvent): Point | undefined {
   if (typeof event.entity_id !== "string") return undefined;
   const state = event.new_state ? event.new_state.state : event.state;

@@ -6,7 +6,7 @@
  * Configuration comes from the Pulumi program's `writerConfig` output (a JSON file named by `--config`
  * or `WRITER_CONFIG_FILE`, or `-` for standard input:
  * `pulumi stack output writerConfig --show-secrets | ha-influx-writer --config -`) and the
- * environment variables of the specification, which win over the file.
+ * environment variables of `docs/schema.md`, which win over the file.
  *
  * Exit codes: 0 done (healthcheck: healthy); 1 bad configuration, start-up failure or unhealthy;
  * 2 replay finished but some lines were rejected (they are listed on standard error by line number);

@@ -230,7 +230,7 @@ export const ENV_VARS: Readonly<Record<string, { path: string; kind: EnvKind }>>
   WRITER_STATS_INTERVAL: { path: "statsIntervalSeconds", kind: "number" },
 };
 
-/** Python-style level names of the specification (`INFO`, `WARNING`, `CRITICAL`) mapped to pino's. */
+/** Python-style level names (`INFO`, `WARNING`, `CRITICAL`; `docs/schema.md`) mapped to pino's. */
 const LEVEL_ALIASES: Record<string, string> = { warning: "warn", critical: "fatal", notset: "trace" };
 
 /** Where the configuration JSON comes from: a file path, or `-` for standard input. */

@@ -12,7 +12,7 @@
  *   whole event `{ event_type: "state_changed", data: {...} }`. Each state is
  *   `{ entity_id, state, attributes, last_changed, last_updated }`.
  *   Sources may add the flat shape's `weather` object to it.
- * - Flat enriched (the specification's): `{ entity_id, state, attributes?, timestamp?,
+ * - Flat enriched (`docs/schema.md`): `{ entity_id, state, attributes?, timestamp?,
  *   weather?: { temperature?, humidity?, pressure?, condition? } }`.
  */
 import { domainOf, isEntityId } from "./entityId";
@@ -277,7 +277,7 @@ function isObject(value: unknown): value is Json {
  * space), `hh:mm`, optional `:ss` with an optional fraction of up to 9 digits (`.` or `,`), and an
  * optional zone `Z`, `±hh`, `±hhmm` or `±hh:mm`. A time without a zone is wall-clock time in the
  * configured zone (Python's naive `isoformat()`). Home Assistant writes microseconds, which
- * `Date.parse` would cut to milliseconds; and a regular expression plus `Date.parse` cost ~1 µs, most
+ * `Date.parse` would cut to milliseconds; and a regular expression plus `Date.parse` cost a large share
  * of the per-event budget, so the string is read by hand, digit by digit.
  */
 export function parseTimestampUs(value: unknown, clock: ZoneClock): number {

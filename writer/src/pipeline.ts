@@ -13,9 +13,10 @@
  */
 import { hostname } from "node:os";
 import { join } from "node:path";
+import type { ComponentStatus } from "./componentStatus";
 import type { WriterConfig } from "./config";
 import { DEFAULT_RETRY, Deliverer, type RetryPolicy } from "./delivery";
-import { parseEvent, type FilterReason, type HaEvent, type RejectReason, type WeatherReading, FILTER_REASONS } from "./events";
+import { parseEvent, type HaEvent, type WeatherReading, FILTER_REASONS } from "./events";
 import { EntityFilter } from "./filters";
 import { InfluxClient } from "./influxClient";
 import { escapeKey, escapeMeasurement, formatFloat, TimestampFormatter } from "./lineProtocol";
@@ -25,39 +26,12 @@ import type { WriterMetrics } from "./metrics";
 import { Router } from "./routing";
 import { WRITER_STATS_MEASUREMENT } from "./schema";
 import { Spool, type SpoolRecord } from "./spool";
+import type { SubmitResult } from "./sources/sink";
 import { ZoneClock } from "./timezone";
 
-/** What happened to one submitted event. */
-export interface SubmitResult {
-  /** Position of the event in the submitted array. */
-  index: number;
-  /** `accepted`: durable in the spool; `rejected`: malformed; `filtered`: valid but not written. */
-  status: "accepted" | "rejected" | "filtered";
-  /** Stable machine-readable code when not accepted. */
-  reason?: RejectReason | FilterReason;
-  /** Human-readable explanation when not accepted. */
-  message?: string;
-  /** The event's entity id, when it had a readable one. */
-  entityId?: string;
-}
-
-/** Health of one component, as in the specification's ServiceStatus. */
-export interface ComponentStatus {
-  /** Component name: `influxdb`, `weather`, … */
-  name: string;
-  /** Whether the component currently works. */
-  healthy: boolean;
-  /** One line on the current state. */
-  message: string;
-  /** The last error, already free of secrets. */
-  lastError?: string;
-  /** ISO time of the last error. */
-  lastErrorAt?: string;
-  /** ISO time of the last success (for `influxdb`: the last 204). */
-  lastSuccessAt?: string;
-  /** Component-specific figures (spool bytes and events, …). */
-  details?: Record<string, unknown>;
-}
+// The contracts sources and the server depend on live in their own modules; re-exported for callers of the pipeline.
+export type { SubmitResult } from "./sources/sink";
+export type { ComponentStatus } from "./componentStatus";
 
 /** Answer of `checkWritable`, for `/readyz`. */
 export interface WritableCheck {

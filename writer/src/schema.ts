@@ -1,6 +1,7 @@
 /**
  * The time-series schema shared by the provisioner (bucket and rollup definitions) and the writer
- * (mapping, routing, query templates). Pure constants: importable from both sides without a cycle.
+ * (mapping, routing, query templates), written out in `docs/schema.md`. Pure constants: importable
+ * from both sides without a cycle (the program imports them as `ha-influx-writer/schema`).
  */
 
 /** Measurement of raw Home Assistant state changes. */
@@ -52,7 +53,7 @@ export const ROLLUP_FIELDS = ["mean", "min", "max", "count"] as const;
 /** Daily rollups also carry the energy consumed in the day by `device_class=energy` sensors (kWh). */
 export const ENERGY_FIELD = "energy_kwh";
 
-/** Default bucket names and retention (days), from the specification. */
+/** Default bucket names and retention (days), as `docs/schema.md` lists them. */
 export const DEFAULT_BUCKETS = {
   events: { name: "home_assistant_events", retentionDays: 365, shardGroupDays: 7 },
   sports: { name: "sports_data", retentionDays: 90 },

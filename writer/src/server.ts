@@ -14,11 +14,12 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { Gauge } from "prom-client";
 import type { Logger } from "./logger";
 import type { WriterMetrics } from "./metrics";
-import type { ComponentStatus, Pipeline } from "./pipeline";
+import type { ComponentStatus } from "./componentStatus";
+import type { Pipeline } from "./pipeline";
 import { bearerTokenMatcher, registerIngest, INGEST_PATH } from "./sources/ingest";
 import type { HomeAssistantSource } from "./sources/homeassistant";
 
-/** Names of the components `/status` reports, as in the specification's ServiceStatus. */
+/** Names of the components `/status` reports (`docs/schema.md`). */
 export const COMPONENTS = ["websocket_client", "ingest", "influxdb", "weather"] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
 

@@ -50,7 +50,7 @@ describe("writer configuration", () => {
     expect(config.routing.rules).toEqual([]);
   });
 
-  it("runs from environment variables alone, with the specification's defaults", () => {
+  it("runs from environment variables alone, with the defaults of docs/schema.md", () => {
     const config = resolveConfig({}, { INFLUXDB_URL: "http://localhost:8086", INFLUXDB_TOKEN: "t0ken-value" });
     expect(config.influxdb).toMatchObject({
       org: "home_assistant",

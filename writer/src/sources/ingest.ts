@@ -20,9 +20,8 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { WriterMetrics } from "../metrics";
-import type { SubmitResult } from "../pipeline";
+import type { EventSink, SubmitResult } from "./sink";
 import { isUtf8Entry, parseEntry, splitBody, type BodyEntry, type BodyFormat } from "./ingestBody";
-import type { EventSink } from "./sink";
 
 /** Source name passed to the sink. */
 export const INGEST_SOURCE = "ingest";
