@@ -57,6 +57,11 @@ const BODIES: Body[] = [
     contentType: "application/json",
     make: () => Buffer.from(`[${Array.from({ length: 40 }, (_, i) => `{"entity_id":"light.l${i}","state":"on","attributes":{"x":[${"{},".repeat(83_000)}{}]}}`).join(",")}]`),
   },
+  {
+    name: "JSON array, 10,000 events of 64 objects and arrays each (the container budget)",
+    contentType: "application/json",
+    make: () => Buffer.from(`[${Array.from({ length: 10_000 }, (_, i) => `{"entity_id":"light.l${i}","state":"on","attributes":{"x":[${"{},".repeat(60)}{}]}}`).join(",")}]`),
+  },
   { name: "one event, a 10 MB string attribute", contentType: "application/json", make: () => Buffer.from(`{"entity_id":"light.a","state":"on","attributes":{"x":"${"y".repeat(10 * MIB - 100)}"}}`) },
 ];
 

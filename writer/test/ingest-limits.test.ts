@@ -81,6 +81,26 @@ describe("ingest limits and contract", () => {
     expect(sink.calls).toEqual([]);
   });
 
+  it.each([
+    ["NDJSON", NDJSON, (events: string[]) => events.join("\n")],
+    ["a JSON array", JSON_TYPE, (events: string[]) => `[${events.join(",")}]`],
+  ])("answers 413 too_complex to %s of more objects and arrays than 64 per allowed event", async (_name, headers, body) => {
+    const { app, sink, metrics } = await serve({ maxEventsPerRequest: 2 });
+    const nested = `{"entity_id":"light.a","state":"on","attributes":{"x":[${"{},".repeat(130)}{}]}}`;
+    const response = await app.inject({ method: "POST", url: "/events", headers, payload: body([nested]) });
+    expect(response.statusCode).toBe(413);
+    expect(response.json()).toMatchObject({ reason: "too_complex", limit: 128 });
+    expect(sink.calls).toEqual([]);
+    expect(await metricValue(metrics, "writer_ingest_requests_rejected_total", { reason: "too_complex" })).toBe(1);
+  });
+
+  it("does not count brackets inside strings as objects", async () => {
+    const { app } = await serve({ maxEventsPerRequest: 2 });
+    const payload = JSON.stringify([{ entity_id: "light.a", state: "on", attributes: { friendly_name: "{[".repeat(300) } }]);
+    expect((await app.inject({ method: "POST", url: "/events", headers: JSON_TYPE, payload })).statusCode).toBe(200);
+    expect((await app.inject({ method: "POST", url: "/events", headers: NDJSON, payload: payload.slice(1, -1) })).statusCode).toBe(200);
+  });
+
   it("takes exactly the limit", async () => {
     const { app } = await serve({ maxEventsPerRequest: 3 });
     const events = [1, 2, 3].map((i) => ({ entity_id: `light.l${i}`, state: "on" }));

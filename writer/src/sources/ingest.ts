@@ -21,7 +21,7 @@ import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { WriterMetrics } from "../metrics";
 import type { EventSink, SubmitResult } from "./sink";
-import { isUtf8Entry, parseEntry, splitBody, type BodyEntry, type BodyFormat } from "./ingestBody";
+import { CONTAINERS_PER_EVENT, isUtf8Entry, parseEntry, splitBody, type BodyEntry, type BodyFormat } from "./ingestBody";
 
 /** Source name passed to the sink. */
 export const INGEST_SOURCE = "ingest";
@@ -291,6 +291,14 @@ export async function registerIngest(app: FastifyInstance, options: IngestOption
         return reply.code(413).send({
           error: `the body has more than ${split.limit} events (ingest.maxEventsPerRequest); send them in smaller requests`,
           reason: "too_many_events",
+          limit: split.limit,
+        });
+      }
+      if (split.kind === "too_complex") {
+        refuseRequest("too_complex");
+        return reply.code(413).send({
+          error: `the body has more than ${split.limit} JSON objects and arrays (${CONTAINERS_PER_EVENT} per event of ingest.maxEventsPerRequest); send them in smaller requests`,
+          reason: "too_complex",
           limit: split.limit,
         });
       }

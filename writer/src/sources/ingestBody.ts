@@ -7,6 +7,10 @@
  * limit). Only then is each event's text handed to the native `JSON.parse`, one event at a time, with
  * the event loop given a turn every few thousand events so probes and other requests are answered.
  *
+ * The same scan counts the body's JSON objects and arrays: those, not the bytes, make a parsed body
+ * large (about 40 bytes of heap each, and 10 MB of `{},` holds 3.3M of them), so a body with more
+ * than `CONTAINERS_PER_EVENT` per allowed event is refused unparsed as well.
+ *
  * Why a hand-written top-level scanner rather than a streaming JSON library: it only finds where the
  * array's elements begin and end (strings, escapes and nesting depth), and leaves the parsing of each
  * element to `JSON.parse`, which is several times faster than tokenising every value in JavaScript.
@@ -31,7 +35,11 @@ export interface BodyEntry {
 export type SplitResult =
   | { kind: "entries"; entries: BodyEntry[]; array: boolean }
   | { kind: "too_many_events"; limit: number }
+  | { kind: "too_complex"; limit: number }
   | { kind: "invalid"; reason: "invalid_json" | "invalid_utf8" | "empty_body"; message: string };
+
+/** JSON objects and arrays allowed per event of the events-per-request limit (Home Assistant events hold a handful). */
+export const CONTAINERS_PER_EVENT = 64;
 
 /** Bytes (JSON scan) or lines (NDJSON scan) between two turns given to the event loop. */
 const SCAN_BYTES_PER_TURN = 1 << 20;
@@ -59,13 +67,24 @@ function bomLength(body: Buffer): number {
  */
 export async function splitBody(body: Buffer, format: BodyFormat, maxEvents: number): Promise<SplitResult> {
   const from = bomLength(body);
-  if (format === "ndjson") return splitLines(body, from, maxEvents);
+  const maxContainers = maxEvents * CONTAINERS_PER_EVENT;
+  if (format === "ndjson") {
+    const split = await splitLines(body, from, maxEvents);
+    if (split.kind === "entries" && (await countContainers(body, split.entries, maxContainers)) > maxContainers) {
+      return { kind: "too_complex", limit: maxContainers };
+    }
+    return split;
+  }
   if (!isUtf8(body)) return { kind: "invalid", reason: "invalid_utf8", message: "the body is not valid UTF-8" };
   let at = from;
   while (at < body.length && isWhitespace(body[at]!)) at++;
   if (at === body.length) return { kind: "invalid", reason: "empty_body", message: "the body is empty" };
-  if (body[at] !== 0x5b /* [ */) return { kind: "entries", entries: [{ start: at, end: body.length }], array: false };
-  return splitArray(body, at, maxEvents);
+  if (body[at] !== 0x5b /* [ */) {
+    const entries = [{ start: at, end: body.length }];
+    if ((await countContainers(body, entries, maxContainers)) > maxContainers) return { kind: "too_complex", limit: maxContainers };
+    return { kind: "entries", entries, array: false };
+  }
+  return splitArray(body, at, maxEvents, maxContainers);
 }
 
 async function splitLines(body: Buffer, from: number, maxEvents: number): Promise<SplitResult> {
@@ -93,13 +112,14 @@ async function splitLines(body: Buffer, from: number, maxEvents: number): Promis
 }
 
 /** Splits `[a, b, …]` at its top-level commas; the elements' own syntax is left to `JSON.parse`. */
-async function splitArray(body: Buffer, open: number, maxEvents: number): Promise<SplitResult> {
+async function splitArray(body: Buffer, open: number, maxEvents: number, maxContainers: number): Promise<SplitResult> {
   const invalid = (message: string): SplitResult => ({ kind: "invalid", reason: "invalid_json", message });
   const entries: BodyEntry[] = [];
   let depth = 0;
   let inString = false;
   let elementStart = -1;
   let closed = -1;
+  let containers = 0;
   let nextTurn = open + SCAN_BYTES_PER_TURN;
   for (let at = open + 1; at < body.length; at++) {
     if (at >= nextTurn) {
@@ -134,7 +154,10 @@ async function splitArray(body: Buffer, open: number, maxEvents: number): Promis
     if (isWhitespace(byte)) continue;
     if (elementStart === -1) elementStart = at;
     if (byte === 0x22) inString = true;
-    else if (byte === 0x7b /* { */ || byte === 0x5b /* [ */) depth++;
+    else if (byte === 0x7b /* { */ || byte === 0x5b /* [ */) {
+      depth++;
+      if (++containers > maxContainers) return { kind: "too_complex", limit: maxContainers };
+    }
     else if (byte === 0x7d /* } */ || byte === 0x5d) depth--;
     if (depth < 0) return invalid(`unbalanced ${String.fromCharCode(byte)} at byte ${at} of the body`);
   }
@@ -143,6 +166,29 @@ async function splitArray(body: Buffer, open: number, maxEvents: number): Promis
     if (!isWhitespace(body[at]!)) return invalid(`unexpected text after the JSON array at byte ${at}`);
   }
   return { kind: "entries", entries, array: true };
+}
+
+/** JSON objects and arrays (outside strings) in the entries, counting stops past `limit`. */
+async function countContainers(body: Buffer, entries: readonly BodyEntry[], limit: number): Promise<number> {
+  let containers = 0;
+  let scanned = 0;
+  for (const entry of entries) {
+    let inString = false;
+    for (let at = entry.start; at < entry.end; at++) {
+      const byte = body[at]!;
+      if (inString) {
+        if (byte === 0x5c) at++;
+        else if (byte === 0x22) inString = false;
+      } else if (byte === 0x22) inString = true;
+      else if ((byte === 0x7b || byte === 0x5b) && ++containers > limit) return containers;
+    }
+    scanned += entry.end - entry.start;
+    if (scanned >= SCAN_BYTES_PER_TURN) {
+      scanned = 0;
+      await yieldToEventLoop();
+    }
+  }
+  return containers;
 }
 
 /** True when an NDJSON line is valid UTF-8 (checked per line only when the whole body is not). */
