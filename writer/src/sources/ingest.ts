@@ -20,7 +20,17 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { WriterMetrics } from "../metrics";
+import {
+  DETAILED_RESULTS_UP_TO,
+  IngestReport,
+  type IngestEventResult,
+  type IngestRejectReason,
+  type IngestResponse,
+  SUMMARY_REJECTIONS,
+} from "./ingestReport";
 import type { EventSink, SubmitResult } from "./sink";
+
+export { DETAILED_RESULTS_UP_TO, SUMMARY_REJECTIONS, type IngestEventResult, type IngestRejectReason, type IngestResponse };
 import { CONTAINERS_PER_EVENT, isUtf8Entry, parseEntry, splitBody, type BodyEntry, type BodyFormat } from "./ingestBody";
 
 /** Source name passed to the sink. */
@@ -29,10 +39,6 @@ export const INGEST_SOURCE = "ingest";
 export const INGEST_PATH = "/events";
 const JSON_TYPES = ["application/json"];
 const NDJSON_TYPES = ["application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"];
-/** Bodies of at most this many events are answered with one result per event. */
-export const DETAILED_RESULTS_UP_TO = 1000;
-/** Larger bodies are answered with counts and this many rejections (the first, in body order). */
-export const SUMMARY_REJECTIONS = 100;
 /** Events per `submit` call: one spool append each, and a turn of the event loop between two. */
 const SUBMIT_CHUNK = 1000;
 /** Text per `submit` call: bounds the parsed objects alive at once whatever the events hold. */
@@ -54,41 +60,6 @@ export interface IngestOptions {
   metrics: Pick<WriterMetrics, "eventsReceived" | "eventsRejected" | "ingestRequestsRejected">;
 }
 
-/** Codes of events refused by ingest itself, before the pipeline sees them. */
-export type IngestRejectReason = "invalid_json" | "invalid_utf8" | "event_too_large";
-
-/** One event's outcome in the response; `line` (1-based) is given for NDJSON bodies. */
-export interface IngestEventResult {
-  /** Position of the event in the body (0-based), counting bad NDJSON lines too. */
-  index: number;
-  /** Line of the event in an NDJSON body. */
-  line?: number;
-  /** What became of the event. */
-  status: SubmitResult["status"];
-  /** Machine-readable code when not accepted: the pipeline's codes, or ingest's own for an unreadable line. */
-  reason?: NonNullable<SubmitResult["reason"]> | IngestRejectReason;
-  /** Human-readable explanation when not accepted. */
-  message?: string;
-  /** The entity, when the event named one. */
-  entityId?: string;
-}
-
-/** The response body of `POST /events`. */
-export interface IngestResponse {
-  /** Events now durable in the spool. */
-  accepted: number;
-  /** Events that failed validation or could not be read. */
-  rejected: number;
-  /** Events valid but excluded by the include/exclude filters. */
-  filtered: number;
-  /** One entry per event in body order, for bodies of at most `DETAILED_RESULTS_UP_TO` events. */
-  results?: IngestEventResult[];
-  /** Larger bodies instead: the first `SUMMARY_REJECTIONS` rejected events, in body order. */
-  rejections?: IngestEventResult[];
-  /** Larger bodies: rejected and filtered events per reason code. */
-  reasons?: Record<string, number>;
-}
-
 /** Compares a presented bearer token with the configured one in time independent of where they differ. */
 export function bearerTokenMatcher(token: string): (authorization: string | undefined) => boolean {
   // Hashing first gives equal-length inputs, so not even the token's length leaks through timing.
@@ -106,35 +77,6 @@ class RawBody {
     readonly format: BodyFormat,
     readonly bytes: Buffer,
   ) {}
-}
-
-/** Collects outcomes in body order: every one for small bodies, counts and the first rejections for large ones. */
-export class IngestReport {
-  accepted = 0;
-  rejected = 0;
-  filtered = 0;
-  private readonly results: IngestEventResult[] = [];
-  private readonly reasons: Record<string, number> = {};
-
-  constructor(private readonly detailed: boolean) {}
-
-  /** Records the next event's outcome (calls come in body order). */
-  add(result: IngestEventResult): void {
-    if (result.status === "accepted") this.accepted++;
-    else if (result.status === "rejected") this.rejected++;
-    else this.filtered++;
-    if (this.detailed) this.results.push(result);
-    else if (result.status !== "accepted") {
-      this.reasons[result.reason!] = (this.reasons[result.reason!] ?? 0) + 1;
-      if (result.status === "rejected" && this.results.length < SUMMARY_REJECTIONS) this.results.push(result);
-    }
-  }
-
-  /** The response body. */
-  response(): IngestResponse {
-    const counts = { accepted: this.accepted, rejected: this.rejected, filtered: this.filtered };
-    return this.detailed ? { ...counts, results: this.results } : { ...counts, rejections: this.results, reasons: this.reasons };
-  }
 }
 
 /** Thrown when the sink fails part-way: what was stored before stays stored, the rest was not processed. */
