@@ -50,7 +50,29 @@ export const bucketRules = {
   replace: ["orgId"],
 } as const;
 
-function bucketOutputs(inputs: BucketInputs, bucket: { retentionRules: { everySeconds: number; shardGroupDurationSeconds?: number }[] }): BucketOutputs {
+/** What InfluxDB holds of a bucket's retention. */
+interface ServerRetention {
+  retentionRules: { everySeconds: number; shardGroupDurationSeconds?: number }[];
+}
+
+/**
+ * The PATCH that makes a bucket what `inputs` declare. Without a declared shard-group duration the
+ * server's current one is kept (0 would make the server derive a new one from the retention); only
+ * when it no longer fits a shorter new retention, which the server would refuse, does 0 let the
+ * server choose one that fits.
+ */
+function bucketPatch(inputs: BucketInputs, current: ServerRetention) {
+  const currentShard = current.retentionRules[0]?.shardGroupDurationSeconds ?? 0;
+  const fits = inputs.retentionSeconds === 0 || currentShard <= inputs.retentionSeconds;
+  return {
+    name: inputs.name,
+    // An empty description clears it; leaving it out would keep the old text.
+    description: inputs.description ?? "",
+    retentionRules: [{ type: "expire" as const, everySeconds: inputs.retentionSeconds, shardGroupDurationSeconds: inputs.shardGroupDurationSeconds ?? (fits ? currentShard : 0) }],
+  };
+}
+
+function bucketOutputs(inputs: BucketInputs, bucket: ServerRetention): BucketOutputs {
   return defined({ ...inputs, shardGroupDurationSeconds: bucket.retentionRules[0]?.shardGroupDurationSeconds ?? 0 });
 }
 
@@ -83,6 +105,14 @@ export const bucketProvider: pulumi.dynamic.ResourceProvider<BucketInputs, Bucke
 
   async create(inputs) {
     const { buckets } = await influxApis(inputs.connection);
+    // A bucket of this name that is already there (kept by an earlier `pulumi destroy`, or made before
+    // this stack) is adopted with its points: only its settings become what the program declares.
+    const found = await unlessGone(() => buckets.getBuckets({ orgID: inputs.orgId, name: inputs.name }));
+    const existing = found?.buckets?.find((b) => b.name === inputs.name);
+    if (existing?.id !== undefined) {
+      const bucket = await buckets.patchBucketsID({ bucketID: existing.id, body: bucketPatch(inputs, existing) });
+      return { id: existing.id, outs: bucketOutputs(inputs, bucket) };
+    }
     const bucket = await buckets.postBuckets({
       body: {
         orgID: inputs.orgId,
@@ -112,17 +142,8 @@ export const bucketProvider: pulumi.dynamic.ResourceProvider<BucketInputs, Bucke
 
   async update(id, _olds, news) {
     const { buckets } = await influxApis(news.connection);
-    const bucket = await buckets.patchBucketsID({
-      bucketID: id,
-      body: {
-        name: news.name,
-        // An empty description clears it; leaving it out would keep the old text.
-        description: news.description ?? "",
-        // Without a requested duration, 0 lets the server derive it from the new retention; leaving
-        // it out would keep the old one, which the server rejects when it exceeds the new retention.
-        retentionRules: [{ type: "expire", everySeconds: news.retentionSeconds, shardGroupDurationSeconds: news.shardGroupDurationSeconds ?? 0 }],
-      },
-    });
+    const current = await buckets.getBucketsID({ bucketID: id });
+    const bucket = await buckets.patchBucketsID({ bucketID: id, body: bucketPatch(news, current) });
     return { outs: bucketOutputs(news, bucket) };
   },
 
@@ -132,7 +153,11 @@ export const bucketProvider: pulumi.dynamic.ResourceProvider<BucketInputs, Bucke
   },
 };
 
-/** An InfluxDB bucket (POST /api/v2/buckets). Its `id` is the bucket id. */
+/**
+ * An InfluxDB bucket (POST /api/v2/buckets). Its `id` is the bucket id. Creating it where the
+ * organisation already has a bucket of that name adopts that bucket, points and all. Deleting it
+ * deletes its points: give it `retainOnDelete` to keep history through `pulumi destroy`.
+ */
 export class Bucket extends pulumi.dynamic.Resource {
   /** Owning organisation id. */
   declare public readonly orgId: pulumi.Output<string>;
