@@ -56,19 +56,30 @@ interface ServerRetention {
 }
 
 /**
+ * The shard-group duration InfluxDB gives a new bucket of this retention: 1 h below 2 days, 1 d below
+ * 180 days, 7 d from there and for infinite retention.
+ */
+export function defaultShardGroupSeconds(retentionSeconds: number): number {
+  const day = 86_400;
+  if (retentionSeconds === 0 || retentionSeconds >= 180 * day) return 7 * day;
+  return retentionSeconds >= 2 * day ? day : 3_600;
+}
+
+/**
  * The PATCH that makes a bucket what `inputs` declare. Without a declared shard-group duration the
- * server's current one is kept (0 would make the server derive a new one from the retention); only
- * when it no longer fits a shorter new retention, which the server would refuse, does 0 let the
- * server choose one that fits.
+ * server's current one is kept: a PATCH with 0 does not make the server derive one, it stores 0. Only
+ * when the current one no longer fits a shorter new retention, which the server would refuse, does
+ * the bucket get the duration the server gives a new bucket of that retention.
  */
 function bucketPatch(inputs: BucketInputs, current: ServerRetention) {
   const currentShard = current.retentionRules[0]?.shardGroupDurationSeconds ?? 0;
-  const fits = inputs.retentionSeconds === 0 || currentShard <= inputs.retentionSeconds;
+  const fits = currentShard > 0 && (inputs.retentionSeconds === 0 || currentShard <= inputs.retentionSeconds);
+  const shard = inputs.shardGroupDurationSeconds ?? (fits ? currentShard : defaultShardGroupSeconds(inputs.retentionSeconds));
   return {
     name: inputs.name,
     // An empty description clears it; leaving it out would keep the old text.
     description: inputs.description ?? "",
-    retentionRules: [{ type: "expire" as const, everySeconds: inputs.retentionSeconds, shardGroupDurationSeconds: inputs.shardGroupDurationSeconds ?? (fits ? currentShard : 0) }],
+    retentionRules: [{ type: "expire" as const, everySeconds: inputs.retentionSeconds, shardGroupDurationSeconds: shard }],
   };
 }
 
