@@ -421,6 +421,19 @@ describe.skipIf(!influxdFound)("InfluxDB providers against a real influxd", () =
   });
 
   describe("DbrpMapping", () => {
+    it("adopts the same mapping when it already exists, and still refuses one that maps the database to another bucket", async () => {
+      const orgId = server().orgId;
+      const bucketId = (await bucketProvider.create({ ...base(), orgId, name: "dbrp-kept", retentionSeconds: 0 })).id;
+      const inputs: DbrpMappingInputs = { ...base(), orgId, bucketId, database: "dbrp_kept", retentionPolicy: "autogen", isDefault: true };
+      const first = await dbrpProvider.create(inputs);
+      // A stack that lost its state creates it again.
+      const again = await dbrpProvider.create(inputs);
+      expect(again.id).toBe(first.id);
+      expect(redact((await dbrpProvider.read!(again.id, again.outs)).props)).toEqual(redact(inputs));
+      const otherBucketId = (await bucketProvider.create({ ...base(), orgId, name: "dbrp-kept-other", retentionSeconds: 0 })).id;
+      await expect(dbrpProvider.create({ ...inputs, bucketId: otherBucketId }).then(redact)).rejects.toThrow("another DBRP mapping with same orgID, db, and rp exists");
+    });
+
     it("creates, reads, updates in place, sees out-of-band changes, replaces, deletes, and deletes again", async () => {
       const orgId = server().orgId;
       const bucketId = (await bucketProvider.create({ ...base(), orgId, name: "dbrp-events", retentionSeconds: 0 })).id;
