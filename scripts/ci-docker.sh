@@ -32,6 +32,8 @@ timed() { # timed NAME COMMAND...: runs COMMAND and prints how long it took
 
 apt_install() {
   log "installing $* (Debian packages)"
+  # A fresh machine may have no package lists yet.
+  apt-get update -o DPkg::Lock::Timeout=600 >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=600 "$@" >&2
 }
 
