@@ -1,6 +1,7 @@
 // End to end with the real Pulumi engine: the program, run by the `pulumi` CLI against a throwaway
 // influxd used as an external server, then the writer configured from the stack's outputs.
-// The tests run in order and share one stack, as a person at a terminal would.
+// The tests run in order and share one stack, as a person at a terminal would; after its destroy a
+// second stack adopts the history the first one left on the server.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
