@@ -1,6 +1,6 @@
 // The dev stack with the two data-safety settings changed, under mocks: `deleteDataOnDestroy: true`
 // (history goes with the stack, as the user asked) and `server.adminToken` (the token the setup creates,
-// and the one a kept volume is adopted with).
+// and the one a kept volume is adopted with); and a prebuilt writer image.
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseStackConfig } from "../../components/config";
 import { DYNAMIC, Declaration, declareProgram, inputsOf, isSecretValue, optionsOf, reveal, setPath, stackFileSettings } from "./helpers/declare";
@@ -13,10 +13,18 @@ beforeAll(async () => {
   settings = setPath(settings, "writer.homeAssistant.token", "ha-long-lived-token");
   settings = setPath(settings, "server.adminToken", "chosen-operator-token");
   settings = setPath(settings, "deleteDataOnDestroy", "true");
+  settings = setPath(settings, "writer.image", "registry.home.arpa/ha-influx-writer:1.2.0");
   declared = await declareProgram(parseStackConfig(settings), "dev");
 });
 
-describe("Pulumi.dev.yaml with deleteDataOnDestroy and server.adminToken", () => {
+describe("Pulumi.dev.yaml with deleteDataOnDestroy, server.adminToken and writer.image", () => {
+  it("runs a prebuilt writer image by its id, not its tag, and builds nothing", () => {
+    expect(declared.resources.filter((r) => r.type === "docker:index/image:Image")).toEqual([]);
+    expect(inputsOf(declared, "docker:index/remoteImage:RemoteImage", "writer-image")).toEqual({ name: "registry.home.arpa/ha-influx-writer:1.2.0", keepLocally: true });
+    // The mocks' imageId of that RemoteImage.
+    expect(reveal(inputsOf(declared, "docker:index/container:Container", "writer").image)).toBe("sha256:writer-image");
+  });
+
   it("lets pulumi destroy delete every bucket and the data volume", () => {
     for (const role of ["events", "weather", "system", "sports", "hourly", "daily"]) {
       expect(optionsOf(declared, `${DYNAMIC}:Bucket`, `home-assistant-${role}`).retainOnDelete, role).toBe(false);
