@@ -159,7 +159,11 @@ export const stackConfigSchema = z
           volume: dockerName.optional(),
           /** URL of an existing server (external runtime). */
           url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
-          /** Operator token of an existing server (external runtime); secret. */
+          /**
+           * Operator token (secret): of the existing server (external runtime, required); for the docker
+           * runtime, the token the first setup creates, and the one a server that is already set up (a kept
+           * volume) is adopted with.
+           */
           adminToken: secretText.optional(),
           /** Seconds to wait for `/health` before giving up. */
           readyTimeoutSeconds: count(1, 3_600).default(120),
@@ -179,6 +183,12 @@ export const stackConfigSchema = z
     ),
     /** Organisation that owns every bucket, task and token. */
     org: z.string().min(1).default(DEFAULT_ORG),
+    /**
+     * Whether `pulumi destroy` (or removing a bucket from the program) deletes the history: the
+     * organisation, the buckets with their points, and the docker data volume. Off, they stay for the
+     * next stack to adopt; tasks, tokens and mappings are deleted either way.
+     */
+    deleteDataOnDestroy: flag.default(false),
     /** Buckets per retention tier. */
     buckets: section(
       z

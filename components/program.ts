@@ -45,6 +45,8 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
           username: cfg.onboarding.username,
           password: pulumi.secret(requireSet(cfg.onboarding.password, "onboarding.password")),
           org: cfg.org,
+          adminToken: cfg.server.adminToken === undefined ? undefined : pulumi.secret(cfg.server.adminToken),
+          retainData: !cfg.deleteDataOnDestroy,
         })
       : new ExternalInfluxServer("influxdb", {
           url: requireSet(cfg.server.url, "server.url"),
@@ -58,6 +60,7 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
     orgName: cfg.org,
     existingOrgId: server.onboardedOrgId,
     buckets: cfg.buckets,
+    retainOnDelete: !cfg.deleteDataOnDestroy,
   });
 
   const rollups = new Downsampling("rollup", {

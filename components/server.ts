@@ -26,6 +26,14 @@ export interface DockerInfluxServerArgs {
   password: pulumi.Input<string>;
   /** Organisation the onboarding creates; every project resource lives in it. */
   org: pulumi.Input<string>;
+  /**
+   * Operator token (made secret here): the one the setup creates on an empty volume, and the one a
+   * server already set up on a kept volume is adopted with. Unset, the server generates one at setup,
+   * and a kept volume cannot be adopted.
+   */
+  adminToken?: pulumi.Input<string | undefined>;
+  /** Keep the data volume when it leaves the stack (`pulumi destroy`); a later stack adopts it. */
+  retainData: boolean;
 }
 
 /** What the rest of the program needs from a server, whichever runtime provides it. */
@@ -58,15 +66,15 @@ function dialAddress(bindAddress: string): string {
 
 /**
  * InfluxDB in a docker container on this host: pinned image, data in a named volume that survives
- * container replacement and `pulumi destroy`, a health check, restart unless stopped, and the initial
- * setup of the server.
+ * container replacement and (unless the stack opts out) `pulumi destroy`, a health check, restart
+ * unless stopped, and the initial setup of the server, or the adoption of one set up before.
  */
 export class DockerInfluxServer extends pulumi.ComponentResource implements InfluxServerOutputs {
   /** URL this program reaches the API at; resolves once the server is healthy. */
   public readonly url: pulumi.Output<string>;
   /** URL containers on {@link networkName} reach the API at. */
   public readonly internalUrl: pulumi.Output<string>;
-  /** Operator token created by the onboarding (secret). */
+  /** Operator token of the onboarding: created by the setup or the one it adopted with (secret). */
   public readonly adminToken: pulumi.Output<string>;
   /** Id of the organisation created by the onboarding. */
   public readonly onboardedOrgId: pulumi.Output<string>;
@@ -82,8 +90,9 @@ export class DockerInfluxServer extends pulumi.ComponentResource implements Infl
     const volume = new docker.Volume(
       `${name}-data`,
       { name: args.volumeName },
-      // Years of history live here: neither a container replacement nor `pulumi destroy` may take it.
-      { parent: this, retainOnDelete: true },
+      // Years of history live here: a container replacement never takes it, and `pulumi destroy` only
+      // when the stack asks for that.
+      { parent: this, retainOnDelete: args.retainData },
     );
     const network = new docker.Network(`${name}-network`, {}, { parent: this });
     const container = new docker.Container(
@@ -124,10 +133,11 @@ export class DockerInfluxServer extends pulumi.ComponentResource implements Infl
         org: args.org,
         bucket: ONBOARDING_BUCKET,
         retentionSeconds: ONBOARDING_BUCKET_RETENTION_SECONDS,
+        token: args.adminToken === undefined ? undefined : pulumi.secret(args.adminToken),
       },
-      // Setup runs once per data volume. A new host port or password must not "replace" it: the
-      // server is already set up and would refuse, so those inputs only matter at creation.
-      { parent: this, ignoreChanges: ["url", "password"] },
+      // Setup runs once per data volume. A new host port or password must not "replace" it: those
+      // inputs only matter at creation. The setup cannot be undone, and the preview says it stays.
+      { parent: this, ignoreChanges: ["url", "password"], retainOnDelete: true },
     );
     this.adminToken = pulumi.secret(onboarding.token);
     this.onboardedOrgId = onboarding.orgId;

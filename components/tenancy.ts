@@ -26,6 +26,11 @@ export interface TenancyArgs {
   existingOrgId?: pulumi.Input<string>;
   /** The project's buckets by role. */
   buckets: Record<BucketRole, BucketSpec>;
+  /**
+   * Leave the organisation and the buckets, points and all, on the server when they leave the stack
+   * (`pulumi destroy`, a removed bucket, a replacement); a later stack adopts them by name.
+   */
+  retainOnDelete: boolean;
 }
 
 /** A declared bucket's name and id. */
@@ -43,7 +48,8 @@ export function daysToSeconds(days: number): number {
 
 /**
  * The organisation and its retention-tiered buckets, each mapped to an InfluxQL database of the same
- * name (retention policy `autogen`), so Grafana's InfluxQL data source can read every tier.
+ * name (retention policy `autogen`), so Grafana's InfluxQL data source can read every tier. An
+ * organisation or bucket that already exists by name is adopted with its data.
  */
 export class Tenancy extends pulumi.ComponentResource {
   /** Organisation id. */
@@ -60,7 +66,8 @@ export class Tenancy extends pulumi.ComponentResource {
       const org = new Organization(
         `${name}-org`,
         { connection: args.connection, name: args.orgName, description: "Home Assistant history (ha-influx)" },
-        { parent: this },
+        // Deleting an organisation deletes its buckets.
+        { parent: this, retainOnDelete: args.retainOnDelete },
       );
       this.orgId = org.id;
       this.orgName = org.name;
@@ -81,7 +88,7 @@ export class Tenancy extends pulumi.ComponentResource {
           shardGroupDurationSeconds: spec.shardGroupDays === undefined ? undefined : daysToSeconds(spec.shardGroupDays),
           description: spec.description,
         },
-        { parent: this },
+        { parent: this, retainOnDelete: args.retainOnDelete },
       );
       new DbrpMapping(
         `${name}-${role}-dbrp`,

@@ -8,8 +8,11 @@ export const WRITER_CONFIG_PATH = "/etc/ha-influx-writer/config.json";
 export const WRITER_SPOOL_PATH = "/var/lib/ha-influx-writer/spool";
 /** Seconds the writer gets to flush on stop. */
 const SHUTDOWN_TIMEOUT_SECONDS = 25;
-/** Build context of the writer image: the `writer/` package with its Dockerfile. */
-const WRITER_CONTEXT = path.join(__dirname, "..", "writer");
+/**
+ * Build context of the writer image: the repository root, so the root lock file pins the writer's
+ * dependencies (the root `.dockerignore` sends only what the image is built from).
+ */
+const BUILD_CONTEXT = path.join(__dirname, "..");
 
 /** Arguments of a {@link WriterService}. */
 export interface WriterServiceArgs {
@@ -19,7 +22,7 @@ export interface WriterServiceArgs {
   influxUrl: pulumi.Input<string>;
   /** Docker network shared with the server, when the server is a container of this stack. */
   networkName?: pulumi.Input<string>;
-  /** A prebuilt image; unset builds `writer/` with its Dockerfile. */
+  /** A prebuilt image (followed by its id, so a new image under the same tag replaces the container); unset builds `writer/Dockerfile`. */
   image?: pulumi.Input<string>;
   /** Tag of the image built from `writer/`. */
   buildTag: pulumi.Input<string>;
@@ -36,22 +39,25 @@ export interface WriterServiceArgs {
  * durable spool on a named volume and enough time on stop to flush.
  */
 export class WriterService extends pulumi.ComponentResource {
-  /** Image the container runs. */
-  public readonly imageName: pulumi.Output<string>;
+  /**
+   * Image the container runs, by digest or id rather than by tag: a rebuilt image gets a new one, so
+   * the container is replaced, while a tag alone would never change.
+   */
+  public readonly imageRef: pulumi.Output<string>;
   /** Id of the writer container. */
   public readonly containerId: pulumi.Output<string>;
 
   constructor(name: string, args: WriterServiceArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ha-influx:writer:WriterService", name, {}, opts);
 
-    this.imageName =
+    this.imageRef =
       args.image === undefined
         ? new docker.Image(
             `${name}-image`,
-            { imageName: args.buildTag, build: { context: WRITER_CONTEXT, dockerfile: path.join(WRITER_CONTEXT, "Dockerfile") }, skipPush: true },
+            { imageName: args.buildTag, build: { context: BUILD_CONTEXT, dockerfile: path.join(BUILD_CONTEXT, "writer", "Dockerfile") }, skipPush: true },
             { parent: this },
-          ).imageName
-        : pulumi.output(args.image);
+          ).repoDigest
+        : new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, { parent: this }).imageId;
 
     const spool = new docker.Volume(
       `${name}-spool`,
@@ -66,7 +72,7 @@ export class WriterService extends pulumi.ComponentResource {
     const container = new docker.Container(
       name,
       {
-        image: this.imageName,
+        image: this.imageRef,
         restart: "unless-stopped",
         envs: [
           pulumi.interpolate`INFLUXDB_URL=${args.influxUrl}`,
@@ -89,6 +95,6 @@ export class WriterService extends pulumi.ComponentResource {
     );
     this.containerId = container.id;
 
-    this.registerOutputs({ imageName: this.imageName, containerId: this.containerId });
+    this.registerOutputs({ imageRef: this.imageRef, containerId: this.containerId });
   }
 }

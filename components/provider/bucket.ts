@@ -50,7 +50,40 @@ export const bucketRules = {
   replace: ["orgId"],
 } as const;
 
-function bucketOutputs(inputs: BucketInputs, bucket: { retentionRules: { everySeconds: number; shardGroupDurationSeconds?: number }[] }): BucketOutputs {
+/** What InfluxDB holds of a bucket's retention. */
+interface ServerRetention {
+  retentionRules: { everySeconds: number; shardGroupDurationSeconds?: number }[];
+}
+
+/**
+ * The shard-group duration InfluxDB gives a new bucket of this retention: 1 h below 2 days, 1 d below
+ * 180 days, 7 d from there and for infinite retention.
+ */
+export function defaultShardGroupSeconds(retentionSeconds: number): number {
+  const day = 86_400;
+  if (retentionSeconds === 0 || retentionSeconds >= 180 * day) return 7 * day;
+  return retentionSeconds >= 2 * day ? day : 3_600;
+}
+
+/**
+ * The PATCH that makes a bucket what `inputs` declare. Without a declared shard-group duration the
+ * server's current one is kept: a PATCH with 0 does not make the server derive one, it stores 0. Only
+ * when the current one no longer fits a shorter new retention, which the server would refuse, does
+ * the bucket get the duration the server gives a new bucket of that retention.
+ */
+function bucketPatch(inputs: BucketInputs, current: ServerRetention) {
+  const currentShard = current.retentionRules[0]?.shardGroupDurationSeconds ?? 0;
+  const fits = currentShard > 0 && (inputs.retentionSeconds === 0 || currentShard <= inputs.retentionSeconds);
+  const shard = inputs.shardGroupDurationSeconds ?? (fits ? currentShard : defaultShardGroupSeconds(inputs.retentionSeconds));
+  return {
+    name: inputs.name,
+    // An empty description clears it; leaving it out would keep the old text.
+    description: inputs.description ?? "",
+    retentionRules: [{ type: "expire" as const, everySeconds: inputs.retentionSeconds, shardGroupDurationSeconds: shard }],
+  };
+}
+
+function bucketOutputs(inputs: BucketInputs, bucket: ServerRetention): BucketOutputs {
   return defined({ ...inputs, shardGroupDurationSeconds: bucket.retentionRules[0]?.shardGroupDurationSeconds ?? 0 });
 }
 
@@ -83,6 +116,14 @@ export const bucketProvider: pulumi.dynamic.ResourceProvider<BucketInputs, Bucke
 
   async create(inputs) {
     const { buckets } = await influxApis(inputs.connection);
+    // A bucket of this name that is already there (kept by an earlier `pulumi destroy`, or made before
+    // this stack) is adopted with its points: only its settings become what the program declares.
+    const found = await unlessGone(() => buckets.getBuckets({ orgID: inputs.orgId, name: inputs.name }));
+    const existing = found?.buckets?.find((b) => b.name === inputs.name);
+    if (existing?.id !== undefined) {
+      const bucket = await buckets.patchBucketsID({ bucketID: existing.id, body: bucketPatch(inputs, existing) });
+      return { id: existing.id, outs: bucketOutputs(inputs, bucket) };
+    }
     const bucket = await buckets.postBuckets({
       body: {
         orgID: inputs.orgId,
@@ -112,17 +153,8 @@ export const bucketProvider: pulumi.dynamic.ResourceProvider<BucketInputs, Bucke
 
   async update(id, _olds, news) {
     const { buckets } = await influxApis(news.connection);
-    const bucket = await buckets.patchBucketsID({
-      bucketID: id,
-      body: {
-        name: news.name,
-        // An empty description clears it; leaving it out would keep the old text.
-        description: news.description ?? "",
-        // Without a requested duration, 0 lets the server derive it from the new retention; leaving
-        // it out would keep the old one, which the server rejects when it exceeds the new retention.
-        retentionRules: [{ type: "expire", everySeconds: news.retentionSeconds, shardGroupDurationSeconds: news.shardGroupDurationSeconds ?? 0 }],
-      },
-    });
+    const current = await buckets.getBucketsID({ bucketID: id });
+    const bucket = await buckets.patchBucketsID({ bucketID: id, body: bucketPatch(news, current) });
     return { outs: bucketOutputs(news, bucket) };
   },
 
@@ -132,7 +164,11 @@ export const bucketProvider: pulumi.dynamic.ResourceProvider<BucketInputs, Bucke
   },
 };
 
-/** An InfluxDB bucket (POST /api/v2/buckets). Its `id` is the bucket id. */
+/**
+ * An InfluxDB bucket (POST /api/v2/buckets). Its `id` is the bucket id. Creating it where the
+ * organisation already has a bucket of that name adopts that bucket, points and all. Deleting it
+ * deletes its points: give it `retainOnDelete` to keep history through `pulumi destroy`.
+ */
 export class Bucket extends pulumi.dynamic.Resource {
   /** Owning organisation id. */
   declare public readonly orgId: pulumi.Output<string>;

@@ -27,7 +27,7 @@ export interface InfluxConnection {
  * that already exist: the engine only stores a new serialised provider when a resource updates, and a
  * `providerVersion` change is an in-place update for every resource type.
  */
-export const PROVIDER_VERSION = "2";
+export const PROVIDER_VERSION = "3";
 
 /** The value the engine sends for an input that is not known yet (during a preview). */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -57,6 +57,7 @@ export async function influxApis(connection: InfluxConnection) {
     authorizations: new apis.AuthorizationsAPI(influx),
     dbrps: new apis.DbrpsAPI(influx),
     setup: new apis.SetupAPI(influx),
+    me: new apis.MeAPI(influx),
   };
 }
 

@@ -67,6 +67,14 @@ export const dbrpProvider: pulumi.dynamic.ResourceProvider<DbrpMappingInputs, Db
 
   async create(inputs) {
     const { dbrps } = await influxApis(inputs.connection);
+    // The same mapping left by a stack that lost its state (a server adopted without `pulumi destroy`)
+    // is adopted; one of this database and retention policy for another bucket still fails below.
+    const found = await unlessGone(() => dbrps.getDBRPs({ orgID: inputs.orgId, db: inputs.database, rp: inputs.retentionPolicy }));
+    const same = found?.content?.find((m) => !m.virtual && m.bucketID === inputs.bucketId && m.database === inputs.database && m.retention_policy === inputs.retentionPolicy);
+    if (same !== undefined) {
+      await dbrps.patchDBRPID({ dbrpID: same.id, orgID: inputs.orgId, body: { retention_policy: inputs.retentionPolicy, default: inputs.isDefault } });
+      return { id: same.id, outs: defined(inputs) };
+    }
     const dbrp = await dbrps.postDBRP({
       body: { orgID: inputs.orgId, bucketID: inputs.bucketId, database: inputs.database, retention_policy: inputs.retentionPolicy, default: inputs.isDefault },
     });

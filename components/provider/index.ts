@@ -5,7 +5,7 @@
 export { InfluxConnectionArgs, InfluxConnection, PROVIDER_VERSION } from "./common";
 export { Onboarding, OnboardingArgs, OnboardingInputs, OnboardingOutputs, onboardingProvider, onboardingRules } from "./onboarding";
 export { Organization, OrganizationArgs, OrganizationInputs, organizationProvider, organizationRules } from "./organization";
-export { Bucket, BucketArgs, BucketInputs, BucketOutputs, MIN_RETENTION_SECONDS, bucketProvider, bucketRules } from "./bucket";
+export { Bucket, BucketArgs, BucketInputs, BucketOutputs, MIN_RETENTION_SECONDS, bucketProvider, bucketRules, defaultShardGroupSeconds } from "./bucket";
 export { Task, TaskArgs, TaskInputs, TaskStatus, taskProvider, taskRules, taskScript } from "./task";
 export {
   Authorization, AuthorizationArgs, AuthorizationInputs, AuthorizationOutputs, Permission, PermissionArgs, PermissionResource, PERMISSION_TYPES,

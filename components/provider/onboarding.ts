@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { defined, inputChecker, PROVIDER_VERSION, UNKNOWN, diffByRules, influxApis } from "./common";
+import { defined, inputChecker, PROVIDER_VERSION, UNKNOWN, diffByRules, influxApis, unlessGone } from "./common";
 import { MIN_RETENTION_SECONDS } from "./bucket";
 
 /** Arguments of an {@link Onboarding}. */
@@ -16,7 +16,10 @@ export interface OnboardingArgs {
   bucket: pulumi.Input<string>;
   /** Retention of the initial bucket in seconds: 0 (the default) keeps data forever, else at least 3600. */
   retentionSeconds?: pulumi.Input<number | undefined>;
-  /** Operator token to create; left out, the server generates one. Stored as a secret. */
+  /**
+   * Operator token: the one a fresh server's setup creates (left out, the server generates one), and
+   * the one a server that is already set up is adopted with. Stored as a secret.
+   */
   token?: pulumi.Input<string | undefined>;
 }
 
@@ -62,7 +65,31 @@ export const onboardingRules = {
   replace: ["url", "username", "password", "org", "bucket", "retentionSeconds", "token"],
 } as const;
 
-/** Setup of a fresh server (POST /api/v2/setup); the resource id is the initial user's id. */
+/**
+ * The setup of a server that was set up before, found with its operator token: the token's user, and
+ * the organisation and initial bucket by name. Nothing on the server changes.
+ */
+async function adoptSetup(inputs: OnboardingInputs, token: string): Promise<{ id: string; outs: OnboardingOutputs }> {
+  const { me, orgs, buckets } = await influxApis({ url: inputs.url, token });
+  const user = await me.getMe().catch((error: unknown) => {
+    const status = (error as { statusCode?: unknown }).statusCode;
+    throw new Error(
+      status === 401
+        ? `InfluxDB at ${inputs.url} is already set up and does not accept the configured operator token (server.adminToken)`
+        : `InfluxDB at ${inputs.url}: could not read the operator token's user: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  });
+  const org = (await unlessGone(() => orgs.getOrgs({ org: inputs.org })))?.orgs?.find((o) => o.name === inputs.org);
+  if (org?.id === undefined) {
+    throw new Error(`InfluxDB at ${inputs.url} is already set up but has no organisation named ${inputs.org} that the operator token can see`);
+  }
+  const bucket = (await unlessGone(() => buckets.getBuckets({ orgID: org.id, name: inputs.bucket })))?.buckets?.find((b) => b.name === inputs.bucket);
+  const userId = user.id as string;
+  // The initial bucket may have been deleted by hand; nothing depends on it.
+  return { id: userId, outs: defined({ ...inputs, orgId: org.id, bucketId: bucket?.id ?? "", userId, token }) };
+}
+
+/** Setup of a fresh server (POST /api/v2/setup), or adoption of one set up before; the resource id is the initial user's id. */
 export const onboardingProvider: pulumi.dynamic.ResourceProvider<OnboardingInputs, OnboardingOutputs> = {
   async check(_olds, news) {
     const checker = inputChecker(news);
@@ -93,10 +120,14 @@ export const onboardingProvider: pulumi.dynamic.ResourceProvider<OnboardingInput
     const { setup } = await influxApis({ url: inputs.url, token: "" });
     const { allowed } = await setup.getSetup();
     if (!allowed) {
-      throw new Error(
-        `InfluxDB at ${inputs.url} is already set up, and its initial user, organisation and token cannot be changed or created again. ` +
-          "Use a fresh server (empty data volume), or manage this one as an external server with an existing operator token.",
-      );
+      if (inputs.token === undefined) {
+        throw new Error(
+          `InfluxDB at ${inputs.url} is already set up (a kept data volume, or a server set up before), so its initial user, ` +
+            "organisation and token cannot be created again. To adopt it with its data, give its operator token " +
+            "(pulumi config set --secret --path ha-influx:server.adminToken <token>) and run up again.",
+        );
+      }
+      return adoptSetup(inputs, inputs.token);
     }
     const result = await setup.postSetup({
       body: {
@@ -135,9 +166,11 @@ export const onboardingProvider: pulumi.dynamic.ResourceProvider<OnboardingInput
 /**
  * The initial user, organisation, bucket and operator token of a fresh server (POST /api/v2/setup).
  *
- * Any input change replaces it, and creating it on a server that is already set up fails with a
- * message saying so. Deleting it is a no-op: the setup cannot be undone through the API, so the user,
- * organisation, bucket and token stay on the server until its data is wiped.
+ * Any input change replaces it. Creating it on a server that is already set up adopts that setup when
+ * `token` is the server's operator token (its user, and the organisation and bucket by name; nothing
+ * changes on the server), and fails with a message saying what to do otherwise. Deleting it is a
+ * no-op: the setup cannot be undone through the API, so the user, organisation, bucket and token stay
+ * on the server until its data is wiped.
  */
 export class Onboarding extends pulumi.dynamic.Resource {
   /** Id of the initial organisation. */

@@ -39,6 +39,14 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider<OrganizationI
 
   async create(inputs) {
     const { orgs } = await influxApis(inputs.connection);
+    // An organisation of this name that is already there (kept by an earlier `pulumi destroy`, or made
+    // before this stack) is adopted with everything in it; only its description is set.
+    const found = await unlessGone(() => orgs.getOrgs({ org: inputs.name }));
+    const existing = found?.orgs?.find((org) => org.name === inputs.name);
+    if (existing?.id !== undefined) {
+      await orgs.patchOrgsID({ orgID: existing.id, body: { description: inputs.description ?? "" } });
+      return { id: existing.id, outs: defined(inputs) };
+    }
     const org = await orgs.postOrgs({ body: { name: inputs.name, description: inputs.description } });
     return { id: org.id as string, outs: defined(inputs) };
   },
@@ -65,7 +73,11 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider<OrganizationI
   },
 };
 
-/** An InfluxDB organisation (POST /api/v2/orgs). Its `id` is the organisation id. */
+/**
+ * An InfluxDB organisation (POST /api/v2/orgs). Its `id` is the organisation id. Creating it where an
+ * organisation of that name exists adopts that one. Deleting it deletes every bucket in it: give it
+ * `retainOnDelete` to keep history through `pulumi destroy`.
+ */
 export class Organization extends pulumi.dynamic.Resource {
   /** Organisation name. */
   declare public readonly name: pulumi.Output<string>;

@@ -1,6 +1,7 @@
 // End to end with the real Pulumi engine: the program, run by the `pulumi` CLI against a throwaway
 // influxd used as an external server, then the writer configured from the stack's outputs.
-// The tests run in order and share one stack, as a person at a terminal would.
+// The tests run in order and share one stack, as a person at a terminal would; after its destroy a
+// second stack adopts the history the first one left on the server.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +10,7 @@ import { loadConfig } from "../../writer/src/config";
 import { startWriter } from "../../writer/src/app";
 import { InfluxdInstance, findOnPath, inCi, startInfluxd } from "../harness/influxd";
 import { PulumiWorkspace } from "./pulumi-cli";
-import { InfluxApi } from "./influx-api";
+import { BucketState, InfluxApi } from "./influx-api";
 
 const missing = ["pulumi", "influxd"].filter((tool) => findOnPath(tool) === undefined);
 if (missing.length > 0) {
@@ -28,8 +29,12 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
   /** Everything the CLI printed, checked at the end for token values. */
   const transcript: string[] = [];
   let outputs: StackOutputs;
-  /** What the server held before the stack existed; `pulumi destroy` must return it to exactly this. */
+  /** What the server held before the stack existed; `pulumi destroy` keeps only the history on top of it. */
   let before: { orgs: string[]; authorizationIds: string[] };
+  /** The buckets and their point counts that `pulumi destroy` left on the server. */
+  let kept: { buckets: Record<string, BucketState>; points: Record<string, number> };
+  /** The outputs of the second stack, which adopts what the first one left. */
+  let again: StackOutputs;
 
   const pulumi = async (args: string[]) => {
     const res = await ws.ok(args);
@@ -244,14 +249,67 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
     expect(clean.code, ws.redact(clean.stdout + clean.stderr)).toBe(0);
   });
 
-  test("pulumi destroy leaves the server with no project resources", async () => {
+  test("pulumi destroy keeps every bucket with its points, says so in its preview, and removes the tasks and tokens", async () => {
+    const buckets = await api.buckets(outputs.orgId);
+    const points = await pointCounts(api, Object.keys(buckets));
+    expect(points.home_assistant_events).toBeGreaterThanOrEqual(200);
+    expect(points.home_assistant_hourly).toBeGreaterThan(0);
+
+    // The workspace skips confirmations (an implied --yes), which a preview-only destroy refuses.
+    const preview = await ws.ok(["destroy", "--preview-only", "--diff"], { env: { PULUMI_SKIP_CONFIRMATIONS: "false" } });
+    transcript.push(preview.stdout, preview.stderr);
+    const retained = preview.stdout.split("\n").filter((line) => /Bucket/.test(line) && /retain/i.test(line));
+    expect(retained, ws.redact(preview.stdout)).toHaveLength(6);
+
     await pulumi(["destroy", "--yes", "--skip-preview"]);
-    expect(await api.orgNames()).toEqual(before.orgs);
+    expect(await api.buckets(outputs.orgId)).toEqual(buckets);
+    expect(await pointCounts(api, Object.keys(buckets))).toEqual(points);
+    expect(await api.orgNames()).toEqual([...before.orgs, "home_assistant"].sort());
+    expect(await api.tasks(outputs.orgId)).toEqual([]);
     expect((await api.authorizations()).map((a) => a.id).sort()).toEqual(before.authorizationIds);
+    kept = { buckets, points };
+  });
+
+  test("a new stack with the admin token adopts the organisation and buckets with their points; a second up changes nothing", async () => {
+    await pulumi(["stack", "init", "e2e-again", "--secrets-provider", "passphrase"]);
+    await config("server.runtime", "external");
+    await config("server.url", influxd.url);
+    await config("server.adminToken", influxd.token, true);
+    await config("writer.enabled", "false");
+    await config("timeZone", "UTC");
+    await pulumi(["up", "--yes", "--skip-preview"]);
+    again = await stackOutputs(ws, transcript);
+
+    expect(again.orgId).toBe(outputs.orgId);
+    for (const [role, bucket] of Object.entries(outputs.buckets)) expect(again.buckets[role], role).toEqual(bucket);
+    // The same buckets with the same points; their settings are the new stack's (system: the default 30 d
+    // again, where the first stack had set 45 d).
+    expect(await api.buckets(again.orgId)).toEqual({ ...kept.buckets, system_metrics: { ...kept.buckets.system_metrics!, retentionSeconds: 30 * DAY_S } });
+    expect(await pointCounts(api, Object.keys(kept.buckets))).toEqual(kept.points);
+    expect(await api.tasks(again.orgId)).toHaveLength(2);
+
+    const res = await pulumi(["preview", "--expect-no-changes", "--json"]);
+    expect(changedSteps(res.stdout)).toEqual([]);
+    await pulumi(["up", "--yes", "--skip-preview", "--expect-no-changes"]);
+  });
+
+  test("a bucket updated without a shard group keeps the duration the server has", async () => {
+    const weather = again.buckets.weather.id;
+    // Set on the server by hand; the stack declares no shard group for weather.
+    await api.patchBucket(weather, { retentionRules: [{ type: "expire", everySeconds: 180 * DAY_S, shardGroupDurationSeconds: 2 * DAY_S }] });
+    await config("buckets.weather.retentionDays", "200");
+    const preview = changedSteps((await pulumi(["preview", "--json", "--diff"])).stdout);
+    expect(preview).toHaveLength(1);
+    expect(preview[0]).toMatchObject({ op: "update", changedInputs: ["retentionSeconds"] });
+    expect(preview[0]!.urn).toMatch(/weather/);
+
+    await pulumi(["up", "--yes", "--skip-preview"]);
+    expect((await api.buckets(again.orgId)).weather_data).toEqual({ id: weather, retentionSeconds: 200 * DAY_S, shardGroupDurationSeconds: 2 * DAY_S });
+    expect(changedSteps((await pulumi(["preview", "--expect-no-changes", "--json"])).stdout)).toEqual([]);
   });
 
   test("no token value appears in the state files or in anything the CLI printed", () => {
-    const tokens = [influxd.token, outputs.tokens.writer, outputs.tokens.reader, outputs.tokens.monitor];
+    const tokens = [influxd.token, ...Object.values(outputs.tokens), ...Object.values(again.tokens)];
     const files = listFiles(ws.backendDir);
     expect(files.length).toBeGreaterThan(0);
     for (const file of files) {
@@ -308,6 +366,16 @@ function changedSteps(json: string): Step[] {
       const keys = [...new Set([...Object.keys(olds), ...Object.keys(news)])];
       return { op: s.op, urn: s.urn, changedInputs: keys.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k])).sort() };
     });
+}
+
+/** Points per bucket, counted by the server over all time. */
+async function pointCounts(api: InfluxApi, buckets: string[]): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const bucket of buckets) {
+    const rows = await api.query(`from(bucket: "${bucket}") |> range(start: 0) |> group() |> count()`);
+    counts[bucket] = rows.reduce((sum, row) => sum + Number(row._value), 0);
+  }
+  return counts;
 }
 
 function point(entity: string, deviceClass: string, value: number, ms: number): string {

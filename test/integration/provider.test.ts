@@ -88,9 +88,18 @@ describe.skipIf(!influxdFound)("InfluxDB providers against a real influxd", () =
       expect(redact(await organizationProvider.read!(id, renamed))).toEqual(redact({}));
     });
 
-    it("fails create with the server's reason when the name is taken", async () => {
-      await newOrg("org-taken");
-      await expect(organizationProvider.create({ ...base(), name: "org-taken" }).then(redact)).rejects.toThrow(/already exists/);
+    it("adopts an organisation that already exists by name, with its buckets, instead of failing", async () => {
+      const { body } = await admin("POST", "/api/v2/orgs", { name: "org-kept" });
+      const keptId = (body as { id: string }).id;
+      const kept = await admin("POST", "/api/v2/buckets", { orgID: keptId, name: "kept-bucket", retentionRules: [] });
+      expect(kept.status).toBe(201);
+      const inputs: OrganizationInputs = { ...base(), name: "org-kept", description: "adopted" };
+      const { id, outs } = await organizationProvider.create(inputs);
+      expect(id).toBe(keptId);
+      expect(redact(outs)).toEqual(redact(inputs));
+      expect(redact(await admin("GET", `/api/v2/orgs/${id}`))).toMatchObject(redact({ status: 200, body: { name: "org-kept", description: "adopted" } }));
+      expect((await admin("GET", `/api/v2/buckets/${(kept.body as { id: string }).id}`)).status).toBe(200);
+      expect(redact(await organizationProvider.diff!(id, (await organizationProvider.read!(id, outs)).props!, inputs))).toEqual(redact({ changes: false, replaces: [] }));
     });
   });
 
@@ -153,6 +162,79 @@ describe.skipIf(!influxdFound)("InfluxDB providers against a real influxd", () =
       expect(replacement.id).not.toBe(old.id);
       expect(redact(await admin("GET", `/api/v2/buckets/${replacement.id}`))).toMatchObject(redact({ status: 200, body: { orgID: moved.orgId, name: "bucket-moving" } }));
       expect((await admin("GET", `/api/v2/buckets/${old.id}`)).status).toBe(404);
+    });
+
+    const writePoints = (bucketId: string, lines: string) =>
+      admin("POST", `/api/v2/write?orgID=${server().orgId}&bucket=${bucketId}&precision=s`, lines);
+    const countPoints = async (bucket: string) => {
+      const answer = await call(server().url, server().token, "POST", `/api/v2/query?orgID=${server().orgId}`, {
+        query: `from(bucket: "${bucket}") |> range(start: 0) |> group() |> count() |> yield(name: "n")`,
+        type: "flux",
+      });
+      expect(answer.status).toBe(200);
+      const rows = String(answer.body).trim().split(/\r?\n/).filter((line) => line.startsWith(",n,"));
+      return rows.length === 0 ? 0 : Number(rows[0]!.split(",").pop());
+    };
+
+    it("adopts a bucket that already exists by name, with its points, and makes its settings the declared ones", async () => {
+      const orgId = server().orgId;
+      const made = await admin("POST", "/api/v2/buckets", { orgID: orgId, name: "bucket-kept", retentionRules: [{ type: "expire", everySeconds: 10 * DAY }] });
+      const keptId = (made.body as { id: string }).id;
+      const now = Math.floor(Date.now() / 1000);
+      expect((await writePoints(keptId, [1, 2, 3].map((i) => `m v=${i} ${now - i}`).join("\n"))).status).toBe(204);
+
+      const inputs: BucketInputs = { ...base(), orgId, name: "bucket-kept", retentionSeconds: 30 * DAY, shardGroupDurationSeconds: 2 * DAY, description: "adopted" };
+      const { id, outs } = await bucketProvider.create(inputs);
+      expect(id).toBe(keptId);
+      expect(redact(outs)).toEqual(redact(inputs));
+      expect(await countPoints("bucket-kept")).toBe(3);
+      expect(redact(await admin("GET", `/api/v2/buckets/${id}`))).toMatchObject(redact({
+        status: 200,
+        body: { name: "bucket-kept", description: "adopted", retentionRules: [{ everySeconds: 30 * DAY, shardGroupDurationSeconds: 2 * DAY }] },
+      }));
+      const read = await bucketProvider.read!(id, outs);
+      expect(redact(await bucketProvider.diff!(id, read.props!, inputs))).toEqual(redact({ changes: false, replaces: [] }));
+    });
+
+    it("keeps the server's shard-group duration on an update that declares none", async () => {
+      const inputs: BucketInputs = { ...base(), orgId: server().orgId, name: "bucket-shard-kept", retentionSeconds: 30 * DAY, shardGroupDurationSeconds: 2 * DAY };
+      const { id, outs } = await bucketProvider.create(inputs);
+      // The declaration drops the shard group and changes the retention: the server's 2 d stays (a 0
+      // would have made the server derive 1 d from 60 d of retention).
+      const unset: BucketInputs = { ...inputs, retentionSeconds: 60 * DAY, shardGroupDurationSeconds: undefined };
+      expect(redact(await bucketProvider.diff!(id, outs!, unset))).toEqual(redact({ changes: true, replaces: [] }));
+      const updated = await bucketProvider.update!(id, outs!, unset);
+      expect(updated.outs!.shardGroupDurationSeconds).toBe(2 * DAY);
+      expect(redact(await admin("GET", `/api/v2/buckets/${id}`))).toMatchObject(redact({ body: { retentionRules: [{ everySeconds: 60 * DAY, shardGroupDurationSeconds: 2 * DAY }] } }));
+      // Nothing more to do: the server's duration is what an unset declaration means.
+      expect(redact(await bucketProvider.diff!(id, (await bucketProvider.read!(id, updated.outs)).props!, unset))).toEqual(redact({ changes: false, replaces: [] }));
+
+      // A set by hand on the server is kept through the next update as well.
+      expect((await admin("PATCH", `/api/v2/buckets/${id}`, { retentionRules: [{ type: "expire", everySeconds: 60 * DAY, shardGroupDurationSeconds: 3 * DAY }] })).status).toBe(200);
+      await bucketProvider.update!(id, updated.outs!, { ...unset, description: "touched" });
+      expect(redact(await admin("GET", `/api/v2/buckets/${id}`))).toMatchObject(redact({ body: { description: "touched", retentionRules: [{ shardGroupDurationSeconds: 3 * DAY }] } }));
+    });
+
+    it("lets the server choose a shard-group duration that fits when an undeclared one exceeds a shorter new retention", async () => {
+      const inputs: BucketInputs = { ...base(), orgId: server().orgId, name: "bucket-shard-shrunk", retentionSeconds: 30 * DAY, shardGroupDurationSeconds: 7 * DAY };
+      const { id, outs } = await bucketProvider.create(inputs);
+      const updated = await bucketProvider.update!(id, outs!, { ...inputs, retentionSeconds: 3 * DAY, shardGroupDurationSeconds: undefined });
+      expect((await bucketProvider.create({ ...inputs, name: "bucket-shard-fresh", retentionSeconds: 3 * DAY, shardGroupDurationSeconds: undefined })).outs!.shardGroupDurationSeconds).toBe(DAY);
+      // What the server gives a new bucket of 3 d: 1 d. A PATCH with 0 would have stored 0.
+      expect(updated.outs!.shardGroupDurationSeconds).toBe(DAY);
+      expect(redact(await admin("GET", `/api/v2/buckets/${id}`))).toMatchObject(redact({ body: { retentionRules: [{ everySeconds: 3 * DAY, shardGroupDurationSeconds: DAY }] } }));
+    });
+
+    it("reports a declared shard-group duration changed on the server as drift, and repairs it", async () => {
+      const inputs: BucketInputs = { ...base(), orgId: server().orgId, name: "bucket-shard-drift", retentionSeconds: 30 * DAY, shardGroupDurationSeconds: DAY };
+      const { id, outs } = await bucketProvider.create(inputs);
+      expect((await admin("PATCH", `/api/v2/buckets/${id}`, { retentionRules: [{ type: "expire", everySeconds: 30 * DAY, shardGroupDurationSeconds: 2 * DAY }] })).status).toBe(200);
+      const drifted = await bucketProvider.read!(id, outs);
+      expect(redact(drifted.props)).toMatchObject(redact({ retentionSeconds: 30 * DAY, shardGroupDurationSeconds: 2 * DAY }));
+      expect(redact(drifted.inputs)).toMatchObject(redact({ shardGroupDurationSeconds: 2 * DAY }));
+      expect(redact(await bucketProvider.diff!(id, drifted.props!, inputs))).toEqual(redact({ changes: true, replaces: [] }));
+      await bucketProvider.update!(id, drifted.props!, inputs);
+      expect(redact(await admin("GET", `/api/v2/buckets/${id}`))).toMatchObject(redact({ body: { retentionRules: [{ shardGroupDurationSeconds: DAY }] } }));
     });
 
     it("fails create with the server's reason for a retention it rejects", async () => {
@@ -339,6 +421,19 @@ describe.skipIf(!influxdFound)("InfluxDB providers against a real influxd", () =
   });
 
   describe("DbrpMapping", () => {
+    it("adopts the same mapping when it already exists, and still refuses one that maps the database to another bucket", async () => {
+      const orgId = server().orgId;
+      const bucketId = (await bucketProvider.create({ ...base(), orgId, name: "dbrp-kept", retentionSeconds: 0 })).id;
+      const inputs: DbrpMappingInputs = { ...base(), orgId, bucketId, database: "dbrp_kept", retentionPolicy: "autogen", isDefault: true };
+      const first = await dbrpProvider.create(inputs);
+      // A stack that lost its state creates it again.
+      const again = await dbrpProvider.create(inputs);
+      expect(again.id).toBe(first.id);
+      expect(redact((await dbrpProvider.read!(again.id, again.outs)).props)).toEqual(redact(inputs));
+      const otherBucketId = (await bucketProvider.create({ ...base(), orgId, name: "dbrp-kept-other", retentionSeconds: 0 })).id;
+      await expect(dbrpProvider.create({ ...inputs, bucketId: otherBucketId }).then(redact)).rejects.toThrow("another DBRP mapping with same orgID, db, and rp exists");
+    });
+
     it("creates, reads, updates in place, sees out-of-band changes, replaces, deletes, and deletes again", async () => {
       const orgId = server().orgId;
       const bucketId = (await bucketProvider.create({ ...base(), orgId, name: "dbrp-events", retentionSeconds: 0 })).id;
@@ -428,5 +523,20 @@ describe.skipIf(!influxdFound)("Onboarding against a fresh influxd", () => {
     await onboardingProvider.delete!(id, outs!);
     await onboardingProvider.delete!(id, outs!);
     expect(redact(await call(server().url, token, "GET", `/api/v2/orgs/${outs!.orgId}`))).toMatchObject(redact({ status: 200 }));
+
+    // A new stack over the same server (a kept volume): with the operator token it adopts the setup.
+    const adopted = await onboardingProvider.create({ ...inputs, password: randomSecret(), token });
+    expect(adopted.id).toBe(id);
+    expect(redact(adopted.outs)).toMatchObject(redact({ orgId: outs!.orgId, bucketId: outs!.bucketId, userId: id }));
+    expect(adopted.outs!.token === token).toBe(true);
+    expect(redact(await onboardingProvider.read!(adopted.id, adopted.outs))).toEqual(redact({ id, props: adopted.outs }));
+
+    // Without the token, or with a wrong one, it fails saying what to do, and never prints a token.
+    await expect(onboardingProvider.create(inputs).then(redact)).rejects.toThrow("server.adminToken");
+    const wrong = randomSecret();
+    const refused = await onboardingProvider.create({ ...inputs, token: wrong }).then(() => "created", (error: Error) => error.message);
+    expect(refused).toMatch(/does not accept the configured operator token/);
+    expect(refused.includes(wrong) || refused.includes(token)).toBe(false);
+    await expect(onboardingProvider.create({ ...inputs, org: "not-there", token }).then(redact)).rejects.toThrow("has no organisation named not-there");
   });
 });

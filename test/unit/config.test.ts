@@ -24,6 +24,7 @@ describe("parseStackConfig defaults", () => {
       server: { runtime: "docker", image: "influxdb:2.7.12", bindAddress: "127.0.0.1", port: 8086, readyTimeoutSeconds: 120 },
       onboarding: { username: "admin", password: "correct-horse" },
       org: "home_assistant",
+      deleteDataOnDestroy: false,
       buckets: {
         events: { name: "home_assistant_events", retentionDays: 365, shardGroupDays: 7 },
         weather: { name: "weather_data", retentionDays: 180 },

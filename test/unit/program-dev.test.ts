@@ -1,11 +1,15 @@
 // The dev stack (Pulumi.dev.yaml, docker runtime) under mocks: the exact resources it declares.
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseStackConfig } from "../../components/config";
 import { dailyRollupFlux, hourlyRollupFlux } from "../../components/flux";
 import { WriterConfigSchema } from "ha-influx-writer/config";
 import {
-  DYNAMIC, Declaration, declareProgram, graphBelowServer, graphOf, inputsOf as declaredInputs, isSecretValue, reveal, setPath, stackFileSettings,
+  DYNAMIC, Declaration, declareProgram, graphBelowServer, graphOf, inputsOf as declaredInputs, isSecretValue, optionsOf, reveal, setPath, stackFileSettings,
 } from "./helpers/declare";
+
+const projectRoot = resolve(__dirname, "..", "..");
 
 const DAY = 86_400;
 const ADMIN = { url: "http://127.0.0.1:8086", token: "operator-token-value" };
@@ -128,18 +132,29 @@ describe("Pulumi.dev.yaml", () => {
     }
   });
 
-  it("builds the writer from writer/ and runs it on the server's network with a spool volume", () => {
-    expect(inputsOf("docker:index/image:Image", "writer-image")).toMatchObject({
-      imageName: "ha-influx-writer:dev",
-      skipPush: true,
-      build: { context: expect.stringMatching(/[\\/]writer$/), dockerfile: expect.stringMatching(/[\\/]writer[\\/]Dockerfile$/) },
-    });
+  it("builds writer/Dockerfile from the repository root, where the lock file is", () => {
+    const image = inputsOf("docker:index/image:Image", "writer-image") as { build: { context: string; dockerfile: string } };
+    expect(image).toMatchObject({ imageName: "ha-influx-writer:dev", skipPush: true });
+    expect(resolve(image.build.context)).toBe(projectRoot);
+    expect(resolve(image.build.dockerfile)).toBe(join(projectRoot, "writer", "Dockerfile"));
+    expect(existsSync(join(image.build.context, "package-lock.json"))).toBe(true);
+  });
+
+  it("runs the writer by the built image's digest, not its tag, so a rebuilt image replaces the container", () => {
+    const writer = inputsOf("docker:index/container:Container", "writer");
+    // The mocks' repoDigest of the Image resource: a new build gets a new one, the tag stays.
+    expect(writer.image).toBe("ha-influx-writer@sha256:writer-image-build");
+    expect(writer.image).not.toContain(":dev");
+    // A new image means a new container, and the old one goes first: two writers never share a spool.
+    expect(optionsOf(declared, "docker:index/container:Container", "writer")).toMatchObject({ deleteBeforeReplace: true, retainOnDelete: false });
+  });
+
+  it("runs the writer on the server's network with a spool volume", () => {
     expect(inputsOf("docker:index/volume:Volume", "writer-spool")).toEqual({ name: "ha-influx-dev-writer-spool" });
     const writer = rawInputsOf("docker:index/container:Container", "writer");
     expect(isSecretValue(writer.uploads)).toBe(true);
     const plain = reveal(writer) as { uploads: { file: string; content: string }[] } & Record<string, unknown>;
     expect(plain).toMatchObject({
-      image: "ha-influx-writer:dev",
       restart: "unless-stopped",
       command: ["--shutdown-timeout", "25"],
       stopSignal: "SIGTERM",
@@ -174,6 +189,25 @@ describe("Pulumi.dev.yaml", () => {
       homeAssistant: { url: "http://homeassistant.local:8123", token: "ha-long-lived-token", weatherEntity: "weather.home" },
     });
     expect(WriterConfigSchema.safeParse(config).success).toBe(true);
+  });
+
+  it.each(["events", "weather", "system", "sports", "hourly", "daily"])("keeps bucket %s, with its points, when the stack is destroyed", (role) => {
+    expect(optionsOf(declared, `${DYNAMIC}:Bucket`, `home-assistant-${role}`).retainOnDelete).toBe(true);
+    // Its InfluxQL mapping may go: a later stack makes it again.
+    expect(optionsOf(declared, `${DYNAMIC}:DbrpMapping`, `home-assistant-${role}-dbrp`).retainOnDelete).toBe(false);
+  });
+
+  it("keeps the data volume, the spool volume and the onboarding when the stack is destroyed; tasks and tokens go", () => {
+    expect(optionsOf(declared, "docker:index/volume:Volume", "influxdb-data").retainOnDelete).toBe(true);
+    expect(optionsOf(declared, "docker:index/volume:Volume", "writer-spool").retainOnDelete).toBe(true);
+    expect(optionsOf(declared, `${DYNAMIC}:Onboarding`, "influxdb-onboarding")).toMatchObject({ retainOnDelete: true, ignoreChanges: ["url", "password"] });
+    for (const [type, name] of [[`${DYNAMIC}:Task`, "rollup-hourly"], [`${DYNAMIC}:Authorization`, "token-writer"], ["docker:index/container:Container", "influxdb"]]) {
+      expect(optionsOf(declared, type, name).retainOnDelete, name).toBe(false);
+    }
+  });
+
+  it("lets the server generate the operator token at setup when server.adminToken is not set", () => {
+    expect(inputsOf(`${DYNAMIC}:Onboarding`, "influxdb-onboarding").token).toBeUndefined();
   });
 
   it("exports the URL the engine reaches the server at", () => {

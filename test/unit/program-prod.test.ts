@@ -4,7 +4,7 @@ import { parseStackConfig } from "../../components/config";
 import { hourlyRollupFlux } from "../../components/flux";
 import { WriterConfigSchema } from "ha-influx-writer/config";
 import {
-  DYNAMIC, Declaration, declareProgram, graphBelowServer, graphOf, inputsOf as declaredInputs, isSecretValue, reveal, setPath, stackFileSettings,
+  DYNAMIC, Declaration, declareProgram, graphBelowServer, graphOf, inputsOf as declaredInputs, isSecretValue, optionsOf, reveal, setPath, stackFileSettings,
 } from "./helpers/declare";
 
 const DAY = 86_400;
@@ -52,6 +52,15 @@ describe("Pulumi.prod.yaml (external server)", () => {
     expect(bucket).toMatchObject({ orgId: ORG_ID, retentionSeconds: retention });
     expect(bucket.shardGroupDurationSeconds).toBe(shard);
     expect(bucket.description).toBe(description);
+  });
+
+  it("keeps the organisation and every bucket on the server when the stack is destroyed", () => {
+    // Deleting the organisation would delete its buckets, so it stays too.
+    expect(optionsOf(declared, `${DYNAMIC}:Organization`, "home-assistant-org").retainOnDelete).toBe(true);
+    for (const role of ["events", "weather", "system", "sports", "hourly", "daily"]) {
+      expect(optionsOf(declared, `${DYNAMIC}:Bucket`, `home-assistant-${role}`).retainOnDelete, role).toBe(true);
+    }
+    expect(optionsOf(declared, `${DYNAMIC}:Task`, "rollup-hourly").retainOnDelete).toBe(false);
   });
 
   it("schedules the hourly rollup by cron with the configured offset and a 6 h lookback", () => {

@@ -37,6 +37,27 @@ export interface Declared {
   parentType: string;
   /** Inputs as the engine would receive them. */
   inputs: Record<string, unknown>;
+  /** The resource options the engine acts on at delete and replace time. */
+  options: DeclaredOptions;
+}
+
+/** Resource options as the engine receives them in the registration. */
+export interface DeclaredOptions {
+  /** Left in place (not deleted) when it leaves the stack. */
+  retainOnDelete: boolean;
+  /** Deleted before its replacement is created. */
+  deleteBeforeReplace: boolean;
+  /** Input changes the engine ignores. */
+  ignoreChanges: string[];
+}
+
+/** The part of a registration request the mocks do not pass on. */
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getRetainondelete(): boolean | undefined;
+  getDeletebeforereplace(): boolean;
+  getIgnorechangesList(): string[];
 }
 
 /** A resolved output and whether it is secret. */
@@ -55,7 +76,10 @@ function mockState(type: string, name: string, inputs: Record<string, unknown>):
     case "pulumi-nodejs:dynamic/influxdb:Authorization":
       return { ...inputs, token: `${name}-token-value` };
     case "docker:index/remoteImage:RemoteImage":
-      return { ...inputs, imageId: "sha256:influxdb-image" };
+      return { ...inputs, imageId: `sha256:${name}` };
+    case "docker:index/image:Image":
+      // What the docker provider reports of a local build: the image by its content digest.
+      return { ...inputs, repoDigest: `${String(inputs.imageName).split(":")[0]}@sha256:${name}-build` };
     case "docker:index/network:Network":
       // The docker provider names networks itself; the mocks stand in for it.
       return { ...inputs, name: `${name}-mock` };
@@ -109,7 +133,8 @@ export interface Declaration {
 
 /** Declares the program for `cfg` under mocks (once per test file: mocks are process-wide). */
 export async function declareProgram(cfg: StackConfig, stack: string): Promise<Declaration> {
-  const seen: Omit<Declared, "parentType">[] = [];
+  const seen: Omit<Declared, "parentType" | "options">[] = [];
+  const options = new Map<string, DeclaredOptions>();
   await pulumi.runtime.setMocks(
     {
       newResource: ({ type, name, inputs }) => {
@@ -122,6 +147,17 @@ export async function declareProgram(cfg: StackConfig, stack: string): Promise<D
     stack,
     false,
   );
+  // The mocks hand `newResource` the inputs only; the options are read off the request itself.
+  const mockMonitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, callback: unknown): Promise<void> };
+  const register = mockMonitor.registerResource.bind(mockMonitor);
+  mockMonitor.registerResource = (req, callback) => {
+    options.set(`${req.getType()}::${req.getName()}`, {
+      retainOnDelete: req.getRetainondelete() ?? false,
+      deleteBeforeReplace: req.getDeletebeforereplace(),
+      ignoreChanges: req.getIgnorechangesList(),
+    });
+    return register(req, callback);
+  };
   const declared: ProgramOutputs = program(cfg, stack);
   const optional = (output?: pulumi.Output<string>) => (output === undefined ? undefined : settle(output));
   const outputs: Declaration["outputs"] = {
@@ -146,7 +182,11 @@ export async function declareProgram(cfg: StackConfig, stack: string): Promise<D
     const types = qualifiedType.split("$");
     parents.set(`${types[types.length - 1]}::${name}`, types.length > 1 ? types[types.length - 2] : "pulumi:pulumi:Stack");
   }
-  const resources = seen.map((r) => ({ ...r, parentType: parents.get(`${r.type}::${r.name}`) ?? "(unregistered)" }));
+  const resources = seen.map((r) => ({
+    ...r,
+    parentType: parents.get(`${r.type}::${r.name}`) ?? "(unregistered)",
+    options: options.get(`${r.type}::${r.name}`) ?? { retainOnDelete: false, deleteBeforeReplace: false, ignoreChanges: [] },
+  }));
   return { resources, outputs };
 }
 
@@ -183,6 +223,13 @@ export function graphBelowServer(): string[] {
     "ha-influx:writer:WriterService > docker:index/volume:Volume writer-spool",
     "ha-influx:writer:WriterService > docker:index/container:Container writer",
   ];
+}
+
+/** The resource options of one declared resource; throws when it was not declared. */
+export function optionsOf(declaration: Declaration, type: string, name: string): DeclaredOptions {
+  const found = declaration.resources.find((r) => r.type === type && r.name === name);
+  if (!found) throw new Error(`not declared: ${type} ${name}`);
+  return found.options;
 }
 
 /** The inputs of one declared resource, secrets unwrapped; throws when it was not declared. */
