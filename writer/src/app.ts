@@ -60,6 +60,7 @@ export async function startWriter(config: WriterConfig, options: StartWriterOpti
         weatherEntity: ha.weatherEntity,
         snapshot: ha.snapshotOnStart,
         authRetryMs: ha.authRetrySeconds * 1000,
+        recorderCommitMs: ha.recorderCommitIntervalSeconds * 1000,
         stateFile: join(config.spool.dir, "homeassistant.json"),
         onTimeZone: (zone) => pipeline.useTimeZone?.(zone),
         sink: pipeline,

@@ -106,6 +106,8 @@ export const WriterConfigSchema = z
         snapshotOnStart: z.boolean().default(true),
         /** Pause after Home Assistant rejects the token (at most one failed login per this long). */
         authRetrySeconds: positiveSeconds.default(300),
+        /** Home Assistant's `recorder: commit_interval` (its default 5 s): the backfill after a reconnect waits for it. */
+        recorderCommitIntervalSeconds: z.number().min(0).default(5),
       })
       .loose()
       .refine((ha) => ha.token !== undefined || ha.tokenFile !== undefined, { message: "required (or a file holding it: HA_TOKEN_FILE, homeAssistant.tokenFile)", path: ["token"] })
@@ -178,6 +180,7 @@ export const ENV_VARS: Readonly<Record<string, { path: string; kind: EnvKind }>>
   HA_TOKEN: { path: "homeAssistant.token", kind: "string" },
   HA_TOKEN_FILE: { path: "homeAssistant.tokenFile", kind: "string" },
   HA_AUTH_RETRY_SECONDS: { path: "homeAssistant.authRetrySeconds", kind: "number" },
+  HA_RECORDER_COMMIT_INTERVAL: { path: "homeAssistant.recorderCommitIntervalSeconds", kind: "number" },
   HA_WEATHER_ENTITY: { path: "homeAssistant.weatherEntity", kind: "string" },
   INGEST_HOST: { path: "ingest.host", kind: "string" },
   INGEST_PORT: { path: "ingest.port", kind: "number" },

@@ -48,6 +48,7 @@ describe("Home Assistant WebSocket source", () => {
       logger,
       reconnect: { fastMs: 10, fastForMs: 60_000, maxMs: 50 },
       authRetryMs: 50,
+      recorderCommitMs: 0,
       ...overrides,
     });
     source.start();

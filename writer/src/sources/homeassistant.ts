@@ -6,7 +6,9 @@
  *    registries (see `haRegistries.ts`) and `get_states`;
  * 3. when it was subscribed before (in this process or, through the state file, an earlier one), asks
  *    the recorder for every change since it last heard from Home Assistant (`haHistory.ts`) and submits
- *    them in time order;
+ *    them in time order. It asks only after the recorder's commit interval has passed: a change made
+ *    just before the subscription is neither a live event nor, until the recorder commits it, in the
+ *    history (Home Assistant's own `history/stream` waits for the recorder in the same way);
  * 4. submits the snapshot of current states (weather entities first) and then the held-back live
  *    events, and from then on every event as it comes.
  * Every state is submitted with the registries' `area`, `device_name` and `integration` in its
@@ -93,6 +95,11 @@ export interface HomeAssistantSourceOptions {
    * last heard from Home Assistant, which starts the history backfill). None: nothing is kept.
    */
   stateFile?: string;
+  /**
+   * Home Assistant's `recorder: commit_interval` in ms (its default is 5 s): how long the backfill
+   * waits after subscribing, so that every change before the subscription is in the history.
+   */
+  recorderCommitMs?: number;
   /** Called with Home Assistant's time zone from `get_config` (the writer uses it unless one is configured). */
   onTimeZone?: (timeZone: string) => void;
   /**
@@ -112,6 +119,8 @@ const MAX_EVENTS_PER_SUBMIT = 1000;
 const MAX_SUBMITS_IN_FLIGHT = 4;
 /** The backfill starts this much before the source last heard from Home Assistant (clock skew, batching). */
 const BACKFILL_OVERLAP_US = 2_000_000;
+/** Added to the recorder's commit interval before the history is read (the commit itself takes time). */
+const RECORDER_COMMIT_MARGIN_MS = 1000;
 /** The state file is rewritten at most this often. */
 const STATE_SAVE_INTERVAL_MS = 2000;
 /** How often a rejected token file is checked for a new token. */
@@ -501,6 +510,8 @@ export class HomeAssistantSource {
     const current = StatesSchema.parse(await states) as unknown as HaStateObject[];
 
     if (backfillFromUs !== undefined && current.length > 0) {
+      await new Promise((resolve) => setTimeout(resolve, (this.options.recorderCommitMs ?? 5000) + RECORDER_COMMIT_MARGIN_MS));
+      if (socket !== this.socket) return;
       const history = await this.request(
         socket,
         historyRequest(current.map((state) => state.entity_id), backfillFromUs - BACKFILL_OVERLAP_US, Date.now() * 1000),
