@@ -119,6 +119,8 @@ const MAX_EVENTS_PER_SUBMIT = 1000;
 const MAX_SUBMITS_IN_FLIGHT = 4;
 /** The backfill starts this much before the source last heard from Home Assistant (clock skew, batching). */
 const BACKFILL_OVERLAP_US = 2_000_000;
+/** The backfill asks for the history in windows of this length. */
+const BACKFILL_WINDOW_US = 3600 * 1_000_000;
 /** Added to the recorder's commit interval before the history is read (the commit itself takes time). */
 const RECORDER_COMMIT_MARGIN_MS = 1000;
 /** The state file is rewritten at most this often. */
@@ -169,6 +171,7 @@ export class HomeAssistantSource {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private tokenPollTimer: NodeJS.Timeout | undefined;
   private saveTimer: NodeJS.Timeout | undefined;
+  private saving: Promise<void> = Promise.resolve();
   private awaitingPong = false;
   private nextId = 1;
   private readonly requests = new Map<number, Pending>();
@@ -512,14 +515,22 @@ export class HomeAssistantSource {
     if (backfillFromUs !== undefined && current.length > 0) {
       await new Promise((resolve) => setTimeout(resolve, (this.options.recorderCommitMs ?? 5000) + RECORDER_COMMIT_MARGIN_MS));
       if (socket !== this.socket) return;
-      const history = await this.request(
-        socket,
-        historyRequest(current.map((state) => state.entity_id), backfillFromUs - BACKFILL_OVERLAP_US, Date.now() * 1000),
-      );
-      const events = historyEvents(history);
-      this.backfilledEvents += events.length;
-      for (const event of events) this.enqueue(event);
-      this.options.logger.info({ events: events.length, since: new Date(backfillFromUs / 1000).toISOString() }, "submitted the changes Home Assistant recorded while the writer was not subscribed");
+      // In windows of an hour, so a writer that was away for days neither asks Home Assistant for one
+      // huge answer nor holds it all at once.
+      const ids = current.map((state) => state.entity_id);
+      const endUs = Date.now() * 1000;
+      let count = 0;
+      for (let fromUs = backfillFromUs - BACKFILL_OVERLAP_US; fromUs < endUs; fromUs += BACKFILL_WINDOW_US) {
+        const history = await this.request(socket, historyRequest(ids, fromUs, Math.min(endUs, fromUs + BACKFILL_WINDOW_US)));
+        const events = historyEvents(history);
+        count += events.length;
+        for (const event of events) this.enqueue(event);
+        this.flushPending();
+        await Promise.allSettled([...this.inFlight]);
+        if (socket !== this.socket) return;
+      }
+      this.backfilledEvents += count;
+      this.options.logger.info({ events: count, since: new Date(backfillFromUs / 1000).toISOString() }, "submitted the changes Home Assistant recorded while the writer was not subscribed");
     }
     const wanted = this.options.snapshot ? current : current.filter((state) => state.entity_id === this.options.weatherEntity);
     const ordered = [...wanted].sort((a, b) => weatherFirst(a.entity_id, b.entity_id));
@@ -648,7 +659,13 @@ export class HomeAssistantSource {
     this.saveTimer.unref();
   }
 
-  private async saveState(): Promise<void> {
+  /** Saves one after the other, so two writes never race for the temporary file. */
+  private saveState(): Promise<void> {
+    this.saving = this.saving.then(() => this.writeState());
+    return this.saving;
+  }
+
+  private async writeState(): Promise<void> {
     const file = this.options.stateFile;
     if (file === undefined) return;
     const state: StateFile = { version: 1 };
