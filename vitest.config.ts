@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config";
 
-// Four suites: `unit` needs nothing but Node; `integration` and `e2e` need a real influxd (and the
-// real Pulumi engine for e2e) on PATH, provided by scripts/install-tools.sh.
+// Suites: `unit` needs nothing but Node; `integration` and `e2e` need a real influxd (and the
+// real Pulumi engine for e2e) on PATH, provided by scripts/install-tools.sh; `homeassistant` needs
+// influxd and a real Home Assistant (`hass`, from scripts/install-homeassistant.sh).
 export default defineConfig({
   test: {
     projects: [
@@ -11,6 +12,8 @@ export default defineConfig({
       { test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], testTimeout: 600_000, hookTimeout: 600_000, fileParallelism: false } },
       // The writer image in a real Docker engine; scripts/ci-docker.sh builds the image and runs it.
       { test: { name: "docker", include: ["test/docker/**/*.test.ts"], testTimeout: 180_000, hookTimeout: 180_000, fileParallelism: false } },
+      // A real Home Assistant (scripts/install-homeassistant.sh) and a real influxd.
+      { test: { name: "homeassistant", include: ["test/homeassistant/**/*.test.ts"], testTimeout: 900_000, hookTimeout: 300_000, fileParallelism: false } },
     ],
   },
 });

@@ -134,8 +134,8 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
         state: i % 2 === 0 ? (19 + (i % 7) * 0.5).toFixed(1) : i % 4 === 1 ? "on" : "off",
         attributes:
           i % 2 === 0
-            ? { friendly_name: "Living room, \"north\" wall", device_class: "temperature", unit_of_measurement: "°C", area: "living room" }
-            : { friendly_name: "Front door", device_class: "door" },
+            ? { device_name: "Living room, \"north\" wall", device_class: "temperature", unit_of_measurement: "°C", area: "living room" }
+            : { device_name: "Front door", device_class: "door" },
         timestamp: new Date(base + i * 1000).toISOString(),
       }));
       const results = await writer.pipeline.submit(events, "e2e");
@@ -158,7 +158,7 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
         expect(row.entity_id).toBe(event.entity_id);
         expect(row.domain).toBe(event.entity_id.split(".")[0]);
         expect(row.device_class).toBe(event.attributes.device_class);
-        expect(row.device_name).toBe(event.attributes.friendly_name);
+        expect(row.device_name).toBe(event.attributes.device_name);
         expect(row.state_value).toBe(event.state);
         expect(row.time_of_day).toBe("morning");
         if (i % 2 === 0) {

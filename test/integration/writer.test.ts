@@ -123,10 +123,10 @@ describe.skipIf(!influxdFound)("the writer's core against a real influxd", () =>
         {
           entity_id: "sensor.special",
           state: 'say "hi",\nthen C:\\temp',
-          attributes: { friendly_name: "Bob's room, =1 Küche 🍳 a\\b", unit_of_measurement: "°C", area: "Living Room" },
+          attributes: { device_name: "Bob's room, =1 Küche 🍳 a\\b", unit_of_measurement: "°C", area: "Living Room" },
           timestamp: at,
         },
-        { entity_id: "sensor.special", state: "21.5", attributes: { friendly_name: "Bob's room, =1 Küche 🍳 a\\b" }, timestamp: at },
+        { entity_id: "sensor.special", state: "21.5", attributes: { device_name: "Bob's room, =1 Küche 🍳 a\\b" }, timestamp: at },
       ],
       "integration",
     );

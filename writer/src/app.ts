@@ -4,6 +4,7 @@
  * that loses nothing: sources first, then the server's in-flight requests, then the pipeline's flush.
  * The CLI and tests (including the real-influxd and end-to-end suites) start the writer through it.
  */
+import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { secretsOf, type WriterConfig } from "./config";
 import { createLogger, type Logger } from "./logger";
@@ -52,7 +53,19 @@ export async function startWriter(config: WriterConfig, options: StartWriterOpti
   let accepting = true;
   const ha = config.homeAssistant;
   const homeAssistant = ha
-    ? new HomeAssistantSource({ url: ha.url, token: ha.token, weatherEntity: ha.weatherEntity, snapshot: ha.snapshotOnStart, sink: pipeline, logger })
+    ? new HomeAssistantSource({
+        url: ha.url,
+        ...(ha.token !== undefined ? { token: ha.token } : {}),
+        ...(ha.tokenFile !== undefined ? { tokenFile: ha.tokenFile } : {}),
+        weatherEntity: ha.weatherEntity,
+        snapshot: ha.snapshotOnStart,
+        authRetryMs: ha.authRetrySeconds * 1000,
+        recorderCommitMs: ha.recorderCommitIntervalSeconds * 1000,
+        stateFile: join(config.spool.dir, "homeassistant.json"),
+        onTimeZone: (zone) => pipeline.useTimeZone?.(zone),
+        sink: pipeline,
+        logger,
+      })
     : undefined;
   const serverOptions: ServerOptions = {
     pipeline,

@@ -129,19 +129,29 @@ export const WriterConfigSchema = z
       })
       .strict()
       .prefault({}),
-    /** Zone of `time_of_day` and of timestamps written without an offset. */
-    timeZone: TimeZoneSchema.default("UTC"),
+    /**
+     * Zone of `time_of_day` and of timestamps written without an offset. Unset: Home Assistant's
+     * (from `get_config`) when the Home Assistant source is configured, else UTC.
+     */
+    timeZone: TimeZoneSchema.optional(),
     logLevel: z.enum(WRITER_LOG_LEVELS).default(WRITER_DEFAULTS.logLevel),
     logFormat: z.enum(LOG_FORMATS).default(WRITER_DEFAULTS.logFormat),
     /** The Home Assistant WebSocket source; absent when not configured. */
     homeAssistant: z
       .object({
         url: HomeAssistantUrlSchema,
-        token: z.string().min(1),
+        /** Long-lived access token; or `tokenFile`, re-read before every login. */
+        token: z.string().min(1).optional(),
+        tokenFile: z.string().min(1).optional(),
         weatherEntity: EntityIdSchema.optional(),
         snapshotOnStart: z.boolean().default(true),
+        /** Pause after Home Assistant rejects the token (at most one failed login per this long). */
+        authRetrySeconds: positiveSeconds.default(300),
+        /** Home Assistant's `recorder: commit_interval` (its default 5 s): the backfill after a reconnect waits for it. */
+        recorderCommitIntervalSeconds: z.number().min(0).default(5),
       })
       .strict()
+      .refine((ha) => ha.token !== undefined || ha.tokenFile !== undefined, { message: "required (or a file holding it: HA_TOKEN_FILE, homeAssistant.tokenFile)", path: ["token"] })
       .optional(),
     /** The HTTP ingest endpoint (served only with a token) and the probes' port. */
     ingest: z
@@ -220,6 +230,9 @@ export const ENV_VARS: Readonly<Record<string, { path: string; kind: EnvKind }>>
   WRITER_TIME_ZONE: { path: "timeZone", kind: "string" },
   HA_URL: { path: "homeAssistant.url", kind: "string" },
   HA_TOKEN: { path: "homeAssistant.token", kind: "string" },
+  HA_TOKEN_FILE: { path: "homeAssistant.tokenFile", kind: "string" },
+  HA_AUTH_RETRY_SECONDS: { path: "homeAssistant.authRetrySeconds", kind: "number" },
+  HA_RECORDER_COMMIT_INTERVAL: { path: "homeAssistant.recorderCommitIntervalSeconds", kind: "number" },
   HA_WEATHER_ENTITY: { path: "homeAssistant.weatherEntity", kind: "string" },
   INGEST_HOST: { path: "ingest.host", kind: "string" },
   INGEST_PORT: { path: "ingest.port", kind: "number" },

@@ -3,11 +3,15 @@
  *
  * Tags (empty ones omitted; in `TAG_KEYS` order, which is sorted as InfluxDB prefers):
  * - `area`: attribute `area` (or `area_id`); `device_class`: attribute `device_class`;
- * - `device_name`: attribute `friendly_name`; `domain`: the entity id before the dot; `entity_id`;
+ * - `device_name`: attribute `device_name`; `domain`: the entity id before the dot; `entity_id`;
  * - `integration`: attribute `integration` (or `platform`);
+ *   (the Home Assistant source sets `area`, `device_name` and `integration` from Home Assistant's
+ *   registries; `friendly_name` is not a tag: renaming an entity must not start a new series)
  * - `time_of_day`: `night` 0–6 h, `morning` 6–12 h, `afternoon` 12–18 h, `evening` 18–24 h, in the
  *   configured time zone;
- * - `weather_condition`: the weather context's condition.
+ * - `weather_condition`: only from the event itself: a `weather.*` entity's own state, or the weather
+ *   an event carries (flat shape). Never from the writer's weather context: a tag must be a pure
+ *   function of the state, or writing the same state twice would put it into two series.
  *
  * Fields (numbers always floats, strings in their own fields):
  * - `state_value`: the state as text (always, `unknown`/`unavailable` included);
@@ -16,7 +20,9 @@
  * - `confidence`: attribute `confidence` when it is a finite number;
  * - `duration_seconds`: how long the previous state had lasted when this event happened (event time
  *   minus the previous state's `last_changed`);
- * - `weather_temp`, `weather_humidity`, `weather_pressure`: the weather context's readings;
+ * - `weather_temp` (°C), `weather_humidity` (%), `weather_pressure` (hPa): a `weather.*` entity's own
+ *   values, else the weather the event carries, else the configured weather entity's reading that was
+ *   current at the event's time (fields do not make a series, so a rewrite stays one point);
  * - `unit_of_measurement`: attribute `unit_of_measurement`.
  */
 import type { HaEvent, WeatherReading } from "./events";
@@ -29,8 +35,10 @@ import type { ZoneClock } from "./timezone";
 export interface MappingContext {
   /** Clock of the configured time zone, for `time_of_day`. */
   clock: ZoneClock;
-  /** Weather to use when the event carries none (from the configured weather entity). */
+  /** Weather fields for an event that carries no weather of its own (the configured entity's reading then). */
   weather?: WeatherReading;
+  /** A `weather.*` entity's own reading (converted to °C and hPa); its condition becomes the tag. */
+  ownWeather?: WeatherReading;
   /** Previous state known to the writer, for events that do not carry one. */
   previousState?: string;
   /** When `previousState` began, microseconds since the epoch. */
@@ -78,17 +86,18 @@ export function timeOfDay(hour: number): "night" | "morning" | "afternoon" | "ev
  */
 export function mapEvent(event: HaEvent, context: MappingContext): string {
   const attrs = event.attributes;
-  const weather = event.weather ?? context.weather;
+  const own = context.ownWeather ?? event.weather;
+  const weather = own ?? context.weather;
 
   const area = text(attrs.area) ?? text(attrs.area_id);
   const deviceClass = text(attrs.device_class);
-  const deviceName = text(attrs.friendly_name);
+  const deviceName = text(attrs.device_name);
   const integration = text(attrs.integration) ?? text(attrs.platform);
   let line = context.tagCache
     ? context.tagCache.prefix(event.entityId, event.domain, area, deviceClass, deviceName, integration)
     : buildPrefix(event.entityId, event.domain, area, deviceClass, deviceName, integration);
   line += TIME_OF_DAY_TAG[context.clock.hourAt(Math.floor(event.timeUs / 1000))]!;
-  if (weather?.condition) line += tag("weather_condition", weather.condition);
+  if (own?.condition) line += tag("weather_condition", own.condition);
 
   // Fields in key order; the first is preceded by the space that ends the tag set.
   let separator = " ";

@@ -9,11 +9,21 @@
  * instant, or events without a time received together), it is moved to one microsecond after it. An
  * event repeating the entity's last time and state (a snapshot after a reconnect) is the same event:
  * it is acknowledged without writing it twice. Events older than the entity's last one (a backfill)
- * keep their own time.
+ * keep their own time, except from the Home Assistant source: it sees each entity's changes in order
+ * (live, or from the recorder's history after a reconnect), so a state of it that is not newer than
+ * the entity's last one was written already, and writing it again with today's previous state would
+ * corrupt the point.
+ *
+ * What the writer remembers per entity (last state, its start, the last time written) and the weather
+ * readings are kept in `entities.json` beside the spool, saved a second after they change and on stop:
+ * after a restart, `previous_state` and `duration_seconds` continue, and the snapshot's states that
+ * were already written are recognised as repeats.
  */
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { ComponentStatus } from "./componentStatus";
+import { z } from "zod";
 import type { WriterConfig } from "./config";
 import { DEFAULT_RETRY, Deliverer, type RetryPolicy } from "./delivery";
 import { parseEvent, type HaEvent, type WeatherReading, FILTER_REASONS } from "./events";
@@ -27,7 +37,9 @@ import { Router } from "./routing";
 import { WRITER_STATS_MEASUREMENT } from "./schema";
 import { Spool, type SpoolRecord } from "./spool";
 import type { SubmitResult } from "./sources/sink";
+import { HOME_ASSISTANT_SOURCE } from "./sources/homeassistant";
 import { ZoneClock } from "./timezone";
+import { WeatherTimeline, weatherReadingOf } from "./weather";
 
 // The contracts sources and the server depend on live in their own modules; re-exported for callers of the pipeline.
 export type { SubmitResult } from "./sources/sink";
@@ -69,6 +81,8 @@ export interface Pipeline {
   flush(timeoutMs: number): Promise<FlushResult>;
   /** Stops accepting events, flushes within `timeoutMs` milliseconds, and closes the spool. */
   stop(timeoutMs: number): Promise<FlushResult>;
+  /** Home Assistant's time zone, for `time_of_day`; ignored when the configuration names one. */
+  useTimeZone?(timeZone: string): void;
 }
 
 /** Collaborators a pipeline needs. */
@@ -96,6 +110,22 @@ interface EntityMemory {
 }
 
 const MAX_REMEMBERED_ENTITIES = 200_000;
+/** The entity memory is saved at most this often (and on stop). */
+const MEMORY_SAVE_MS = 1000;
+const MEMORY_FILE = "entities.json";
+
+const WeatherSchema = z.object({
+  temperature: z.number().optional(),
+  humidity: z.number().optional(),
+  pressure: z.number().optional(),
+  condition: z.string().optional(),
+});
+/** `entities.json`: per entity `[lastEventUs, lastWrittenUs, lastHadTime, state, changedUs]`. */
+const MemoryFileSchema = z.object({
+  version: z.literal(1),
+  entities: z.record(z.string(), z.tuple([z.number(), z.number(), z.boolean(), z.string(), z.number()])),
+  weather: z.array(z.object({ atUs: z.number(), reading: WeatherSchema.optional() })).default([]),
+});
 /** Failed attempts in a row after which InfluxDB is reported unhealthy (one blip is not an outage). */
 const UNHEALTHY_AFTER_FAILURES = 3;
 /** A 204 this recent answers /readyz without another probe. */
@@ -109,7 +139,7 @@ export function createPipeline(config: WriterConfig, deps: PipelineDeps): Pipeli
 }
 
 class WriterPipeline implements Pipeline {
-  private readonly clock: ZoneClock;
+  private clock: ZoneClock;
   private readonly filter: EntityFilter;
   private readonly router: Router;
   private readonly client: InfluxClient;
@@ -117,8 +147,12 @@ class WriterPipeline implements Pipeline {
   private readonly tagCache = new TagCache();
   private readonly timestamps = new TimestampFormatter();
   private readonly weatherEntity: string | undefined;
-  private weather: WeatherReading | undefined;
+  private readonly weather = new WeatherTimeline(WEATHER_STALE_MS * 1000);
   private weatherAt: number | undefined;
+  private readonly unknownUnitsLogged = new Set<string>();
+  private memoryDirty = false;
+  private memoryTimer: NodeJS.Timeout | undefined;
+  private memorySave: Promise<void> = Promise.resolve();
   private spool: Spool | undefined;
   private deliverer: Deliverer | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
@@ -128,7 +162,7 @@ class WriterPipeline implements Pipeline {
   private readonly statsPrefix: string;
 
   constructor(private readonly config: WriterConfig, private readonly deps: PipelineDeps) {
-    this.clock = new ZoneClock(config.timeZone);
+    this.clock = new ZoneClock(config.timeZone ?? "UTC");
     this.filter = new EntityFilter(config.filters);
     this.router = new Router(config);
     this.weatherEntity = config.homeAssistant?.weatherEntity;
@@ -145,6 +179,7 @@ class WriterPipeline implements Pipeline {
   async start(): Promise<void> {
     if (this.state !== "new") throw new Error(`pipeline cannot start: it is ${this.state}`);
     const { metrics, logger } = this.deps;
+    await this.loadMemory();
     this.spool = await Spool.open({
       dir: this.config.spool.dir,
       maxBytes: this.config.spool.maxBytes,
@@ -194,6 +229,7 @@ class WriterPipeline implements Pipeline {
         }
         const event = parsed.event;
         if (event.entityId === this.weatherEntity) this.rememberWeather(event);
+        const fromHomeAssistant = source === HOME_ASSISTANT_SOURCE;
         if (!this.filter.passes(event.entityId, event.domain)) {
           results[index] = { index, status: "filtered", reason: "excluded", message: FILTER_REASONS.excluded, entityId: event.entityId };
           filtered.set("excluded", (filtered.get("excluded") ?? 0) + 1);
@@ -201,7 +237,7 @@ class WriterPipeline implements Pipeline {
         }
         results[index] = { index, status: "accepted", entityId: event.entityId };
         accepted++;
-        const line = this.lineOf(event);
+        const line = this.lineOf(event, fromHomeAssistant);
         if (line === undefined) continue;
         for (const bucket of this.router.route(event.entityId, event.domain)) {
           const record = records.get(bucket);
@@ -221,6 +257,7 @@ class WriterPipeline implements Pipeline {
         for (const result of results) if (result?.status === "accepted" && result.entityId) this.entities.delete(result.entityId);
         throw error;
       }
+      if (accepted > 0) this.memoryChanged();
       const { metrics } = this.deps;
       metrics.eventsReceived.inc({ source }, rawEvents.length);
       if (accepted > 0) metrics.eventsAccepted.inc({ source }, accepted);
@@ -233,18 +270,21 @@ class WriterPipeline implements Pipeline {
   }
 
   /** The event's line with a timestamp unique for its entity; undefined for a repeat of the last event. */
-  private lineOf(event: HaEvent): string | undefined {
+  private lineOf(event: HaEvent, fromHomeAssistant: boolean): string | undefined {
     const memory = this.entities.get(event.entityId);
     let time = event.timeUs;
     if (memory !== undefined) {
-      const repeat =
-        !event.timeFromReceipt && memory.lastHadTime && event.timeUs === memory.lastEventUs && event.state === memory.state;
+      const repeat = fromHomeAssistant
+        ? !event.timeFromReceipt && memory.lastHadTime && event.timeUs <= memory.lastEventUs
+        : !event.timeFromReceipt && memory.lastHadTime && event.timeUs === memory.lastEventUs && event.state === memory.state;
       if (repeat) return undefined;
       if (event.timeUs >= memory.lastEventUs && event.timeUs <= memory.lastWrittenUs) time = memory.lastWrittenUs + 1;
     }
+    const ownWeather = event.domain === "weather" ? this.readingOf(event) : undefined;
     const body = mapEvent(event, {
       clock: this.clock,
-      weather: this.currentWeather(),
+      ...(ownWeather !== undefined ? { ownWeather } : {}),
+      weather: event.domain === "weather" ? undefined : this.weather.at(event.timeUs),
       previousState: memory?.state,
       previousChangedUs: memory?.changedUs,
       tagCache: this.tagCache,
@@ -270,25 +310,89 @@ class WriterPipeline implements Pipeline {
     return `${body} ${this.timestamps.format(time)}\n`;
   }
 
-  private rememberWeather(event: HaEvent): void {
-    // An unavailable weather integration has no reading: events must not carry `unavailable` as a
-    // weather condition, nor the last reading from before the outage as if it were current.
-    if (event.state === "unavailable" || event.state === "unknown") {
-      this.weather = undefined;
-      this.weatherAt = undefined;
-      return;
+  /** A weather entity's reading in °C and hPa; unknown units are logged once each and left out. */
+  private readingOf(event: HaEvent): WeatherReading | undefined {
+    const { reading, unknownUnits } = weatherReadingOf(event.state, event.attributes);
+    for (const unit of unknownUnits) {
+      const key = `${event.entityId} ${unit}`;
+      if (this.unknownUnitsLogged.has(key)) continue;
+      this.unknownUnitsLogged.add(key);
+      this.deps.logger.warn({ entityId: event.entityId, unit }, "weather value in a unit the writer cannot convert to °C / hPa; that value is not written");
     }
-    const attrs = event.attributes;
-    const reading: WeatherReading = { condition: event.state };
-    if (typeof attrs.temperature === "number" && Number.isFinite(attrs.temperature)) reading.temperature = attrs.temperature;
-    if (typeof attrs.humidity === "number" && Number.isFinite(attrs.humidity)) reading.humidity = attrs.humidity;
-    if (typeof attrs.pressure === "number" && Number.isFinite(attrs.pressure)) reading.pressure = attrs.pressure;
-    this.weather = reading;
+    return reading;
+  }
+
+  private rememberWeather(event: HaEvent): void {
+    // An unavailable weather integration has no reading: from that time on, events carry no weather
+    // (not `unavailable` as a condition, nor the reading from before the outage as if it were current).
+    this.weather.record(event.timeUs, this.readingOf(event));
     this.weatherAt = Date.now();
   }
 
   private currentWeather(): WeatherReading | undefined {
-    return this.weatherAt !== undefined && Date.now() - this.weatherAt < WEATHER_STALE_MS ? this.weather : undefined;
+    return this.weather.at(Date.now() * 1000);
+  }
+
+  useTimeZone(timeZone: string): void {
+    if (this.config.timeZone !== undefined || timeZone === this.clock.timeZone) return;
+    try {
+      this.clock = new ZoneClock(timeZone);
+      this.deps.logger.info({ timeZone }, "time_of_day follows Home Assistant's time zone");
+    } catch {
+      this.deps.logger.warn({ timeZone }, "Home Assistant's time zone is unknown to this runtime; time_of_day stays in UTC");
+    }
+  }
+
+  private async loadMemory(): Promise<void> {
+    const file = join(this.config.spool.dir, MEMORY_FILE);
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch {
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    const parsed = MemoryFileSchema.safeParse(json);
+    if (!parsed.success) {
+      this.deps.logger.warn({ file }, "the entity memory is unreadable; previous_state and duration_seconds start afresh");
+      return;
+    }
+    for (const [entityId, [lastEventUs, lastWrittenUs, lastHadTime, state, changedUs]] of Object.entries(parsed.data.entities)) {
+      this.entities.set(entityId, { lastEventUs, lastWrittenUs, lastHadTime, state, changedUs });
+    }
+    for (const { atUs, reading } of parsed.data.weather) this.weather.record(atUs, reading);
+  }
+
+  private memoryChanged(): void {
+    this.memoryDirty = true;
+    if (this.memoryTimer !== undefined) return;
+    this.memoryTimer = setTimeout(() => {
+      this.memoryTimer = undefined;
+      this.memorySave = this.memorySave.then(() => this.saveMemory());
+    }, MEMORY_SAVE_MS);
+    this.memoryTimer.unref();
+  }
+
+  /** Writes the memory to a temporary file and renames it over the old one, so a crash leaves one whole file. */
+  private async saveMemory(): Promise<void> {
+    if (!this.memoryDirty) return;
+    this.memoryDirty = false;
+    const entities: Record<string, [number, number, boolean, string, number]> = {};
+    for (const [entityId, m] of this.entities) entities[entityId] = [m.lastEventUs, m.lastWrittenUs, m.lastHadTime, m.state, m.changedUs];
+    const latest = this.weather.latest();
+    const file = join(this.config.spool.dir, MEMORY_FILE);
+    try {
+      await writeFile(`${file}.tmp`, JSON.stringify({ version: 1, entities, weather: latest ? [latest] : [] }));
+      await rename(`${file}.tmp`, file);
+    } catch (error) {
+      this.memoryDirty = true;
+      this.deps.logger.warn({ err: error, file }, "could not save the entity memory");
+    }
   }
 
   status(): ComponentStatus {
@@ -327,7 +431,7 @@ class WriterPipeline implements Pipeline {
     if (current === undefined) {
       return { name: "weather", healthy: false, message: `no current reading from ${this.weatherEntity}`, ...at };
     }
-    return { name: "weather", healthy: true, message: `current reading from ${this.weatherEntity}`, ...at, details: { ...current } };
+    return { name: "weather", healthy: true, message: `current reading from ${this.weatherEntity} (°C, hPa)`, ...at, details: { ...current } };
   }
 
   async checkWritable(): Promise<WritableCheck> {
@@ -354,6 +458,10 @@ class WriterPipeline implements Pipeline {
     clearInterval(this.gaugeTimer);
     while (this.submitsInProgress > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     const result = await this.flush(Math.max(0, deadline - Date.now()));
+    clearTimeout(this.memoryTimer);
+    this.memoryTimer = undefined;
+    await this.memorySave;
+    await this.saveMemory();
     await this.deliverer?.stop();
     this.client.close();
     await this.spool?.close();

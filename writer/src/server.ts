@@ -145,6 +145,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
 
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_request, reply) => {
+    // A rejected Home Assistant token does not fix itself: the writer is not ready while it lasts.
+    const haProblem = options.homeAssistant?.authProblem();
+    if (haProblem !== undefined) return reply.code(503).send({ ready: false, message: haProblem });
     const check = await options.pipeline.checkWritable();
     return reply.code(check.ok ? 200 : 503).send({ ready: check.ok, message: check.message });
   });

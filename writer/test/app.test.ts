@@ -54,7 +54,8 @@ describe("startWriter", () => {
     ha.emit({ entity_id: "light.kitchen", old_state: haState("light.kitchen", "off"), new_state: haState("light.kitchen", "on", { friendly_name: "Kitchen" }) });
     await eventually(() => expect(influx.acceptedLines(EVENTS_BUCKET).some((line) => line.includes("entity_id=light.kitchen"))).toBe(true));
     const line = influx.acceptedLines(EVENTS_BUCKET).find((l) => l.includes("entity_id=light.kitchen"))!;
-    expect(line).toContain("weather_condition=rainy");
+    // The weather entity's condition is its own tag; other entities carry the reading as fields only.
+    expect(line).not.toContain("weather_condition");
     expect(line).toContain("weather_temp=9.5");
   });
 
@@ -85,12 +86,16 @@ describe("startWriter", () => {
     expect(logLines.join("\n")).not.toContain(INGEST_TOKEN);
   });
 
-  it("reports Home Assistant as down while it is unreachable, without failing readiness", async () => {
+  it("reports a rejected Home Assistant token in /status and /readyz, with the reason", async () => {
     const writer = await start({ token: "not-the-token" });
     await eventually(() => expect(ha.presentedTokens.length).toBeGreaterThan(0));
     const status = writer.status();
     expect(status.status).toBe("degraded");
     expect(status.components.websocket_client).toMatchObject({ enabled: true, healthy: false });
-    expect((await fetch(`${writer.url}/readyz`)).status).toBe(200);
+    expect(status.components.websocket_client.message).toMatch(/rejected the access token: Invalid access token or password; next login attempt at/);
+    const ready = await fetch(`${writer.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect((await ready.json()).message).toMatch(/rejected the access token/);
+    await writer.stop(1000);
   });
 });

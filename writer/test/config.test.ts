@@ -60,7 +60,9 @@ describe("writer configuration", () => {
       writeTimeoutSeconds: 30,
       readTimeoutSeconds: 10,
     });
-    expect(config).toMatchObject({ logLevel: "info", logFormat: "json", timeZone: "UTC" });
+    expect(config).toMatchObject({ logLevel: "info", logFormat: "json" });
+    // Unset: Home Assistant's zone when that source is configured, else UTC (pipeline.ts).
+    expect(config.timeZone).toBeUndefined();
     expect(config.homeAssistant).toBeUndefined();
   });
 

@@ -1,5 +1,8 @@
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { HomeAssistantSource, websocketUrl } from "../src/sources/homeassistant";
+import { DEFAULT_RECONNECT, HomeAssistantSource, reconnectDelayMs, websocketUrl } from "../src/sources/homeassistant";
 import type { EventSink } from "../src/sources/sink";
 import { FakeHomeAssistant, haState } from "./fake-homeassistant";
 import { eventually } from "./helpers/eventually";
@@ -43,7 +46,9 @@ describe("Home Assistant WebSocket source", () => {
       snapshot: false,
       sink,
       logger,
-      reconnect: { baseMs: 10, maxMs: 50 },
+      reconnect: { fastMs: 10, fastForMs: 60_000, maxMs: 50 },
+      authRetryMs: 50,
+      recorderCommitMs: 0,
       ...overrides,
     });
     source.start();
@@ -66,15 +71,46 @@ describe("Home Assistant WebSocket source", () => {
     expect(source.status().details?.eventsReceived).toBe(1);
   });
 
-  it("reports a rejected token, keeps retrying and never logs the token", async () => {
-    const { source, lines } = connect(recordingSink(), { token: "wrong-token-value" });
-    await eventually(() => expect(ha.presentedTokens.length).toBeGreaterThanOrEqual(2));
-    const status = source.status();
-    expect(status.healthy).toBe(false);
-    expect(status.lastError).toMatch(/authentication rejected: Invalid access token/);
+  it("after a rejected token waits, tries once more, then stops trying it (Home Assistant's IP ban counts every failure)", async () => {
+    const { source, lines } = connect(recordingSink(), { token: "wrong-token-value", authRetryMs: 150 });
+    await eventually(() => expect(source.status().details?.authRejected).toBe(true));
+    expect(ha.presentedTokens).toHaveLength(1);
+    const first = source.status();
+    expect(first.healthy).toBe(false);
+    expect(first.details?.authRejected).toBe(true);
+    expect(first.message).toMatch(/rejected the access token: Invalid access token or password; next login attempt at .* \(at most one failed login per 0 s\)/);
+    expect(source.authProblem()).toBe(first.message);
+    await eventually(() => expect(source.status().details?.state).toBe("unauthorized"));
+    expect(ha.presentedTokens).toHaveLength(2);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(ha.presentedTokens).toHaveLength(2);
+    expect(source.status().message).toMatch(/rejected 2 times and is not tried again .*restart the writer with a valid token/);
     expect(ha.subscriptions).toBe(0);
-    expect(lines.join("")).toContain("rejected the access token");
+    const errors = lines.filter((line) => line.includes('"level":50'));
+    expect(errors).toHaveLength(2);
     expect(lines.join("")).not.toContain("wrong-token-value");
+  });
+
+  it("logs in with a fixed token from the token file without a restart", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ha-token-"));
+    const tokenFile = join(dir, "token");
+    await writeFile(tokenFile, "wrong-token-value\n");
+    const { source } = connect(recordingSink(), { token: undefined, tokenFile, authRetryMs: 50 });
+    await eventually(() => expect(source.status().details?.state).toBe("unauthorized"));
+    expect(source.status().message).toMatch(/put a valid token into the token file/);
+    await writeFile(tokenFile, `${TOKEN}\n`);
+    await eventually(() => expect(source.status().healthy).toBe(true));
+    expect(ha.presentedTokens).toEqual(["wrong-token-value", "wrong-token-value", TOKEN]);
+    expect(source.authProblem()).toBeUndefined();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("treats a 403 to the connection (a banned host) as an authentication problem, not a reason to hammer", async () => {
+    ha.rejectUpgradeWith = 403;
+    const { source } = connect(recordingSink(), { authRetryMs: 100_000 });
+    await eventually(() => expect(source.status().details?.authRejected).toBe(true));
+    expect(source.status().message).toMatch(/403 Forbidden to the connection: this host may be banned/);
+    expect(ha.connections).toBe(0);
   });
 
   it("reconnects after a drop and resubscribes, and events flow again", async () => {
@@ -127,6 +163,90 @@ describe("Home Assistant WebSocket source", () => {
     expect(sink.events[0]).toEqual({ entity_id: "weather.home", old_state: null, new_state: ha.states[1] });
   });
 
+  it("adds area, device name and integration from the registries and follows their updates", async () => {
+    ha.registries = {
+      areas: [{ area_id: "kitchen", name: "Kitchen" }, { area_id: "hall", name: "Hall" }],
+      devices: [{ id: "d1", area_id: "kitchen", name: "Ceiling light", name_by_user: null }],
+      entities: [
+        { entity_id: "light.ceiling", device_id: "d1", area_id: null, platform: "hue" },
+        { entity_id: "sensor.outside", device_id: null, area_id: "hall", platform: "template" },
+      ],
+    };
+    const sink = recordingSink();
+    const { source } = connect(sink);
+    await eventually(() => expect(source.status().details?.state).toBe("subscribed"));
+    ha.emit({ entity_id: "light.ceiling", old_state: null, new_state: haState("light.ceiling", "on", { friendly_name: "Ceiling", area: "stray" }) });
+    ha.emit({ entity_id: "sensor.outside", old_state: null, new_state: haState("sensor.outside", "3") });
+    ha.emit({ entity_id: "sensor.unregistered", old_state: null, new_state: haState("sensor.unregistered", "1") });
+    await eventually(() => expect(sink.events).toHaveLength(3));
+    expect(sink.events.map((e) => e.new_state.attributes)).toEqual([
+      { friendly_name: "Ceiling", area: "Kitchen", device_name: "Ceiling light", integration: "hue" },
+      { area: "Hall", integration: "template" },
+      {},
+    ]);
+
+    // The user renames the device and moves it: the next states carry the new names.
+    ha.registries.devices = [{ id: "d1", area_id: "hall", name: "Ceiling light", name_by_user: "Big lamp" }];
+    ha.emitRegistryUpdate("device_registry_updated", { action: "update", device_id: "d1" });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    ha.emit({ entity_id: "light.ceiling", old_state: null, new_state: haState("light.ceiling", "off") });
+    await eventually(() => expect(sink.events).toHaveLength(4));
+    expect(sink.events[3].new_state.attributes).toEqual({ area: "Hall", device_name: "Big lamp", integration: "hue" });
+  });
+
+  it("after a reconnect submits the recorded changes it missed, in time order, then the snapshot, then live events", async () => {
+    ha.states = [haState("sensor.power", "1", {}, new Date("2026-01-01T00:00:00Z"))];
+    const sink = recordingSink();
+    const { source } = connect(sink, { snapshot: true });
+    await eventually(() => expect(source.status().details?.state).toBe("subscribed"));
+    await eventually(() => expect(sink.events).toHaveLength(1));
+    expect(ha.historyRequests).toHaveLength(0);
+
+    ha.dropAll();
+    const now = Date.now() / 1000;
+    ha.history = {
+      "sensor.power": [{ s: "2", lu: now - 0.5 }, { s: "3", a: { unit_of_measurement: "W" }, lu: now + 0.000001 }],
+      "weather.home": [{ s: "rainy", lu: now - 0.5 }],
+    };
+    ha.states = [haState("sensor.power", "3", {}, new Date()), haState("weather.home", "rainy")];
+    await eventually(() => expect(ha.subscriptions).toBe(2));
+    await eventually(() => expect(sink.events.length).toBeGreaterThanOrEqual(6));
+    expect(ha.historyRequests).toHaveLength(1);
+    expect(ha.historyRequests[0]).toMatchObject({ entity_ids: ["sensor.power", "weather.home"], significant_changes_only: false, include_start_time_state: false });
+    const order = sink.events.slice(1).map((e) => `${e.entity_id}=${e.new_state.state}`);
+    expect(order).toEqual(["weather.home=rainy", "sensor.power=2", "sensor.power=3", "weather.home=rainy", "sensor.power=3"]);
+    expect(sink.events[3].new_state.last_updated).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$/);
+    expect(source.status().details?.backfilledEvents).toBe(3);
+  });
+
+  it("keeps registries and the time it last heard from Home Assistant in its state file, for the next start", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ha-state-"));
+    const stateFile = join(dir, "homeassistant.json");
+    ha.registries = { areas: [{ area_id: "a", name: "Attic" }], devices: [], entities: [{ entity_id: "sensor.t", area_id: "a", platform: "mqtt" }] };
+    ha.states = [haState("sensor.t", "1")];
+    const first = connect(recordingSink(), { stateFile }).source;
+    await eventually(() => expect(first.status().details?.state).toBe("subscribed"));
+    await first.stop();
+    const saved = JSON.parse(await readFile(stateFile, "utf8"));
+    expect(saved.registries.areas).toEqual([{ area_id: "a", name: "Attic" }]);
+    expect(saved.lastHeardUs).toBeGreaterThan(Date.now() * 1000 - 60_000_000);
+
+    // A new writer process backfills from there, and enriches with the cached registries meanwhile.
+    const sink = recordingSink();
+    const second = connect(sink, { stateFile }).source;
+    await eventually(() => expect(second.status().details?.state).toBe("subscribed"));
+    expect(ha.historyRequests).toHaveLength(1);
+    expect(Date.parse(ha.historyRequests[0]!.start_time) * 1000).toBeLessThan(saved.lastHeardUs);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("reports Home Assistant's time zone", async () => {
+    const zones: string[] = [];
+    const { source } = connect(recordingSink(), { onTimeZone: (zone) => zones.push(zone) });
+    await eventually(() => expect(source.status().details?.state).toBe("subscribed"));
+    expect(zones).toEqual(["Europe/Berlin"]);
+  });
+
   it("waits on stop until submitted events are durable", async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
@@ -151,6 +271,14 @@ describe("Home Assistant WebSocket source", () => {
 });
 
 describe("Home Assistant helpers", () => {
+  it("reconnects within a second for two minutes of an outage, then slows to 30 s", () => {
+    expect(reconnectDelayMs(1, 0, DEFAULT_RECONNECT)).toBe(250);
+    expect(reconnectDelayMs(5, 20_000, DEFAULT_RECONNECT)).toBe(1000);
+    expect(reconnectDelayMs(90, 119_000, DEFAULT_RECONNECT)).toBe(1000);
+    expect(reconnectDelayMs(130, 125_000, DEFAULT_RECONNECT)).toBeGreaterThan(1000);
+    expect(reconnectDelayMs(500, 3_600_000, DEFAULT_RECONNECT)).toBe(30_000);
+  });
+
   it.each([
     ["http://homeassistant.local:8123", "ws://homeassistant.local:8123/api/websocket"],
     ["https://ha.example.org", "wss://ha.example.org/api/websocket"],

@@ -25,11 +25,11 @@ function parts(line: string): { measurement: string; tags: Record<string, string
 describe("mapping table", () => {
   it.each<[string, Record<string, unknown>, Record<string, string>, Record<string, string>]>([
     [
-      "a temperature sensor (number as float, unit, device class, name)",
+      "a temperature sensor (number as float, unit, device class, device name; friendly_name is no tag)",
       {
         entity_id: "sensor.living_room_temperature",
         state: "21.5",
-        attributes: { friendly_name: "Living room temperature", device_class: "temperature", unit_of_measurement: "°C" },
+        attributes: { friendly_name: "Living room temperature", device_name: "Living room temperature", device_class: "temperature", unit_of_measurement: "°C" },
         timestamp: "2026-06-01T08:30:00+00:00",
       },
       { device_class: "temperature", device_name: "Living\\ room\\ temperature", domain: "sensor", entity_id: "sensor.living_room_temperature", time_of_day: "morning" },
@@ -40,7 +40,7 @@ describe("mapping table", () => {
       {
         entity_id: "light.kitchen",
         old_state: { state: "off", last_changed: "2026-06-01T18:00:00+00:00" },
-        new_state: { state: "on", attributes: { friendly_name: "Kitchen" }, last_changed: "2026-06-01T18:01:30.5+00:00", last_updated: "2026-06-01T18:01:30.5+00:00" },
+        new_state: { state: "on", attributes: { friendly_name: "Kitchen", device_name: "Kitchen" }, last_changed: "2026-06-01T18:01:30.5+00:00", last_updated: "2026-06-01T18:01:30.5+00:00" },
       },
       { device_name: "Kitchen", domain: "light", entity_id: "light.kitchen", time_of_day: "evening" },
       { duration_seconds: "90.500000", normalized_value: "1", previous_state: '"off"', state_value: '"on"' },
@@ -89,7 +89,7 @@ describe("mapping table", () => {
   });
 
   it("escapes special characters in names and text values", () => {
-    const line = mapEvent(event({ entity_id: "sensor.x", state: 'a "quoted"\nstate', attributes: { friendly_name: "Bob's, room=1" }, timestamp: "2026-06-01T10:00:00Z" }), { clock });
+    const line = mapEvent(event({ entity_id: "sensor.x", state: 'a "quoted"\nstate', attributes: { device_name: "Bob's, room=1" }, timestamp: "2026-06-01T10:00:00Z" }), { clock });
     expect(line).toContain("device_name=Bob's\\,\\ room\\=1");
     expect(line).toContain('state_value="a \\"quoted\\"\\\\nstate"');
     expect(line.includes("\n")).toBe(false);
@@ -104,13 +104,23 @@ describe("mapping table", () => {
     expect(parts(line).fields).toMatchObject({ previous_state: '"1"', duration_seconds: "10" });
   });
 
-  it("uses the weather entity's context when the event has none", () => {
+  it("writes the weather entity's context as fields only: a tag from writer-side context would split a state's series", () => {
     const line = mapEvent(event({ entity_id: "sensor.t", state: "2", timestamp: "2026-06-01T10:00:00Z" }), {
       clock,
       weather: { temperature: 3, condition: "snowy" },
     });
-    expect(parts(line).tags.weather_condition).toBe("snowy");
+    expect(parts(line).tags.weather_condition).toBeUndefined();
     expect(parts(line).fields.weather_temp).toBe("3");
+  });
+
+  it("gives a weather entity its own reading, condition as a tag, never the context's", () => {
+    const line = mapEvent(event({ entity_id: "weather.other", state: "fog", timestamp: "2026-06-01T10:00:00Z" }), {
+      clock,
+      ownWeather: { condition: "fog", temperature: 1 },
+      weather: { temperature: 3, condition: "snowy" },
+    });
+    expect(parts(line).tags.weather_condition).toBe("fog");
+    expect(parts(line).fields.weather_temp).toBe("1");
   });
 });
 

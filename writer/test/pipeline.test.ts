@@ -127,8 +127,9 @@ describe("pipeline", () => {
     expect(harness.fake.acceptedLines("sports_data").map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual(["sensor.score_home"]);
     const events = harness.fake.acceptedLines("home_assistant_events");
     expect(events.map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual(["weather.home", "light.kitchen"]);
-    // Events after the weather entity's reading carry its context.
-    expect(events[1]).toContain("weather_condition=sunny");
+    // The weather entity's condition is its own tag; events after its reading carry the reading as fields.
+    expect(events[0]).toContain("weather_condition=sunny");
+    expect(events[1]).not.toContain("weather_condition");
     expect(events[1]).toContain("weather_temp=21");
     expect(harness.pipeline.weatherStatus()).toMatchObject({ name: "weather", healthy: true });
   });
