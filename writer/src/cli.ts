@@ -10,6 +10,7 @@
  *
  * Exit codes: 0 done (healthcheck: healthy); 1 bad configuration, start-up failure or unhealthy;
  * 2 replay finished but some lines were rejected (they are listed on standard error by line number);
+ * `import` documents its own exit codes (import/command.ts);
  * 130 replay stopped by a signal before the end of the file (what it read is spooled; rerunning is
  * safe, a point written twice is one point).
  */
@@ -19,12 +20,14 @@ import { ConfigError, loadConfig, secretsOf, type WriterConfig } from "./config"
 import { createLogger, type Logger } from "./logger";
 import { createMetrics } from "./metrics";
 import { createPipeline } from "./pipeline";
+import { importMain } from "./import/command";
 import { replayFile } from "./sources/replay";
 
 const USAGE = `usage:
   ha-influx-writer [--config <writerConfig.json> | --config -] [--shutdown-timeout <seconds>]
   ha-influx-writer replay <file.ndjson> [--config <file> | --config -] [--shutdown-timeout <seconds>]
   ha-influx-writer healthcheck [--config <file>]
+  ha-influx-writer import <config-dir | home-assistant_v2.db> [options]   (import --help lists them)
 
   --config             the program's writerConfig output as JSON; "-" reads it from standard input;
                        defaults to $WRITER_CONFIG_FILE when set.
@@ -102,6 +105,8 @@ async function healthcheck(config: WriterConfig): Promise<number> {
 
 /** Parses the command line, runs the command and resolves with the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  // The import has options of its own (import/command.ts).
+  if (argv[0] === "import") return importMain(argv.slice(1), env);
   let parsed;
   try {
     parsed = parseArgs({

@@ -1,0 +1,202 @@
+/**
+ * `ha-influx-writer import <config-dir-or-db>`: imports Home Assistant's recorder history.
+ *
+ * Given a configuration directory, the database is its `home-assistant_v2.db` and the registries come
+ * from its `.storage`; given a database file, `.storage` beside it is used when present. The import
+ * has its own spool (and checkpoint) in `<spool.dir>-import`, so it can run while the writer runs.
+ *
+ * Exit codes: 0 done and delivered; 1 bad input or configuration (one line on stderr); 2 done but
+ * some rows were rejected; 3 done but not everything was delivered before the deadline (the rest stays
+ * in the import spool, a rerun delivers it); 130 interrupted (rerunning continues after the checkpoint).
+ */
+import { existsSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { parseArgs } from "node:util";
+import { ConfigError, FiltersSchema, loadConfig, secretsOf, type WriterConfig } from "../config";
+import { createLogger } from "../logger";
+import { createMetrics } from "../metrics";
+import { createPipeline } from "../pipeline";
+import { dryRun, importStates, type ImportSummary } from "./importer";
+import { createProgress } from "./progress";
+import { RecorderDatabase, RecorderError, type StateSelection } from "./recorder";
+import { readStorage } from "./storage";
+
+export const IMPORT_USAGE = `usage: ha-influx-writer import <config-dir | home-assistant_v2.db> [options]
+
+  --config <file|->     the program's writerConfig output (as for the writer); env vars override it
+  --start <time>        first state to import (ISO 8601 date or date-time; default: the oldest)
+  --stop <time>         import states before this time (default: up to the newest)
+  --entity <id>         only this entity (repeatable, or comma-separated)
+  --domain <domain>     only entities of this domain (repeatable, or comma-separated)
+  --dry-run             print the rows per entity that would be imported; write nothing
+  --json                print the summary as JSON on stdout
+  --restart             ignore the checkpoint of an earlier run and start from the beginning
+  --shutdown-timeout <s> seconds to wait at the end for InfluxDB to take everything (default 600)
+`;
+
+const DEFAULT_DRAIN_SECONDS = 600;
+const DRAIN_REPORT_MS = 5_000;
+const DATABASE_FILE = "home-assistant_v2.db";
+
+class UsageError extends Error {}
+
+function parseTime(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new UsageError(`--${name} must be an ISO 8601 date or date-time, got "${value}"`);
+  return ms / 1000;
+}
+
+function list(values: string[] | undefined): string[] {
+  return (values ?? []).flatMap((value) => value.split(",")).map((value) => value.trim()).filter((value) => value !== "");
+}
+
+/** The database and configuration directory a target names. */
+export function locate(target: string): { database: string; configDir: string | undefined } {
+  if (existsSync(target) && statSync(target).isDirectory()) {
+    const database = join(target, DATABASE_FILE);
+    if (!existsSync(database)) throw new RecorderError(`${target}: no ${DATABASE_FILE} in this directory`);
+    return { database, configDir: target };
+  }
+  const beside = dirname(target);
+  return { database: target, configDir: existsSync(join(beside, ".storage")) ? beside : undefined };
+}
+
+/** The import's own spool directory, beside the writer's. */
+export function importSpoolDir(config: WriterConfig): string {
+  return join(dirname(config.spool.dir), `${basename(config.spool.dir)}-import`);
+}
+
+function summaryText(summary: ImportSummary, delivered: { drained: boolean; pendingEvents: number }): string {
+  const reasons = Object.entries(summary.rejectedReasons).map(([reason, count]) => `${reason}: ${count}`).join(", ");
+  const lines = [
+    `imported ${summary.rowsRead} of ${summary.rowsToRead} rows${summary.resumed ? " (resumed after the checkpoint)" : ""} ` +
+      `from ${summary.database} (schema ${summary.schemaVersion}) in ${summary.seconds.toFixed(1)} s: ` +
+      `${summary.accepted} points written, ${summary.filtered} filtered, ${summary.rejected} rejected${reasons ? ` (${reasons})` : ""}`,
+  ];
+  for (const [entity, c] of Object.entries(summary.entities).sort(([a], [b]) => a.localeCompare(b))) {
+    lines.push(`  ${entity}: ${c.rows} rows, ${c.accepted} written, ${c.filtered} filtered, ${c.rejected} rejected`);
+  }
+  if (summary.interrupted) lines.push("interrupted: rerun the same command to continue after the checkpoint");
+  lines.push(delivered.drained ? "all delivered to InfluxDB" : `${delivered.pendingEvents} points not yet delivered; they stay in the import spool for the next run`);
+  return `${lines.join("\n")}\n`;
+}
+
+/** Runs `import` with its arguments (after the word `import`); resolves with the exit code. */
+export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let db: RecorderDatabase | undefined;
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args: argv,
+        allowPositionals: true,
+        options: {
+          config: { type: "string" },
+          start: { type: "string" },
+          stop: { type: "string" },
+          entity: { type: "string", multiple: true },
+          domain: { type: "string", multiple: true },
+          "dry-run": { type: "boolean" },
+          json: { type: "boolean" },
+          restart: { type: "boolean" },
+          "shutdown-timeout": { type: "string" },
+          help: { type: "boolean", short: "h" },
+        },
+      });
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    const { values, positionals } = parsed;
+    if (values.help) {
+      process.stdout.write(IMPORT_USAGE);
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError("import needs exactly one configuration directory or database file");
+    const drainSeconds = Number(values["shutdown-timeout"] ?? DEFAULT_DRAIN_SECONDS);
+    if (!Number.isFinite(drainSeconds) || drainSeconds < 0) throw new UsageError(`--shutdown-timeout must be a number of seconds, got "${values["shutdown-timeout"]}"`);
+    const selection: StateSelection = {};
+    const startTs = parseTime("start", values.start);
+    const stopTs = parseTime("stop", values.stop);
+    if (startTs !== undefined) selection.startTs = startTs;
+    if (stopTs !== undefined) selection.stopTs = stopTs;
+    const entities = list(values.entity);
+    const domains = list(values.domain);
+    if (entities.length > 0) selection.entities = entities;
+    if (domains.length > 0) selection.domains = domains;
+
+    const { database, configDir } = locate(positionals[0]!);
+    db = RecorderDatabase.open(database);
+
+    if (values["dry-run"]) {
+      // A dry run writes nothing, so it needs no InfluxDB settings; the filters apply when a configuration is given.
+      const filters = values.config ?? env.WRITER_CONFIG_FILE ? (await loadConfig({ env, file: values.config ?? env.WRITER_CONFIG_FILE })).filters : FiltersSchema.parse({});
+      const rows = dryRun(db, selection, filters);
+      const total = rows.reduce((sum, row) => sum + row.rows, 0);
+      const kept = rows.filter((row) => !row.filtered).reduce((sum, row) => sum + row.rows, 0);
+      if (values.json) process.stdout.write(`${JSON.stringify({ database, schemaVersion: db.schemaVersion, rows: total, rowsKept: kept, entities: rows })}\n`);
+      else {
+        for (const row of rows) process.stdout.write(`${row.entity}\t${row.rows}${row.filtered ? "\t(excluded by the filters)" : ""}\n`);
+        process.stdout.write(`${total} rows of ${rows.length} entities in ${database} (schema ${db.schemaVersion}); ${kept} would be imported\n`);
+      }
+      return 0;
+    }
+
+    const config = await loadConfig({ env, file: values.config ?? env.WRITER_CONFIG_FILE });
+    const storage = readStorage(configDir);
+    const spoolDir = importSpoolDir(config);
+    const importConfig: WriterConfig = { ...config, spool: { ...config.spool, dir: spoolDir } };
+    const logger = createLogger({ level: config.logLevel, format: config.logFormat, secrets: secretsOf(config), destination: process.stderr });
+    const pipeline = createPipeline(importConfig, { logger, metrics: createMetrics() });
+    await pipeline.start();
+    if (storage.timeZone !== undefined) pipeline.useTimeZone?.(storage.timeZone);
+    const interrupt = new AbortController();
+    const onSignal = () => interrupt.abort();
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    let summary: ImportSummary;
+    let delivered: { drained: boolean; pendingEvents: number };
+    try {
+      const total = db.countStates(selection);
+      summary = await importStates({
+        db,
+        registries: storage.registries,
+        selection,
+        filters: config.filters,
+        sink: pipeline,
+        checkpointDir: spoolDir,
+        restart: values.restart === true,
+        progress: createProgress(process.stderr, total),
+        signal: interrupt.signal,
+      });
+      const deadline = Date.now() + drainSeconds * 1000;
+      let result = await pipeline.flush(Math.min(DRAIN_REPORT_MS, drainSeconds * 1000));
+      while (!result.drained && !interrupt.signal.aborted && Date.now() < deadline) {
+        process.stderr.write(`waiting for InfluxDB: ${result.pendingEvents} points not yet acknowledged\n`);
+        result = await pipeline.flush(Math.min(DRAIN_REPORT_MS, Math.max(0, deadline - Date.now())));
+      }
+      delivered = await pipeline.stop(interrupt.signal.aborted ? 0 : 5_000);
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    }
+    if (values.json) process.stdout.write(`${JSON.stringify({ ...summary, delivered: delivered.drained, pendingPoints: delivered.pendingEvents })}\n`);
+    else process.stderr.write(summaryText(summary, delivered));
+    if (summary.interrupted) return 130;
+    if (!delivered.drained) return 3;
+    return summary.rejected > 0 ? 2 : 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`import: ${error.message}\n${IMPORT_USAGE}`);
+      return 1;
+    }
+    if (error instanceof RecorderError || error instanceof ConfigError) {
+      process.stderr.write(`import: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    db?.close();
+  }
+}

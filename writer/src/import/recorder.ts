@@ -1,0 +1,204 @@
+/**
+ * Reads Home Assistant's recorder database (`home-assistant_v2.db`, SQLite) for the import.
+ *
+ * The driver is Node's built-in `node:sqlite` (Node >= 22.5, stable enough in Node 24 which the writer
+ * runs on): no native module to build or ship in the image, and it opens a database read-only. Home
+ * Assistant keeps its database in WAL mode and goes on writing while we read; a read-only connection
+ * still takes part in the WAL protocol (it reads the `-wal` file through the shared `-shm` index), so
+ * it sees a consistent snapshot per query and never blocks the recorder's commits. Every batch is its
+ * own short query, so the importer holds no read transaction open for long (which would keep the
+ * recorder from checkpointing the WAL).
+ *
+ * Only the schema versions listed in `SUPPORTED_SCHEMA_VERSIONS` are read: they are the ones whose
+ * tables and columns were checked against a database a real Home Assistant created.
+ */
+import { existsSync, openSync, readSync, closeSync, statSync } from "node:fs";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+
+/** Recorder schema versions verified against a real Home Assistant (42: 2024.3). */
+export const SUPPORTED_SCHEMA_VERSIONS: readonly number[] = [42];
+
+/** Tables the state import needs. */
+export const REQUIRED_TABLES = ["schema_changes", "states", "states_meta", "state_attributes"] as const;
+
+/** A user-facing problem with the database: the CLI prints its message as one line. */
+export class RecorderError extends Error {}
+
+/** One row of `states`, with its entity, attributes text and the state it replaced. */
+export interface RecorderStateRow {
+  stateId: number;
+  entityId: string;
+  state: string;
+  /** Float seconds since the epoch, as the recorder stores them. */
+  lastUpdatedTs: number;
+  /** `last_changed_ts`, which the recorder leaves NULL when it equals `last_updated_ts`. */
+  lastChangedTs: number;
+  /** `state_attributes.shared_attrs` (JSON text), or null when the row has none. */
+  attributes: string | null;
+  /** The row named by `old_state_id`, when it is still in the database. */
+  old?: { state: string; lastChangedTs: number };
+}
+
+/** Position in the time order of states: `(last_updated_ts, state_id)`. */
+export interface StatePosition {
+  lastUpdatedTs: number;
+  stateId: number;
+}
+
+/** Which states to read. */
+export interface StateSelection {
+  /** Inclusive lower bound, seconds since the epoch. */
+  startTs?: number;
+  /** Exclusive upper bound, seconds since the epoch. */
+  stopTs?: number;
+  /** Only these entity ids (combined with `domains` as "either"). */
+  entities?: readonly string[];
+  /** Only entities of these domains. */
+  domains?: readonly string[];
+}
+
+const SQLITE_MAGIC = "SQLite format 3\u0000";
+
+/** A recorder database opened read-only. */
+export class RecorderDatabase {
+  readonly schemaVersion: number;
+  private readonly db: DatabaseSync;
+  private readonly statements = new Map<string, StatementSync>();
+
+  private constructor(readonly path: string, db: DatabaseSync, schemaVersion: number) {
+    this.db = db;
+    this.schemaVersion = schemaVersion;
+  }
+
+  /** Opens `path` read-only; throws a `RecorderError` naming what is wrong with it. */
+  static open(path: string): RecorderDatabase {
+    if (!existsSync(path)) throw new RecorderError(`${path}: no such file`);
+    if (!statSync(path).isFile()) throw new RecorderError(`${path}: not a file`);
+    // node:sqlite opens any file lazily and fails on the first query with "file is not a database";
+    // checking the header first gives the user a message about their file, not about a query.
+    const header = Buffer.alloc(16);
+    const fd = openSync(path, "r");
+    try {
+      readSync(fd, header, 0, 16, 0);
+    } finally {
+      closeSync(fd);
+    }
+    if (header.toString("latin1") !== SQLITE_MAGIC) throw new RecorderError(`${path}: not an SQLite database`);
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path, { readOnly: true });
+    } catch (error) {
+      throw new RecorderError(`${path}: cannot open the database: ${(error as Error).message}`);
+    }
+    try {
+      const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
+      const missing = REQUIRED_TABLES.filter((table) => !tables.has(table));
+      if (missing.length > 0) throw new RecorderError(`${path}: not a Home Assistant recorder database: table ${missing.join(", ")} missing`);
+      const row = db.prepare("SELECT schema_version FROM schema_changes ORDER BY change_id DESC LIMIT 1").get() as { schema_version: number } | undefined;
+      if (row === undefined) throw new RecorderError(`${path}: the schema_changes table is empty: the recorder schema version is unknown`);
+      const version = Number(row.schema_version);
+      if (!SUPPORTED_SCHEMA_VERSIONS.includes(version)) {
+        throw new RecorderError(`${path}: recorder schema version ${version} is not supported (supported: ${SUPPORTED_SCHEMA_VERSIONS.join(", ")})`);
+      }
+      return new RecorderDatabase(path, db, version);
+    } catch (error) {
+      db.close();
+      if (error instanceof RecorderError) throw error;
+      throw new RecorderError(`${path}: cannot read the database: ${(error as Error).message}`);
+    }
+  }
+
+  /** Counts the selected states (for progress and `--dry-run`), from `after` on. */
+  countStates(selection: StateSelection, after?: StatePosition): number {
+    const { where, params } = this.whereClause(selection, after);
+    const row = this.db.prepare(`SELECT count(*) AS n FROM states s JOIN states_meta m ON m.metadata_id = s.metadata_id WHERE ${where}`).get(...params) as { n: number };
+    return Number(row.n);
+  }
+
+  /** Selected states per entity (for `--dry-run`). */
+  countPerEntity(selection: StateSelection): Map<string, number> {
+    const { where, params } = this.whereClause(selection);
+    const rows = this.db
+      .prepare(`SELECT m.entity_id AS entity_id, count(*) AS n FROM states s JOIN states_meta m ON m.metadata_id = s.metadata_id WHERE ${where} GROUP BY m.entity_id ORDER BY m.entity_id`)
+      .all(...params) as { entity_id: string; n: number }[];
+    return new Map(rows.map((row) => [row.entity_id, Number(row.n)]));
+  }
+
+  /** The next at most `limit` selected states after `after`, in time order (`last_updated_ts`, then `state_id`). */
+  readStates(selection: StateSelection, after: StatePosition | undefined, limit: number): RecorderStateRow[] {
+    const { where, params } = this.whereClause(selection, after);
+    const sql =
+      "SELECT s.state_id AS state_id, m.entity_id AS entity_id, s.state AS state, s.last_updated_ts AS lu, " +
+      "s.last_changed_ts AS lc, a.shared_attrs AS attrs, o.state AS old_state, o.last_changed_ts AS old_lc, o.last_updated_ts AS old_lu " +
+      "FROM states s JOIN states_meta m ON m.metadata_id = s.metadata_id " +
+      "LEFT JOIN state_attributes a ON a.attributes_id = s.attributes_id " +
+      "LEFT JOIN states o ON o.state_id = s.old_state_id " +
+      `WHERE ${where} ORDER BY s.last_updated_ts, s.state_id LIMIT ?`;
+    let statement = this.statements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    const rows = statement.all(...params, limit) as {
+      state_id: number;
+      entity_id: string;
+      state: string | null;
+      lu: number;
+      lc: number | null;
+      attrs: string | null;
+      old_state: string | null;
+      old_lc: number | null;
+      old_lu: number | null;
+    }[];
+    return rows.map((row) => {
+      const result: RecorderStateRow = {
+        stateId: Number(row.state_id),
+        entityId: row.entity_id,
+        // The recorder stores NULL for a state it could not keep; Home Assistant reads it back as "".
+        state: row.state ?? "",
+        lastUpdatedTs: row.lu,
+        lastChangedTs: row.lc ?? row.lu,
+        attributes: row.attrs,
+      };
+      if (row.old_lu !== null) result.old = { state: row.old_state ?? "", lastChangedTs: row.old_lc ?? row.old_lu };
+      return result;
+    });
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private whereClause(selection: StateSelection, after?: StatePosition): { where: string; params: (number | string)[] } {
+    const clauses = ["s.last_updated_ts IS NOT NULL"];
+    const params: (number | string)[] = [];
+    if (selection.startTs !== undefined) {
+      clauses.push("s.last_updated_ts >= ?");
+      params.push(selection.startTs);
+    }
+    if (selection.stopTs !== undefined) {
+      clauses.push("s.last_updated_ts < ?");
+      params.push(selection.stopTs);
+    }
+    const entities = selection.entities ?? [];
+    const domains = selection.domains ?? [];
+    if (entities.length > 0 || domains.length > 0) {
+      const either: string[] = [];
+      if (entities.length > 0) {
+        either.push(`m.entity_id IN (${entities.map(() => "?").join(", ")})`);
+        params.push(...entities);
+      }
+      for (const domain of domains) {
+        // substr, not LIKE: a domain's "_" would be a LIKE wildcard.
+        either.push("substr(m.entity_id, 1, ?) = ?");
+        params.push(domain.length + 1, `${domain}.`);
+      }
+      clauses.push(`(${either.join(" OR ")})`);
+    }
+    if (after !== undefined) {
+      clauses.push("(s.last_updated_ts > ? OR (s.last_updated_ts = ? AND s.state_id > ?))");
+      params.push(after.lastUpdatedTs, after.lastUpdatedTs, after.stateId);
+    }
+    return { where: clauses.join(" AND "), params };
+  }
+}
