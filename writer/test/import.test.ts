@@ -305,3 +305,18 @@ describe("recorder import", () => {
     expect(progressText(250, 1000, 5, true)).toMatch(/^\[#{8}\.{22}\] 25\.0% 250\/1000 rows, 50 rows\/s, ETA 0:15$/);
   });
 });
+
+describe("the time zone of a configuration directory", () => {
+  it("comes from .storage/core.config, else from configuration.yaml's homeassistant: section", () => {
+    const dir = tempDir("ha-influx-tz-");
+    try {
+      expect(readStorage(dir.dir).timeZone).toBeUndefined();
+      writeFileSync(join(dir.dir, "configuration.yaml"), "default_config:\nhomeassistant:\n  name: Home\n  # a comment\n\n  time_zone: America/New_York\n  unit_system: metric\nhttp:\n  time_zone: Nope/Nope\n");
+      expect(readStorage(dir.dir).timeZone).toBe("America/New_York");
+      writeRegistries(dir.dir, { areas: [], devices: [], entities: [] }, "Asia/Tokyo");
+      expect(readStorage(dir.dir).timeZone).toBe("Asia/Tokyo");
+    } finally {
+      dir.remove();
+    }
+  });
+});

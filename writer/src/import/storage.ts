@@ -60,7 +60,20 @@ export function readStorage(configDir: string | undefined): StorageContents {
     const parsed = CoreConfigSchema.safeParse(readStore(configPath));
     timeZone = parsed.success ? parsed.data.data.time_zone : undefined;
   }
+  timeZone ??= yamlTimeZone(join(configDir, "configuration.yaml"));
   return { registries, registryFiles, ...(timeZone !== undefined ? { timeZone } : {}) };
+}
+
+/**
+ * `homeassistant: time_zone:` of `configuration.yaml`, where Home Assistant takes the time zone from
+ * when the YAML sets it (then `.storage/core.config` has none). Read with a line pattern rather than a
+ * YAML parser: Home Assistant's YAML uses its own tags (`!include`, `!secret`) that a stock parser
+ * rejects, and this one scalar is all the import needs.
+ */
+function yamlTimeZone(path: string): string | undefined {
+  if (!existsSync(path)) return undefined;
+  const match = /^homeassistant:[^\n]*\n(?:(?:[ \t]+[^\n]*|[ \t]*#[^\n]*|[ \t]*)\n)*?[ \t]+time_zone:[ \t]*["']?([A-Za-z0-9_+\-/]+)["']?[ \t]*(?:#.*)?$/m.exec(readFileSync(path, "utf8"));
+  return match?.[1];
 }
 
 /**
