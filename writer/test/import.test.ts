@@ -17,7 +17,8 @@ import { eventually, startTestPipeline, tempDir, testConfig } from "./helpers/se
 import { createRecorder, writeRegistries, type RecordedState } from "./import-recorder";
 
 const REGISTRIES = {
-  areas: [{ area_id: "kitchen", name: "Kitchen", aliases: [], picture: null }],
+  // As Home Assistant stores them: an area's id is `id` in the store file (`area_id` over the WebSocket API).
+  areas: [{ id: "kitchen", name: "Kitchen", aliases: [], picture: null, floor_id: null }],
   devices: [{ id: "dev1", area_id: "kitchen", name: "Power Plug", name_by_user: null, manufacturer: "Acme" }],
   entities: [
     { entity_id: "sensor.power", device_id: "dev1", area_id: null, platform: "mqtt", unique_id: "p1" },

@@ -2,7 +2,7 @@
  * What the import reads from a Home Assistant configuration directory besides the database: the
  * registries (`.storage/core.area_registry`, `core.device_registry`, `core.entity_registry`, Home
  * Assistant's JSON store files `{ version, key, data: { areas | devices | entities: [...] } }`) and
- * the time zone (`.storage/core.config`), which the live source gets over the WebSocket API instead.
+ * the time zone (`.storage/core.config`, else `configuration.yaml`), which the live source gets over the WebSocket API instead.
  * They go into the same `Registries` the live source uses, so the enrichment rules are the same.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -46,7 +46,9 @@ export function readStorage(configDir: string | undefined): StorageContents {
     const path = join(storage, file);
     if (!existsSync(path)) continue;
     const store = StoreSchema.safeParse(readStore(path));
-    const list = store.success ? store.data.data[kind] : undefined;
+    let list = store.success ? store.data.data[kind] : undefined;
+    // The area store names an area's id `id`; the WebSocket list (which `Registries` reads) `area_id`.
+    if (kind === "areas" && Array.isArray(list)) list = list.map((area) => (area !== null && typeof area === "object" && !("area_id" in area) ? { ...area, area_id: (area as { id?: unknown }).id } : area));
     try {
       registries.replace(kind, list);
     } catch {
