@@ -15,10 +15,14 @@ import { parseArgs } from "node:util";
 import { ConfigError, FiltersSchema, loadConfig, secretsOf, type WriterConfig } from "../config";
 import { createLogger } from "../logger";
 import { createMetrics } from "../metrics";
+import { EntityFilter } from "../filters";
 import { createPipeline } from "../pipeline";
+import { DEFAULT_BUCKETS } from "../schema";
+import { ZoneClock } from "../timezone";
 import { dryRun, importStates, type ImportSummary } from "./importer";
 import { createProgress } from "./progress";
 import { RecorderDatabase, RecorderError, type StateSelection } from "./recorder";
+import { importStatistics, StatisticsWriteError, type StatisticsSummary } from "./statistics";
 import { readStorage } from "./storage";
 
 export const IMPORT_USAGE = `usage: ha-influx-writer import <config-dir | home-assistant_v2.db> [options]
@@ -30,6 +34,10 @@ export const IMPORT_USAGE = `usage: ha-influx-writer import <config-dir | home-a
   --domain <domain>     only entities of this domain (repeatable, or comma-separated)
   --dry-run             print the rows per entity that would be imported; write nothing
   --json                print the summary as JSON on stdout
+  --statistics          also import the long-term statistics into the hourly and daily rollup buckets
+                        (hours before each entity's first raw state only)
+  --hourly-bucket <b>   rollup bucket for hourly points (default ${DEFAULT_BUCKETS.hourly.name})
+  --daily-bucket <b>    rollup bucket for daily points (default ${DEFAULT_BUCKETS.daily.name})
   --restart             ignore the checkpoint of an earlier run and start from the beginning
   --shutdown-timeout <s> seconds to wait at the end for InfluxDB to take everything (default 600)
 `;
@@ -100,6 +108,9 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
           "dry-run": { type: "boolean" },
           json: { type: "boolean" },
           restart: { type: "boolean" },
+          statistics: { type: "boolean" },
+          "hourly-bucket": { type: "string" },
+          "daily-bucket": { type: "string" },
           "shutdown-timeout": { type: "string" },
           help: { type: "boolean", short: "h" },
         },
@@ -156,6 +167,7 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
     process.once("SIGTERM", onSignal);
     let summary: ImportSummary;
     let delivered: { drained: boolean; pendingEvents: number };
+    let statistics: StatisticsSummary | undefined;
     try {
       const total = db.countStates(selection);
       summary = await importStates({
@@ -169,6 +181,24 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
         progress: createProgress(process.stderr, total),
         signal: interrupt.signal,
       });
+      if (values.statistics && !summary.interrupted) {
+        const filter = new EntityFilter(config.filters);
+        const selected = (entityId: string) => {
+          const domain = entityId.slice(0, entityId.indexOf("."));
+          const chosen = entities.length + domains.length === 0 || entities.includes(entityId) || domains.includes(domain);
+          return chosen && filter.passes(entityId, domain);
+        };
+        statistics = await importStatistics({
+          db,
+          registries: storage.registries,
+          clock: new ZoneClock(config.timeZone ?? storage.timeZone ?? "UTC"),
+          target: { url: config.influxdb.url, org: config.influxdb.org, token: config.influxdb.token, timeoutMs: config.influxdb.writeTimeoutSeconds * 1000 },
+          buckets: { hourly: values["hourly-bucket"] ?? DEFAULT_BUCKETS.hourly.name, daily: values["daily-bucket"] ?? DEFAULT_BUCKETS.daily.name },
+          ...(startTs !== undefined ? { startTs } : {}),
+          ...(stopTs !== undefined ? { stopTs } : {}),
+          entities: selected,
+        });
+      }
       const deadline = Date.now() + drainSeconds * 1000;
       let result = await pipeline.flush(Math.min(DRAIN_REPORT_MS, drainSeconds * 1000));
       while (!result.drained && !interrupt.signal.aborted && Date.now() < deadline) {
@@ -179,10 +209,15 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
     } finally {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
+      // After a failure: what is spooled stays there for the next run (a no-op after the stop above).
+      await pipeline.stop(0);
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
     }
-    if (values.json) process.stdout.write(`${JSON.stringify({ ...summary, delivered: delivered.drained, pendingPoints: delivered.pendingEvents })}\n`);
-    else process.stderr.write(summaryText(summary, delivered));
+    if (values.json) process.stdout.write(`${JSON.stringify({ ...summary, ...(statistics ? { statistics } : {}), delivered: delivered.drained, pendingPoints: delivered.pendingEvents })}\n`);
+    else {
+      process.stderr.write(summaryText(summary, delivered));
+      if (statistics) process.stderr.write(`statistics: ${statistics.series} series, ${statistics.hourlyPoints} hourly and ${statistics.dailyPoints} daily rollup points written\n`);
+    }
     if (summary.interrupted) return 130;
     if (!delivered.drained) return 3;
     return summary.rejected > 0 ? 2 : 0;
@@ -191,7 +226,7 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
       process.stderr.write(`import: ${error.message}\n${IMPORT_USAGE}`);
       return 1;
     }
-    if (error instanceof RecorderError || error instanceof ConfigError) {
+    if (error instanceof RecorderError || error instanceof ConfigError || error instanceof StatisticsWriteError) {
       process.stderr.write(`import: ${error.message}\n`);
       return 1;
     }

@@ -165,6 +165,43 @@ export class RecorderDatabase {
     });
   }
 
+  /** `statistics_meta`; throws a `RecorderError` when the statistics tables are missing. */
+  statisticsMeta(): { id: number; statisticId: string; source: string; unit: string | null; hasMean: boolean; hasSum: boolean }[] {
+    const tables = new Set((this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
+    for (const table of ["statistics", "statistics_meta"]) if (!tables.has(table)) throw new RecorderError(`${this.path}: table ${table} missing`);
+    const rows = this.db.prepare("SELECT id, statistic_id, source, unit_of_measurement, has_mean, has_sum FROM statistics_meta ORDER BY statistic_id").all() as {
+      id: number;
+      statistic_id: string;
+      source: string;
+      unit_of_measurement: string | null;
+      has_mean: number | null;
+      has_sum: number | null;
+    }[];
+    return rows.map((row) => ({ id: Number(row.id), statisticId: row.statistic_id, source: row.source, unit: row.unit_of_measurement, hasMean: Boolean(row.has_mean), hasSum: Boolean(row.has_sum) }));
+  }
+
+  /** An entity's first raw state time and latest attributes text, when it has states. */
+  entitySummary(entityId: string): { firstTs?: number; latestAttributes?: string } | undefined {
+    const meta = this.db.prepare("SELECT metadata_id FROM states_meta WHERE entity_id = ?").get(entityId) as { metadata_id: number } | undefined;
+    if (meta === undefined) return undefined;
+    const first = this.db.prepare("SELECT min(last_updated_ts) AS ts FROM states WHERE metadata_id = ?").get(meta.metadata_id) as { ts: number | null };
+    const latest = this.db
+      .prepare("SELECT a.shared_attrs AS attrs FROM states s JOIN state_attributes a ON a.attributes_id = s.attributes_id WHERE s.metadata_id = ? ORDER BY s.last_updated_ts DESC LIMIT 1")
+      .get(meta.metadata_id) as { attrs: string | null } | undefined;
+    const result: { firstTs?: number; latestAttributes?: string } = {};
+    if (first.ts !== null) result.firstTs = first.ts;
+    if (latest?.attrs) result.latestAttributes = latest.attrs;
+    return result;
+  }
+
+  /** The hourly statistics of one series in `[startTs, stopTs)`, in time order. */
+  readStatistics(metadataId: number, startTs?: number, stopTs?: number): { startTs: number; mean: number | null; min: number | null; max: number | null; sum: number | null }[] {
+    const rows = this.db
+      .prepare("SELECT start_ts, mean, min, max, sum FROM statistics WHERE metadata_id = ? AND start_ts >= ? AND start_ts < ? ORDER BY start_ts")
+      .all(metadataId, startTs ?? -1e12, stopTs ?? 1e12) as { start_ts: number; mean: number | null; min: number | null; max: number | null; sum: number | null }[];
+    return rows.map((row) => ({ startTs: row.start_ts, mean: row.mean, min: row.min, max: row.max, sum: row.sum }));
+  }
+
   close(): void {
     this.db.close();
   }

@@ -1,0 +1,229 @@
+/**
+ * Long-term statistics into the rollup buckets. Home Assistant keeps hourly statistics forever
+ * (`statistics`: per hour `mean`, `min`, `max` for measurements, `state` and `sum` for meters), long
+ * after its raw states are purged; they become the points the downsampling tasks write
+ * (`components/flux.ts`): measurement `home_assistant_hourly` / `home_assistant_daily`, tags
+ * `entity_id`, `domain`, `device_class`, `area` (the rollups' group tags), stamped at the start of
+ * the hour / the local day.
+ *
+ * Only hours before the entity's first raw state in the recorder are written: the hours the raw data
+ * covers are left to the rollup tasks (which also write them, from the imported raw points). Daily
+ * points are derived from the hourly rows of local days that end before the first raw state.
+ *
+ * Where Home Assistant's semantics differ from the tasks' (see the README):
+ * - `mean` is Home Assistant's time-weighted mean of the hour; the tasks average the events. A daily
+ *   mean is the mean of the day's hourly means (the time-weighted mean of the day when every hour is
+ *   there); `min` / `max` are the extremes of the hourly ones.
+ * - `count` (events per window) is not in the statistics and is not written.
+ * - `energy_kwh` (daily, `device_class=energy` meters) is the sum of the day's hourly increases of
+ *   `sum`, Home Assistant's reset-aware running total, converted to kWh from Wh/MWh; the first hour
+ *   of an entity has no predecessor and counts nothing, like the first day of the daily task.
+ */
+import { DAILY_MEASUREMENT, ENERGY_FIELD, HOURLY_MEASUREMENT } from "../schema";
+import type { Registries } from "../sources/haRegistries";
+import { escapeKey, escapeMeasurement, formatFloat } from "../lineProtocol";
+import type { ZoneClock } from "../timezone";
+import type { RecorderDatabase } from "./recorder";
+
+const HOUR_S = 3600;
+const DAY_MS = 86_400_000;
+const ENERGY_TO_KWH: Readonly<Record<string, number>> = { kWh: 1, Wh: 0.001, MWh: 1000 };
+
+/** One hourly row of `statistics` with what its series needs. */
+export interface StatisticsRow {
+  startTs: number;
+  mean: number | null;
+  min: number | null;
+  max: number | null;
+  sum: number | null;
+}
+
+/** A statistic that is an entity's (`source = recorder`), with its rollup tags. */
+export interface StatisticSeries {
+  metadataId: number;
+  entityId: string;
+  unit: string | null;
+  hasMean: boolean;
+  hasSum: boolean;
+  /** First raw state of the entity in the recorder (seconds), if any. */
+  firstRawTs?: number;
+  tags: { entity_id: string; domain: string; device_class?: string; area?: string };
+}
+
+/** Rollup lines per bucket role. */
+export interface RollupLines {
+  hourly: string[];
+  daily: string[];
+}
+
+function tagText(tags: StatisticSeries["tags"]): string {
+  // Sorted keys, as the writer serialises raw tags.
+  return (Object.entries(tags) as [string, string | undefined][])
+    .filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== "")
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, value]) => `,${escapeKey(key)}=${escapeKey(value)}`)
+    .join("");
+}
+
+function fields(values: [string, number | null | undefined][]): string {
+  return values
+    .filter((entry): entry is [string, number] => typeof entry[1] === "number" && Number.isFinite(entry[1]))
+    .map(([key, value]) => `${key}=${formatFloat(value)}`)
+    .join(",");
+}
+
+/** The hourly and daily rollup lines (timestamps in seconds) of one series' rows in time order. */
+export function rollupLines(series: StatisticSeries, rows: readonly StatisticsRow[], clock: ZoneClock): RollupLines {
+  const tags = tagText(series.tags);
+  const hourlyPrefix = `${escapeMeasurement(HOURLY_MEASUREMENT)}${tags} `;
+  const dailyPrefix = `${escapeMeasurement(DAILY_MEASUREMENT)}${tags} `;
+  const kwh = series.hasSum && series.tags.device_class === "energy" && series.unit !== null ? ENERGY_TO_KWH[series.unit] : undefined;
+  const covered = series.firstRawTs ?? Number.POSITIVE_INFINITY;
+  const hourly: string[] = [];
+  const days = new Map<number, { means: number[]; min?: number; max?: number; energy?: number; endTs: number }>();
+  let previous: StatisticsRow | undefined;
+  for (const row of rows) {
+    if (row.startTs + HOUR_S > covered) break;
+    const energy = kwh !== undefined && previous?.sum != null && row.sum !== null && previous.startTs === row.startTs - HOUR_S ? (row.sum - previous.sum) * kwh : undefined;
+    previous = row;
+    if (series.hasMean) {
+      const text = fields([["mean", row.mean], ["min", row.min], ["max", row.max]]);
+      if (text !== "") hourly.push(`${hourlyPrefix}${text} ${Math.round(row.startTs)}`);
+    }
+    const ms = row.startTs * 1000;
+    const wallDay = Math.floor((ms + clock.offsetAt(ms)) / DAY_MS) * DAY_MS;
+    const dayStartMs = clock.wallClockToUtc(wallDay);
+    let day = days.get(dayStartMs);
+    if (day === undefined) {
+      day = { means: [], endTs: clock.wallClockToUtc(wallDay + DAY_MS) / 1000 };
+      days.set(dayStartMs, day);
+    }
+    if (series.hasMean) {
+      if (row.mean !== null) day.means.push(row.mean);
+      if (row.min !== null) day.min = day.min === undefined ? row.min : Math.min(day.min, row.min);
+      if (row.max !== null) day.max = day.max === undefined ? row.max : Math.max(day.max, row.max);
+    }
+    if (energy !== undefined) day.energy = (day.energy ?? 0) + energy;
+  }
+  const daily: string[] = [];
+  for (const [dayStartMs, day] of days) {
+    // A day the raw data reaches into is the daily task's.
+    if (day.endTs > covered) continue;
+    const mean = day.means.length > 0 ? day.means.reduce((a, b) => a + b, 0) / day.means.length : undefined;
+    const text = fields([["mean", mean], ["min", day.min], ["max", day.max], [ENERGY_FIELD, day.energy]]);
+    if (text !== "") daily.push(`${dailyPrefix}${text} ${Math.round(dayStartMs / 1000)}`);
+  }
+  return { hourly, daily };
+}
+
+/** The entities' statistics series with their tags (device class from the entity's latest recorded attributes). */
+export function statisticSeries(db: RecorderDatabase, registries: Registries, entities?: (entityId: string) => boolean): StatisticSeries[] {
+  const result: StatisticSeries[] = [];
+  for (const meta of db.statisticsMeta()) {
+    if (meta.source !== "recorder" || !meta.statisticId.includes(".")) continue;
+    if (entities && !entities(meta.statisticId)) continue;
+    const entity = db.entitySummary(meta.statisticId);
+    let deviceClass: string | undefined;
+    if (entity?.latestAttributes) {
+      try {
+        const attributes = JSON.parse(entity.latestAttributes) as Record<string, unknown>;
+        if (typeof attributes.device_class === "string") deviceClass = attributes.device_class;
+      } catch {
+        // Its device class stays unknown; the rows themselves are still good.
+      }
+    }
+    const area = registries.of(meta.statisticId).area;
+    const series: StatisticSeries = {
+      metadataId: meta.id,
+      entityId: meta.statisticId,
+      unit: meta.unit,
+      hasMean: meta.hasMean,
+      hasSum: meta.hasSum,
+      tags: {
+        entity_id: meta.statisticId,
+        domain: meta.statisticId.slice(0, meta.statisticId.indexOf(".")),
+        ...(deviceClass !== undefined ? { device_class: deviceClass } : {}),
+        ...(area !== undefined ? { area } : {}),
+      },
+    };
+    if (entity?.firstTs !== undefined) series.firstRawTs = entity.firstTs;
+    result.push(series);
+  }
+  return result;
+}
+
+/** Where rollup lines go: InfluxDB's write API, one request per batch (points are idempotent). */
+export interface RollupTarget {
+  url: string;
+  org: string;
+  token: string;
+  timeoutMs: number;
+}
+
+/** Lines per write request. */
+const LINES_PER_WRITE = 5_000;
+const WRITE_ATTEMPTS = 3;
+
+/** Writes `lines` (timestamps in seconds) to `bucket`; throws naming the bucket and InfluxDB's answer. */
+export async function writeRollupLines(target: RollupTarget, bucket: string, lines: readonly string[]): Promise<void> {
+  const url = `${target.url.replace(/\/$/, "")}/api/v2/write?org=${encodeURIComponent(target.org)}&bucket=${encodeURIComponent(bucket)}&precision=s`;
+  for (let offset = 0; offset < lines.length; offset += LINES_PER_WRITE) {
+    const body = lines.slice(offset, offset + LINES_PER_WRITE).join("\n");
+    for (let attempt = 1; ; attempt++) {
+      let problem: string;
+      try {
+        const response = await fetch(url, {
+          method: "POST",
+          headers: { Authorization: `Token ${target.token}`, "Content-Type": "text/plain; charset=utf-8" },
+          body,
+          signal: AbortSignal.timeout(target.timeoutMs),
+        });
+        if (response.status === 204) break;
+        const text = (await response.text()).slice(0, 300);
+        // A 4xx (no such bucket, a refused token, a bad line) does not get better by retrying.
+        if (response.status < 500) throw new StatisticsWriteError(`InfluxDB refused the rollup points for bucket ${bucket}: HTTP ${response.status} ${text}`);
+        problem = `HTTP ${response.status} ${text}`;
+      } catch (error) {
+        if (error instanceof StatisticsWriteError) throw error;
+        problem = (error as Error).message;
+      }
+      if (attempt >= WRITE_ATTEMPTS) throw new StatisticsWriteError(`could not write the rollup points for bucket ${bucket}: ${problem}`);
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
+}
+
+/** A failed rollup write, reported as one line. */
+export class StatisticsWriteError extends Error {}
+
+/** What the statistics import did. */
+export interface StatisticsSummary {
+  series: number;
+  hourlyPoints: number;
+  dailyPoints: number;
+}
+
+/** Reads every entity statistic of the recorder and writes its rollup points. */
+export async function importStatistics(options: {
+  db: RecorderDatabase;
+  registries: Registries;
+  clock: ZoneClock;
+  target: RollupTarget;
+  buckets: { hourly: string; daily: string };
+  startTs?: number;
+  stopTs?: number;
+  entities?: (entityId: string) => boolean;
+}): Promise<StatisticsSummary> {
+  const summary: StatisticsSummary = { series: 0, hourlyPoints: 0, dailyPoints: 0 };
+  for (const series of statisticSeries(options.db, options.registries, options.entities)) {
+    const rows = options.db.readStatistics(series.metadataId, options.startTs, options.stopTs);
+    if (rows.length === 0) continue;
+    const lines = rollupLines(series, rows, options.clock);
+    summary.series += 1;
+    await writeRollupLines(options.target, options.buckets.hourly, lines.hourly);
+    await writeRollupLines(options.target, options.buckets.daily, lines.daily);
+    summary.hourlyPoints += lines.hourly.length;
+    summary.dailyPoints += lines.daily.length;
+  }
+  return summary;
+}
