@@ -2,7 +2,7 @@
 // real influxd: every recorded state is in InfluxDB once, each imported point has the tags and fields
 // the live writer wrote for the same state (registries applied), and an interrupted import resumed
 // gives the same points as an uninterrupted one.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -26,7 +26,7 @@ const available = locateInfluxd() !== undefined && locateHomeAssistant() !== und
 const LIVE = "home_assistant_events";
 const RESUMED = "imported_resumed";
 const WHOLE = "imported_whole";
-const BUCKETS = [RESUMED, WHOLE, "weather_data", "system_metrics", "sports_data"];
+const BUCKETS = [RESUMED, WHOLE, "weather_data", "system_metrics", "sports_data", "home_assistant_hourly", "home_assistant_daily"];
 const WEATHER = "weather.demo_weather_south";
 const DRIVEN: string[] = [TEST_ENTITIES.power, TEST_ENTITIES.light, TEST_ENTITIES.energyMeter, TEST_ENTITIES.temperature, TEST_ENTITIES.energy];
 /** Columns Flux adds that are not part of a point. */
@@ -208,5 +208,45 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
       return points;
     }, 30_000, 500);
     expect(Object.fromEntries(resumed)).toEqual(Object.fromEntries(whole));
+  });
+
+  it("writes the long-term statistics of hours before the first raw state into the hourly and daily buckets", async () => {
+    // The real database, with a day and a half of statistics added before its first state (Home
+    // Assistant compiles statistics only at hour boundaries, too late for a test).
+    const copy = join(dir, "stats-config");
+    mkdirSync(copy);
+    copyFileSync(join(ha.configDir, "home-assistant_v2.db"), join(copy, "home-assistant_v2.db"));
+    copyFileSync(join(ha.configDir, "configuration.yaml"), join(copy, "configuration.yaml"));
+    mkdirSync(join(copy, ".storage"));
+    for (const file of ["core.area_registry", "core.device_registry", "core.entity_registry"]) copyFileSync(join(ha.configDir, ".storage", file), join(copy, ".storage", file));
+    const db = new DatabaseSync(join(copy, "home-assistant_v2.db"));
+    const first = (db.prepare("SELECT min(last_updated_ts) AS ts FROM states").get() as { ts: number }).ts;
+    const firstHour = Math.floor(first / 3600) * 3600 - 36 * 3600;
+    const meta = db.prepare("INSERT INTO statistics_meta (statistic_id, source, unit_of_measurement, has_mean, has_sum, name) VALUES (?, 'recorder', '°C', 1, 0, NULL)").run(TEST_ENTITIES.temperature);
+    for (let n = 0; n < 36; n++) {
+      db.prepare("INSERT INTO statistics (metadata_id, start_ts, mean, min, max, created_ts) VALUES (?, ?, ?, ?, ?, ?)").run(Number(meta.lastInsertRowid), firstHour + n * 3600, 20 + n / 10, 19 + n / 10, 21 + n / 10, firstHour + n * 3600 + 3600);
+    }
+    db.close();
+    const configFile = join(dir, "stats.json");
+    writeFileSync(configFile, JSON.stringify({ influxdb: { url: influx.url, org: influx.org, token: influx.token, batchTimeoutSeconds: 0.2, buckets: { events: WHOLE } }, spool: { dir: join(dir, "stats-spool") } }));
+    const out: string[] = [];
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
+    vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    let code: number;
+    try {
+      code = await main(["import", copy, "--config", configFile, "--json", "--statistics", "--entity", TEST_ENTITIES.temperature], {});
+    } finally {
+      vi.restoreAllMocks();
+    }
+    expect(code).toBe(0);
+    const { statistics } = JSON.parse(out.join(""));
+    expect(statistics.hourlyPoints).toBe(36);
+    expect(statistics.dailyPoints).toBeGreaterThanOrEqual(1);
+    const hourly = await query(influx, `from(bucket: "home_assistant_hourly") |> range(start: 0) |> filter(fn: (r) => r._field == "mean")`);
+    expect(hourly).toHaveLength(36);
+    expect(hourly[0]).toMatchObject({ _measurement: "home_assistant_hourly", entity_id: TEST_ENTITIES.temperature, domain: "sensor", device_class: "temperature", area: "Living Room", _time: new Date(firstHour * 1000).toISOString().replace(".000Z", "Z"), _value: "20" });
+    const daily = await query(influx, `from(bucket: "home_assistant_daily") |> range(start: 0) |> filter(fn: (r) => r._field == "mean")`);
+    expect(daily.length).toBe(statistics.dailyPoints);
+    expect(daily[0]).toMatchObject({ _measurement: "home_assistant_daily", entity_id: TEST_ENTITIES.temperature, area: "Living Room" });
   });
 });
