@@ -321,3 +321,14 @@ describe("the time zone of a configuration directory", () => {
     }
   });
 });
+
+describe("recorder times as Home Assistant's ISO text", () => {
+  it("formats like the history backfill, across seconds and back again", async () => {
+    const { IsoTimes } = await import("../src/import/importer");
+    const { isoFromMicros, secondsToMicros } = await import("../src/sources/haHistory");
+    const times = new IsoTimes();
+    for (const seconds of [1710072000.000001, 1710072000.999999, 1710072001, 1710072000.5, 1710072061.25, 0.000001, 1710072000.123456]) {
+      expect(times.format(seconds)).toBe(isoFromMicros(secondsToMicros(seconds)));
+    }
+  });
+});

@@ -18,7 +18,7 @@ import { z } from "zod";
 import { EntityFilter } from "../filters";
 import type { WriterConfig } from "../config";
 import type { EventSink } from "../sources/sink";
-import { isoFromMicros, secondsToMicros } from "../sources/haHistory";
+import { secondsToMicros } from "../sources/haHistory";
 import type { Registries } from "../sources/haRegistries";
 import type { ProgressReporter } from "./progress";
 import { RecorderDatabase, type RecorderStateRow, type StatePosition, type StateSelection } from "./recorder";
@@ -88,30 +88,82 @@ export interface ImportOptions {
   batchRows?: number;
 }
 
+/**
+ * Enriched attributes per entity and attributes text. The recorder stores each distinct attributes
+ * JSON once and most rows of an entity share a few of them, so parsing each row's text again is most
+ * of the cost of a row; the pipeline only reads the objects.
+ */
+export class AttributeCache {
+  private readonly entries = new Map<string, Map<string, Readonly<Record<string, unknown>>>>();
+  private size = 0;
+
+  constructor(private readonly registries: Registries, private readonly maxEntries = 50_000) {}
+
+  /** The enriched attributes of `text` for `entityId`; throws `SyntaxError`/`TypeError` for text that is not a JSON object. */
+  get(entityId: string, text: string | null): Readonly<Record<string, unknown>> {
+    const key = text ?? "";
+    let perEntity = this.entries.get(entityId);
+    const hit = perEntity?.get(key);
+    if (hit !== undefined) return hit;
+    let attributes: Record<string, unknown> = {};
+    if (key !== "") {
+      const parsed: unknown = JSON.parse(key);
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new TypeError("state_attributes.shared_attrs is not a JSON object");
+      attributes = parsed as Record<string, unknown>;
+    }
+    const enriched = Object.freeze(enrichAttributes(attributes, entityId, this.registries));
+    if (this.size >= this.maxEntries) {
+      this.entries.clear();
+      this.size = 0;
+    }
+    if (perEntity === undefined || !this.entries.has(entityId)) {
+      perEntity = new Map();
+      this.entries.set(entityId, perEntity);
+    }
+    perEntity.set(key, enriched);
+    this.size += 1;
+    return enriched;
+  }
+}
+
+/**
+ * `isoFromMicros` of the history backfill (`2024-03-10T12:00:00.123456+00:00`, Python's UTC
+ * `isoformat()`), with the text of the whole second kept: rows come in time order, so most times fall
+ * in a second just formatted, and `Date#toISOString` was the largest single cost of a row.
+ */
+export class IsoTimes {
+  private second = Number.NaN;
+  private prefix = "";
+
+  format(seconds: number): string {
+    const us = secondsToMicros(seconds);
+    const second = Math.floor(us / 1_000_000);
+    if (second !== this.second) {
+      this.second = second;
+      this.prefix = new Date(second * 1000).toISOString().slice(0, 19);
+    }
+    return `${this.prefix}.${String(us - second * 1_000_000).padStart(6, "0")}+00:00`;
+  }
+}
+
 /** The `state_changed` data Home Assistant sends live for a recorded row, or why the row cannot be one. */
-export function rowToEvent(row: RecorderStateRow, registries: Registries): { ok: true; event: object } | { ok: false; reason: string; message: string } {
-  let attributes: Record<string, unknown> = {};
-  if (row.attributes !== null && row.attributes !== "") {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(row.attributes);
-    } catch (error) {
-      return { ok: false, reason: "invalid_attributes", message: `state_attributes.shared_attrs is not JSON: ${(error as Error).message}` };
-    }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      return { ok: false, reason: "invalid_attributes", message: "state_attributes.shared_attrs is not a JSON object" };
-    }
-    attributes = parsed as Record<string, unknown>;
+export function rowToEvent(row: RecorderStateRow, cache: AttributeCache, times: IsoTimes = new IsoTimes()): { ok: true; event: object } | { ok: false; reason: string; message: string } {
+  let attributes: Readonly<Record<string, unknown>>;
+  try {
+    attributes = cache.get(row.entityId, row.attributes);
+  } catch (error) {
+    const message = error instanceof SyntaxError ? `state_attributes.shared_attrs is not JSON: ${error.message}` : (error as Error).message;
+    return { ok: false, reason: "invalid_attributes", message };
   }
   const newState = {
     entity_id: row.entityId,
     state: row.state,
-    attributes: enrichAttributes(attributes, row.entityId, registries),
-    last_changed: isoFromMicros(secondsToMicros(row.lastChangedTs)),
-    last_updated: isoFromMicros(secondsToMicros(row.lastUpdatedTs)),
+    attributes,
+    last_changed: times.format(row.lastChangedTs),
+    last_updated: times.format(row.lastUpdatedTs),
   };
   // Only `state` and `last_changed` of the old state reach the point (previous_state, duration_seconds).
-  const oldState = row.old === undefined ? null : { entity_id: row.entityId, state: row.old.state, attributes: {}, last_changed: isoFromMicros(secondsToMicros(row.old.lastChangedTs)) };
+  const oldState = row.old === undefined ? null : { entity_id: row.entityId, state: row.old.state, attributes: {}, last_changed: times.format(row.old.lastChangedTs) };
   return { ok: true, event: { entity_id: row.entityId, old_state: oldState, new_state: newState } };
 }
 
@@ -189,6 +241,8 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
     else if (reported === MAX_REPORTED_ROWS + 1) options.progress?.note("more rows are rejected; only their count is reported");
   };
   const batchRows = options.batchRows ?? DEFAULT_BATCH_ROWS;
+  const attributes = new AttributeCache(options.registries);
+  const times = new IsoTimes();
 
   for (;;) {
     if (options.signal?.aborted) {
@@ -202,7 +256,7 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
     for (const row of rows) {
       summary.rowsRead += 1;
       counts(summary, row.entityId).rows += 1;
-      const converted = rowToEvent(row, options.registries);
+      const converted = rowToEvent(row, attributes, times);
       if (!converted.ok) {
         reject(row, converted.reason, converted.message);
         continue;
