@@ -147,7 +147,7 @@ describe("recorder import", () => {
       filters: testConfig(fake.url, dir.dir).filters,
       sink: pipeline,
       checkpointDir: join(dir.dir, "spool"),
-      progress: { update: () => {}, finish: () => {}, note: (text) => notes.push(text) },
+      progress: () => ({ update: () => {}, finish: () => {}, note: (text) => notes.push(text) }),
     });
     db.close();
     await pipeline.stop(5_000);

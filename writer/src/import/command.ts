@@ -169,7 +169,6 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
     let delivered: { drained: boolean; pendingEvents: number };
     let statistics: StatisticsSummary | undefined;
     try {
-      const total = db.countStates(selection);
       summary = await importStates({
         db,
         registries: storage.registries,
@@ -178,7 +177,7 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
         sink: pipeline,
         checkpointDir: spoolDir,
         restart: values.restart === true,
-        progress: createProgress(process.stderr, total),
+        progress: (rowsToRead) => createProgress(process.stderr, rowsToRead),
         signal: interrupt.signal,
       });
       if (values.statistics && !summary.interrupted) {

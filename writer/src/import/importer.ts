@@ -83,7 +83,8 @@ export interface ImportOptions {
   checkpointDir: string;
   /** Ignore an existing checkpoint and start from the beginning. */
   restart?: boolean;
-  progress?: ProgressReporter;
+  /** Creates the progress reporter for the rows still to read (after the checkpoint). */
+  progress?: (rowsToRead: number) => ProgressReporter;
   signal?: AbortSignal;
   batchRows?: number;
 }
@@ -231,14 +232,15 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
     interrupted: false,
     seconds: 0,
   };
+  const progress = options.progress?.(summary.rowsToRead);
   let reported = 0;
   const reject = (row: RecorderStateRow, reason: string, message: string) => {
     summary.rejected += 1;
     summary.rejectedReasons[reason] = (summary.rejectedReasons[reason] ?? 0) + 1;
     counts(summary, row.entityId).rejected += 1;
     reported += 1;
-    if (reported <= MAX_REPORTED_ROWS) options.progress?.note(`state_id ${row.stateId} (${row.entityId}): ${reason}: ${message}`);
-    else if (reported === MAX_REPORTED_ROWS + 1) options.progress?.note("more rows are rejected; only their count is reported");
+    if (reported <= MAX_REPORTED_ROWS) progress?.note(`state_id ${row.stateId} (${row.entityId}): ${reason}: ${message}`);
+    else if (reported === MAX_REPORTED_ROWS + 1) progress?.note("more rows are rejected; only their count is reported");
   };
   const batchRows = options.batchRows ?? DEFAULT_BATCH_ROWS;
   const attributes = new AttributeCache(options.registries);
@@ -281,12 +283,12 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
     position = { lastUpdatedTs: last.lastUpdatedTs, stateId: last.stateId };
     // The batch is durable in the spool now: a rerun may continue after it.
     await writeCheckpoint(checkpointPath, { version: 1, database, selection: key, position, complete: false });
-    options.progress?.update(summary.rowsRead);
+    progress?.update(summary.rowsRead);
   }
   if (!summary.interrupted) {
     await writeCheckpoint(checkpointPath, { version: 1, database, selection: key, position: position ?? { lastUpdatedTs: 0, stateId: 0 }, complete: true });
   }
-  options.progress?.finish(summary.rowsRead);
+  progress?.finish(summary.rowsRead);
   summary.seconds = (Date.now() - started) / 1000;
   return summary;
 }
