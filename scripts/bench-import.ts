@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "ha-influx-bench-import-"));
   const dbPath = join(dir, "home-assistant_v2.db");
   try {
-    let started = performance.now();
+    const started = performance.now();
     generate(dbPath);
     console.log(`generated ${STATES} states of ${ENTITIES} entities in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 

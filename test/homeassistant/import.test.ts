@@ -144,8 +144,14 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     );
     const out: string[] = [];
     const err: string[] = [];
-    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
-    vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => (err.push(String(chunk)), true));
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+    vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+      err.push(String(chunk));
+      return true;
+    });
     let code: number;
     try {
       code = await main(["import", ha.configDir, "--config", configFile, "--json"], {});
@@ -230,7 +236,10 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     const configFile = join(dir, "stats.json");
     writeFileSync(configFile, JSON.stringify({ influxdb: { url: influx.url, org: influx.org, token: influx.token, batchTimeoutSeconds: 0.2, buckets: { events: WHOLE } }, spool: { dir: join(dir, "stats-spool") } }));
     const out: string[] = [];
-    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
     vi.spyOn(process.stderr, "write").mockImplementation(() => true);
     let code: number;
     try {

@@ -98,7 +98,10 @@ describe("import --statistics", () => {
     const configFile = join(dir.dir, "writer.json");
     writeFileSync(configFile, JSON.stringify({ influxdb: { url: fake.url, org: "home_assistant", token: "test-token-123456", batchTimeoutSeconds: 0.05 }, spool: { dir: join(dir.dir, "spool") } }));
     const out: string[] = [];
-    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
     vi.spyOn(process.stderr, "write").mockImplementation(() => true);
     const code = await main(["import", dir.dir, "--config", configFile, "--json", "--statistics"], {});
     vi.restoreAllMocks();

@@ -239,8 +239,14 @@ describe("recorder import", () => {
     const capture = () => {
       const out: string[] = [];
       const err: string[] = [];
-      vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
-      vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => (err.push(String(chunk)), true));
+      vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+      vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+      err.push(String(chunk));
+      return true;
+    });
       return { out, err };
     };
     afterEach(() => vi.restoreAllMocks());

@@ -90,31 +90,35 @@ function summaryText(summary: ImportSummary, delivered: { drained: boolean; pend
   return `${lines.join("\n")}\n`;
 }
 
+function parseImportArgs(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: "string" },
+      start: { type: "string" },
+      stop: { type: "string" },
+      entity: { type: "string", multiple: true },
+      domain: { type: "string", multiple: true },
+      "dry-run": { type: "boolean" },
+      json: { type: "boolean" },
+      restart: { type: "boolean" },
+      statistics: { type: "boolean" },
+      "hourly-bucket": { type: "string" },
+      "daily-bucket": { type: "string" },
+      "shutdown-timeout": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+
 /** Runs `import` with its arguments (after the word `import`); resolves with the exit code. */
 export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let db: RecorderDatabase | undefined;
   try {
-    let parsed;
+    let parsed: ReturnType<typeof parseImportArgs>;
     try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: {
-          config: { type: "string" },
-          start: { type: "string" },
-          stop: { type: "string" },
-          entity: { type: "string", multiple: true },
-          domain: { type: "string", multiple: true },
-          "dry-run": { type: "boolean" },
-          json: { type: "boolean" },
-          restart: { type: "boolean" },
-          statistics: { type: "boolean" },
-          "hourly-bucket": { type: "string" },
-          "daily-bucket": { type: "string" },
-          "shutdown-timeout": { type: "string" },
-          help: { type: "boolean", short: "h" },
-        },
-      });
+      parsed = parseImportArgs(argv);
     } catch (error) {
       throw new UsageError((error as Error).message);
     }

@@ -21,7 +21,7 @@ import type { EventSink } from "../sources/sink";
 import { secondsToMicros } from "../sources/haHistory";
 import type { Registries } from "../sources/haRegistries";
 import type { ProgressReporter } from "./progress";
-import { RecorderDatabase, type RecorderStateRow, type StatePosition, type StateSelection } from "./recorder";
+import type { RecorderDatabase, RecorderStateRow, StatePosition, StateSelection } from "./recorder";
 import { enrichAttributes } from "./storage";
 
 /** Source name passed to the pipeline (metrics and logs tell it apart from live events). */
