@@ -205,9 +205,10 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
       }
     };
     const first = await run(2);
-    expect(first).toMatchObject({ rowsRead: 20, interrupted: true });
+    expect(first).toMatchObject({ interrupted: true });
+    expect([20, 30]).toContain(first.rowsRead);
     const second = await run();
-    expect(second).toMatchObject({ rowsRead: recorded.length - 20, resumed: true, interrupted: false });
+    expect(second).toMatchObject({ rowsRead: recorded.length - first.rowsRead, resumed: true, interrupted: false });
     const resumed = await until(async () => {
       const points = await pointsOf(influx, RESUMED);
       expect(points.size).toBe(recorded.length);

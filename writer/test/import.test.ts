@@ -207,10 +207,12 @@ describe("recorder import", () => {
     const first = await importStates({ db, registries: readStorage(dir.dir).registries, selection: {}, filters: testConfig(fake.url, spoolDir).filters, sink: stopping, checkpointDir: spoolDir, batchRows: 2, signal: interrupt.signal });
     db.close();
     await pipeline.stop(5_000);
-    expect(first).toMatchObject({ rowsRead: 4, interrupted: true, resumed: false });
+    // Stopped after the batch in flight besides the second one, at the latest.
+    expect(first).toMatchObject({ interrupted: true, resumed: false });
+    expect([4, 6]).toContain(first.rowsRead);
 
     const second: ImportSummary = await importInto(spoolDir, { batchRows: 2 });
-    expect(second).toMatchObject({ rowsToRead: 3, rowsRead: 3, resumed: true, interrupted: false });
+    expect(second).toMatchObject({ rowsToRead: 7 - first.rowsRead, rowsRead: 7 - first.rowsRead, resumed: true, interrupted: false });
     await eventually(() => fake.acceptedLines().length >= 7);
     expect([...fake.acceptedLines()].sort()).toEqual(uninterrupted);
 

@@ -6,7 +6,8 @@
  * and `old_state` from the row named by `old_state_id` (so `previous_state` and `duration_seconds`
  * are those of the live event).
  *
- * Rows are read in time order in bounded batches; after each batch is durable in the spool, its last
+ * Rows are read in time order in bounded batches (two in flight: one being read and mapped while the
+ * previous one's spool write becomes durable); after each batch is durable in the spool, its last
  * position `(last_updated_ts, state_id)` goes into a checkpoint file beside the spool, and a rerun
  * continues after it. A rerun that reads a batch again (a crash between the spool and the checkpoint)
  * writes the same points again, which InfluxDB keeps as one.
@@ -245,6 +246,7 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
   const batchRows = options.batchRows ?? DEFAULT_BATCH_ROWS;
   const attributes = new AttributeCache(options.registries);
   const times = new IsoTimes();
+  let inFlight: Promise<void> | undefined;
 
   for (;;) {
     if (options.signal?.aborted) {
@@ -266,8 +268,15 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
       events.push(converted.event);
       eventRows.push(row);
     }
-    if (events.length > 0) {
-      const results = await options.sink.submit(events, IMPORT_SOURCE);
+    const last = rows[rows.length - 1];
+    position = { lastUpdatedTs: last.lastUpdatedTs, stateId: last.stateId };
+    const batchPosition = position;
+    const submitted = events.length > 0 ? options.sink.submit(events, IMPORT_SOURCE) : Promise.resolve([]);
+    const previous = inFlight;
+    inFlight = (async () => {
+      const results = await submitted;
+      // Checkpoints advance in batch order, whichever submission resolves first.
+      await previous;
       for (const result of results) {
         const row = eventRows[result.index];
         if (result.status === "accepted") {
@@ -278,13 +287,16 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
           counts(summary, row.entityId).filtered += 1;
         } else reject(row, result.reason ?? "rejected", result.message ?? "");
       }
-    }
-    const last = rows[rows.length - 1];
-    position = { lastUpdatedTs: last.lastUpdatedTs, stateId: last.stateId };
-    // The batch is durable in the spool now: a rerun may continue after it.
-    await writeCheckpoint(checkpointPath, { version: 1, database, selection: key, position, complete: false });
-    progress?.update(summary.rowsRead);
+      // The batch (and every one before it) is durable in the spool now: a rerun may continue after it.
+      await writeCheckpoint(checkpointPath, { version: 1, database, selection: key, position: batchPosition, complete: false });
+      progress?.update(summary.rowsRead);
+    })();
+    // Awaited below or in the next turn; a failure must not count as unhandled meanwhile.
+    inFlight.catch(() => {});
+    // Two batches in flight: the next one is read and mapped while this one's spool write becomes durable.
+    await previous;
   }
+  await inFlight;
   if (!summary.interrupted) {
     await writeCheckpoint(checkpointPath, { version: 1, database, selection: key, position: position ?? { lastUpdatedTs: 0, stateId: 0 }, complete: true });
   }
