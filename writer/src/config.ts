@@ -5,6 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { MonitorConfigSchema } from "./monitor/config";
 import { DEFAULT_BUCKETS, DEFAULT_ORG } from "./schema";
 
 const positiveInt = z.number().int().min(1);
@@ -129,6 +130,8 @@ export const WriterConfigSchema = z
       .prefault({}),
     /** How often the writer's own statistics go to the system bucket. */
     statsIntervalSeconds: positiveSeconds.default(60),
+    /** The storage monitor (`monitor/`); runs only when this section carries the monitor token. */
+    monitor: MonitorConfigSchema.optional(),
   })
   .loose();
 
@@ -254,7 +257,7 @@ export function resolveConfig(json: unknown, env: NodeJS.ProcessEnv): WriterConf
 
 /** Secret values in a configuration, for the logger's string redaction. */
 export function secretsOf(config: WriterConfig): string[] {
-  return [config.influxdb.token, config.homeAssistant?.token, config.ingest.token].filter(
+  return [config.influxdb.token, config.homeAssistant?.token, config.ingest.token, config.monitor?.token].filter(
     (secret): secret is string => typeof secret === "string" && secret.length > 0,
   );
 }

@@ -11,6 +11,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { Gauge } from "prom-client";
 import type { Logger } from "./logger";
+import type { StorageStatus } from "./monitor";
 import type { WriterMetrics } from "./metrics";
 import type { ComponentStatus, Pipeline } from "./pipeline";
 import { registerIngest, INGEST_PATH } from "./sources/ingest";
@@ -41,6 +42,8 @@ export interface ServiceStatus {
   timestamp: string;
   /** Each component, healthy or not. */
   components: Record<ComponentName, ServiceComponent>;
+  /** The storage monitor's figures, forecasts and alerts, when it runs; they do not change `status`. */
+  storage?: StorageStatus;
 }
 
 /** What the server reports on and serves. */
@@ -63,6 +66,8 @@ export interface ServerOptions {
   version: string;
   /** When the writer started (ms since the epoch), for the uptime. */
   startedAt: number;
+  /** The storage monitor's report, when it runs. */
+  storage?: () => StorageStatus;
 }
 
 /** Probes, scrapes and ingest requests arrive every few seconds: their per-request lines belong at debug level. */
@@ -103,6 +108,7 @@ export function serviceStatus(options: ServerOptions): ServiceStatus {
     uptimeSeconds: Math.round((Date.now() - options.startedAt) / 1000),
     timestamp: new Date().toISOString(),
     components,
+    ...(options.storage ? { storage: options.storage() } : {}),
   };
 }
 
