@@ -35,7 +35,7 @@ describe("fitRate", () => {
 
   it.each([
     { name: "no samples", obs: [], reason: "0 samples in the last 7 d (need 3)" },
-    { name: "one sample", obs: [{ at: NOW, value: 5 }], reason: "1 samples in the last 7 d (need 3)" },
+    { name: "one sample", obs: [{ at: NOW, value: 5 }], reason: "1 sample in the last 7 d (need 3)" },
     { name: "samples outside the window", obs: series(30, 24, () => 1).filter((o) => o.at < NOW - 8 * DAY_MS), reason: "0 samples in the last 7 d (need 3)" },
     { name: "three samples in ten minutes", obs: [0, 5, 10].map((m) => ({ at: NOW - m * 60_000, value: m })), reason: "samples span 0.2 h (need 1.0 h)" },
   ])("too few samples: $name", ({ obs, reason }) => {
@@ -78,8 +78,8 @@ describe("forecastBucket", () => {
     },
     {
       name: "too few samples",
-      state: { bytes: 1 * GB, retentionSeconds: 86_400, shardGroupSeconds: 3_600, growth: { ok: false as const, samples: 1, reason: "1 samples in the last 7 d (need 3)" } },
-      expected: { trend: "unknown", settledBytes: undefined, reason: "1 samples in the last 7 d (need 3)" },
+      state: { bytes: 1 * GB, retentionSeconds: 86_400, shardGroupSeconds: 3_600, growth: { ok: false as const, samples: 1, reason: "1 sample in the last 7 d (need 3)" } },
+      expected: { trend: "unknown", settledBytes: undefined, reason: "1 sample in the last 7 d (need 3)" },
     },
   ])("$name", ({ state, expected }) => {
     const forecast = forecastBucket({ name: "b", ...state }, NOW);

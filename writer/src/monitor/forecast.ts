@@ -40,7 +40,7 @@ export function fitRate(observations: readonly Observation[], options: FitOption
   const minSamples = options.minSamples ?? 3;
   const minSpanDays = options.minSpanDays ?? 1 / 24;
   if (points.length < minSamples) {
-    return { ok: false, samples: points.length, reason: `${points.length} samples in the last ${options.windowDays} d (need ${minSamples})` };
+    return { ok: false, samples: points.length, reason: `${points.length} sample${points.length === 1 ? "" : "s"} in the last ${options.windowDays} d (need ${minSamples})` };
   }
   const first = Math.min(...points.map((p) => p.at));
   const last = Math.max(...points.map((p) => p.at));
