@@ -45,6 +45,16 @@ export interface WriterConfig {
   ingest?: { host: string; port: number; token?: string };
   /** Entity filters, when configured. */
   filters?: StackConfig["writer"]["filters"];
+  /** The storage monitor, when the stack has a monitor token and `monitor.enabled`. */
+  monitor?: {
+    /** The monitor token (read of the buckets, the org and the rollup tasks). */
+    token: string;
+    intervalSeconds: number;
+    growthWindowDays: number;
+    dataDir?: string;
+    capacityBytes?: number;
+    alerts: StackConfig["monitor"]["alerts"];
+  };
 }
 
 /** What the program resolved for the writer: where the server is and the writer's own token. */
@@ -57,14 +67,17 @@ export interface WriterConnection {
   token: string;
   /** Bucket names by role. */
   buckets: WriterBuckets;
+  /** The monitor token, when the stack creates one. */
+  monitorToken?: string;
 }
 
 /** Builds the writer's configuration from the stack settings and the resolved connection. */
 export function buildWriterConfig(cfg: StackConfig, connection: WriterConnection): WriterConfig {
   const { writer } = cfg;
+  const { monitorToken, ...influx } = connection;
   const config: WriterConfig = {
     influxdb: {
-      ...connection,
+      ...influx,
       batchSize: writer.batchSize,
       batchTimeoutSeconds: writer.batchTimeoutSeconds,
       writeTimeoutSeconds: writer.writeTimeoutSeconds,
@@ -83,5 +96,16 @@ export function buildWriterConfig(cfg: StackConfig, connection: WriterConnection
     config.ingest = { host, port, ...(token === undefined ? {} : { token }) };
   }
   if (writer.filters !== undefined) config.filters = writer.filters;
+  if (cfg.monitor.enabled && monitorToken !== undefined) {
+    const { intervalSeconds, growthWindowDays, dataDir, capacityGb, alerts } = cfg.monitor;
+    config.monitor = {
+      token: monitorToken,
+      intervalSeconds,
+      growthWindowDays,
+      ...(dataDir === undefined ? {} : { dataDir }),
+      ...(capacityGb === undefined ? {} : { capacityBytes: Math.round(capacityGb * 1e9) }),
+      alerts,
+    };
+  }
   return config;
 }
