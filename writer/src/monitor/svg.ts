@@ -72,20 +72,13 @@ export function renderCapacitySvg(report: CapacityReport, history: History): str
   parts.push(`<text x="${nowX + 4}" y="${MARGIN.top + 12}" fill="#555">now</text>`);
 
   const legend: { label: string; color: string; dash?: string }[] = [];
-  report.buckets.forEach((b, i) => {
-    const color = PALETTE[i % PALETTE.length]!;
-    const past = [...pastOf(b.name), { at: now, value: b.bytes }];
-    parts.push(`<path d="${path(past)}" fill="none" stroke="${color}" stroke-width="2"><title>${escape(b.name)}</title></path>`);
-    parts.push(`<path d="${path(bends.map((at) => ({ at, value: projected(b, at) })))}" fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="6 4"/>`);
-    legend.push({ label: `${b.name} ${formatBytes(b.bytes)}`, color });
-  });
+  // The disk's line first: with a configured capacity it runs along the biggest bucket's, which must stay visible.
   if (disk) {
     const usedAt = (at: number) => disk.usedBytes + report.buckets.reduce((sum, b) => sum + projected(b, at) - b.bytes, 0);
-    parts.push(`<path d="${path(bends.map((at) => ({ at, value: Math.min(usedAt(at), disk.capacityBytes) })))}" fill="none" stroke="#222" stroke-width="2.5" stroke-dasharray="6 4"/>`);
+    parts.push(`<path d="${path(bends.map((at) => ({ at, value: Math.min(usedAt(at), disk.capacityBytes) })))}" fill="none" stroke="#999" stroke-width="6" stroke-opacity="0.6" stroke-dasharray="6 4"/>`);
     const limitY = y(disk.capacityBytes);
     parts.push(`<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${limitY}" y2="${limitY}" stroke="#c00" stroke-width="2"/>`);
     parts.push(`<text x="${MARGIN.left + 4}" y="${limitY - 5}" fill="#c00">${escape(`disk limit ${formatBytes(disk.capacityBytes)}`)}</text>`);
-    legend.push({ label: `disk used ${formatBytes(disk.usedBytes)}`, color: "#222", dash: "6 4" });
     const verdict = disk.verdict === "fills" ? `full on ${disk.fillsOn!.slice(0, 10)} (${Math.round(disk.daysUntilFull!)} days)` : `never full (${formatBytes(disk.headroomBytes!)} headroom)`;
     if (disk.verdict === "fills") {
       const fx = x(new Date(disk.fillsOn!));
@@ -93,6 +86,14 @@ export function renderCapacitySvg(report: CapacityReport, history: History): str
     }
     parts.push(`<text x="${WIDTH - MARGIN.right}" y="22" text-anchor="end" fill="#c00" font-weight="bold">${escape(verdict)}</text>`);
   }
+  report.buckets.forEach((b, i) => {
+    const color = PALETTE[i % PALETTE.length]!;
+    const past = [...pastOf(b.name), { at: now, value: b.bytes }];
+    parts.push(`<path d="${path(past)}" fill="none" stroke="${color}" stroke-width="2"><title>${escape(b.name)}</title></path>`);
+    parts.push(`<path d="${path(bends.map((at) => ({ at, value: projected(b, at) })))}" fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="6 4"/>`);
+    legend.push({ label: `${b.name} ${formatBytes(b.bytes)}`, color });
+  });
+  if (disk) legend.push({ label: `disk used ${formatBytes(disk.usedBytes)}`, color: "#999", dash: "6 4" });
   legend.forEach((entry, i) => {
     const ly = MARGIN.top + 10 + i * 20;
     const lx = WIDTH - MARGIN.right + 16;
