@@ -102,7 +102,12 @@ const FAMILIES = ["storage_shard_disk_size", "storage_wal_size"] as const;
 export async function takeSample(options: SamplerOptions): Promise<Sample> {
   const now = (options.now ?? Date.now)();
   const { api } = options;
-  const [buckets, metricsText] = await Promise.all([listBuckets(api), api.metricsText()]);
+  // Both at once, but a failure is reported in a fixed order (the buckets first), so the message is stable.
+  const [bucketsResult, metricsResult] = await Promise.allSettled([listBuckets(api), api.metricsText()]);
+  if (bucketsResult.status === "rejected") throw bucketsResult.reason;
+  if (metricsResult.status === "rejected") throw metricsResult.reason;
+  const buckets = bucketsResult.value;
+  const metricsText = metricsResult.value;
   let families;
   try {
     families = parsePrometheusText(metricsText, FAMILIES);
