@@ -57,21 +57,21 @@ describe("the storage monitor over many intervals (fake clock)", () => {
     vi.useRealTimers();
   });
 
-  it("keeps memory, metrics and logs bounded: history within the growth window, one log line per change", async () => {
+  it("keeps memory, metrics and logs bounded: history within the growth window, one log line per change", { timeout: 120_000 }, async () => {
     vi.useFakeTimers({ now: START });
     const { logger, lines } = memoryLogger();
     const registry = new Registry();
     let round = 0;
     const stored: number[] = [];
-    const monitor = new StorageMonitor(config({ growthWindowDays: 7 }), {
+    const monitor = new StorageMonitor(config({ growthWindowDays: 1 }), {
       logger,
       registry,
       now: () => Date.now(),
       sample: async () => {
         round++;
-        // Every 500th round the server is unreachable; the task fails for rounds 1000–1099 and 3000–3099.
-        if (round % 500 === 0) throw new Error("GET /api/v2/buckets: server unreachable (ECONNREFUSED)");
-        return syntheticSample(Date.now(), round, (round >= 1000 && round < 1100) || (round >= 3000 && round < 3100));
+        // Every 300th round the server is unreachable; the task fails for rounds 1000–1099 and 2000–2099.
+        if (round % 300 === 0) throw new Error("GET /api/v2/buckets: server unreachable (ECONNREFUSED)");
+        return syntheticSample(Date.now(), round, (round >= 1000 && round < 1100) || (round >= 2000 && round < 2100));
       },
       store: async (sample) => {
         stored.push(sample.at);
@@ -79,21 +79,21 @@ describe("the storage monitor over many intervals (fake clock)", () => {
       },
     });
     monitor.start();
-    const ROUNDS = 5_001; // 17 days of 5-minute samples, ending on a round that works
-    let metricsAt2000 = 0;
+    const ROUNDS = 3_001; // 10 days of 5-minute samples, ten times the growth window, ending on a round that works
+    let metricsAtHalf = 0;
     for (let i = 1; i < ROUNDS; i++) {
       await vi.advanceTimersByTimeAsync(INTERVAL_S * 1000);
-      if (round === 2000) metricsAt2000 = (await registry.metrics()).length;
+      if (round === 1500) metricsAtHalf = (await registry.metrics()).length;
     }
     await monitor.stop();
     expect(round).toBe(ROUNDS);
 
-    // 7 days of 5-minute samples, two series (bytes, series count) per bucket, three buckets.
-    const perWindow = (7 * 86_400) / INTERVAL_S + 1;
+    // A day of 5-minute samples, two series (bytes, series count) per bucket, three buckets.
+    const perWindow = 86_400 / INTERVAL_S + 1;
     expect(monitor.historySize()).toBeLessThanOrEqual(3 * 2 * perWindow);
-    // …and full: the rounds of the last 7 days less the outages among them are all there.
+    // …and full: the rounds of the last day less the outage among them are all there.
     expect(monitor.historySize()).toBeGreaterThanOrEqual(3 * 2 * (perWindow - 5));
-    expect((await registry.metrics()).length).toBeLessThanOrEqual(metricsAt2000 + 200);
+    expect((await registry.metrics()).length).toBeLessThanOrEqual(metricsAtHalf + 200);
 
     // 10 outages (each logged when it starts and when it ends) and two task failures (start, clear).
     const messages = lines.map((line) => JSON.parse(line) as { msg: string }).map((entry) => entry.msg);

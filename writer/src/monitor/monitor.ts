@@ -185,8 +185,12 @@ export class StorageMonitor {
         disk && sample.disk
           ? {
               ...omit(disk, ["fillsAt", "neededBytes"]),
+              usedPercent: Math.round(disk.usedPercent * 100) / 100,
+              bytesPerDay: Math.round(disk.bytesPerDay),
+              daysUntilFull: disk.daysUntilFull === undefined ? undefined : Math.round(disk.daysUntilFull * 10) / 10,
+              headroomBytes: disk.headroomBytes === undefined ? undefined : Math.round(disk.headroomBytes),
               source: sample.disk.source,
-              neededBytes: Number.isFinite(disk.neededBytes) ? disk.neededBytes : null,
+              neededBytes: Number.isFinite(disk.neededBytes) ? Math.round(disk.neededBytes) : null,
               fillsOn: disk.fillsAt === undefined ? undefined : iso(disk.fillsAt),
             }
           : undefined,

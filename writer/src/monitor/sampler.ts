@@ -122,13 +122,23 @@ export async function takeSample(options: SamplerOptions): Promise<Sample> {
   const problems: string[] = [];
   const bucketSamples = await Promise.all(
     buckets.map(async (bucket): Promise<BucketSample> => {
-      const shards = shardSizes.filter((s) => s.labels.bucket === bucket.id);
-      const wal = families.get("storage_wal_size")!.filter((s) => s.labels.bucket === bucket.id);
+      const bytes = new Map<string, { disk: number; wal: number }>();
+      for (const [family, key] of [["storage_shard_disk_size", "disk"], ["storage_wal_size", "wal"]] as const) {
+        for (const s of families.get(family)!) {
+          if (s.labels.bucket !== bucket.id) continue;
+          const shard = bytes.get(s.labels.id ?? "") ?? { disk: 0, wal: 0 };
+          shard[key] += s.value;
+          bytes.set(s.labels.id ?? "", shard);
+        }
+      }
+      const shards = [...bytes.values()];
       const sample: BucketSample = {
         ...bucket,
-        diskBytes: shards.reduce((sum, s) => sum + s.value, 0),
-        walBytes: wal.reduce((sum, s) => sum + s.value, 0),
-        shards: new Set(shards.map((s) => s.labels.id)).size,
+        // A shard's size (TSM + WAL) is refreshed every 10 s, its WAL size on every write: a new shard
+        // can show WAL bytes before its size catches up, and it is never smaller than its WAL.
+        diskBytes: shards.reduce((sum, s) => sum + Math.max(s.disk, s.wal), 0),
+        walBytes: shards.reduce((sum, s) => sum + s.wal, 0),
+        shards: shards.length,
       };
       try {
         Object.assign(sample, await bucketFigures(api, bucket.name));
