@@ -68,7 +68,8 @@ describe.skipIf(!influxdFound)("ha-influx-capacity against a real influxd with s
     const sample = await takeSample({ api: monitorApi });
     capacityBytes = sample.buckets.reduce((sum, b) => sum + b.diskBytes, 0) + DAYS * RATE;
 
-    const common = ["--url", server().url, "--token", monitorToken, "--capacity-gb", String(capacityBytes / 1e9), "--window-days", "1"];
+    // `=`: a token may start with a dash.
+    const common = ["--url", server().url, `--token=${monitorToken}`, "--capacity-gb", String(capacityBytes / 1e9), "--window-days", "1"];
     for (const format of ["json", "table", "svg"]) outputs[format] = await run([...common, "--format", format]);
   }, 600_000);
   afterAll(() => undefined);
@@ -107,7 +108,7 @@ describe.skipIf(!influxdFound)("ha-influx-capacity against a real influxd with s
   });
 
   it("says in one line when the token may not read", async () => {
-    const { code, stdout, stderr } = await run(["--url", server().url, "--token", "not-a-token"]);
+    const { code, stdout, stderr } = await run(["--url", server().url, "--token=not-a-token"]);
     expect(code).toBe(1);
     expect(stdout).toBe("");
     expect(stderr.trim().split("\n").pop()).toBe("ha-influx-capacity: GET /api/v2/buckets: HTTP 401: unauthorized access");

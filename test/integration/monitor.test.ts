@@ -187,12 +187,17 @@ describe.skipIf(!influxdFound)("the storage monitor against a real influxd", () 
       await api("DELETE", `/api/v2/buckets/${(await json("GET", `/api/v2/buckets?name=scratch_events&orgID=${server().orgId}`)).buckets[0].id}`);
       expect(await runTask()).toBe("failed");
       const failedAt = Date.now();
-      const serverError = (await json("GET", `/api/v2/tasks/${taskId}`)).lastRunError as string;
+      // The server sets the task's lastRunError a moment after it marks the run failed.
+      let serverError: string | undefined;
+      for (let i = 0; i < 50 && serverError === undefined; i++) {
+        serverError = (await json("GET", `/api/v2/tasks/${taskId}`)).lastRunError as string | undefined;
+        if (serverError === undefined) await new Promise((r) => setTimeout(r, 100));
+      }
       expect(serverError).toContain('could not find bucket "scratch_events"');
       status = await nextRound(failedAt);
       expect(Date.parse(status.lastSampleAt!) - failedAt).toBeLessThanOrEqual(INTERVAL_SECONDS * 1000 + 1000);
       expect(status.tasks[0]).toMatchObject({ lastRunStatus: "failed", consecutiveFailures: 1, lastError: serverError });
-      expect(status.alerts).toEqual([expect.objectContaining({ name: "task_failing", bucket: "home_assistant_hourly", task: "rollup-hourly", message: expect.stringContaining(serverError) })]);
+      expect(status.alerts).toEqual([expect.objectContaining({ name: "task_failing", bucket: "home_assistant_hourly", task: "rollup-hourly", message: expect.stringContaining(serverError!) })]);
       expect(await alertGauges()).toEqual(['ha_influx_alert{name="task_failing",bucket="home_assistant_hourly"} 1']);
       await nextRound(Date.now()); // still failing: no second log line
 

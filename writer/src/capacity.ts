@@ -133,7 +133,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = defa
     return 0;
   } catch (error) {
     // One line, never the token: every message here names an endpoint or an option, not a value.
-    io.stderr(`ha-influx-capacity: ${(error as Error).message.split("\n")[0]}\n`);
+    io.stderr(`ha-influx-capacity: ${(error as Error).message.replace(/\s*\n\s*/g, " ")}\n`);
     return 1;
   }
 }

@@ -226,11 +226,12 @@ async function sampleTasks(api: InfluxApi, runsPerTask: number, now: number, buc
         }
         while (sample.consecutiveFailures < finished.length && finished[sample.consecutiveFailures]!.status === "failed") sample.consecutiveFailures++;
         if (newest?.status === "failed") {
-          // The task's own lastRunError is the server's text for the newest failure; the run log has it too.
+          // The task's lastRunError is the server's text for its newest failure, but it is set a moment
+          // after the run is marked failed; the run's own log carries the same text right after its
+          // "Started task…" and "Completed(failed)" lines.
+          const fromLog = newest.log.map((entry) => entry.message ?? "").find((m) => m !== "" && !/^(Started task|Completed\()/.test(m));
           sample.lastError =
-            (typeof task.lastRunError === "string" && task.lastRunError) ||
-            newest.log.map((entry) => entry.message ?? "").filter((m) => /error|fail/i.test(m)).pop() ||
-            "the run failed without an error message";
+            (task.lastRunStatus === "failed" && typeof task.lastRunError === "string" && task.lastRunError) || fromLog || "the run failed without an error message";
         }
         sample.lastSuccessAt = finished.find((run) => run.status === "success")?.at;
       } catch (error) {
