@@ -174,14 +174,9 @@ describe("the storage monitor when the server is down or answers garbage", () =>
     { name: "/metrics is not Prometheus text", routes: { "/api/v2/buckets": { body: BUCKETS }, "/metrics": { body: "{not: prometheus}" } }, message: /^sampling fails: GET \/metrics: not Prometheus text \(line 1 is not Prometheus text/ },
     { name: "/metrics of something else", routes: { "/api/v2/buckets": { body: BUCKETS }, "/metrics": { body: "# TYPE up gauge\nup 1\n" } }, message: /^sampling fails: GET \/metrics: no storage_\* metrics/ },
   ])("$name: a clear status, one log line, no crash", async ({ routes, message }) => {
-    let url = "http://127.0.0.1:9";
-    if (routes) url = await fakeServer(routes);
-    else {
-      // A port that was free a moment ago: nothing listens there.
-      const probe = await fakeServer({});
-      url = probe;
-      await new Promise((resolve) => servers.pop()!.close(resolve));
-    }
+    const url = await fakeServer(routes ?? {});
+    // Without routes: a port that was free a moment ago, where nothing listens any more.
+    if (!routes) await new Promise((resolve) => servers.pop()!.close(resolve));
     const { status, lines } = await statusAfterRounds(url);
     expect(status.healthy).toBe(false);
     expect(status.message).toMatch(message);
@@ -202,6 +197,54 @@ describe("the storage monitor when the server is down or answers garbage", () =>
     expect(status.healthy).toBe(true);
     expect(status.buckets).toEqual([expect.objectContaining({ name: "home_assistant_events", diskBytes: 1234, walBytes: 34, shards: 1, problem: "Flux query (figures of home_assistant_events): HTTP 500: engine is closed" })]);
     expect(status.problems).toEqual(["bucket home_assistant_events: Flux query (figures of home_assistant_events): HTTP 500: engine is closed"]);
+  });
+});
+
+describe("task health from the runs API", () => {
+  it("takes a failed run's error from its log before the task's lastRunError is set, and counts failures and lag", async () => {
+    const hour = 3_600_000;
+    const now = Date.parse("2026-06-01T12:00:00Z");
+    const run = (status: string, hoursAgo: number, log: string[] = []) => ({ id: `r${hoursAgo}`, status, scheduledFor: new Date(now - hoursAgo * hour).toISOString(), log: log.map((message) => ({ message })) });
+    const routes: Record<string, string> = {
+      "/api/v2/buckets": JSON.stringify({ buckets: [{ id: "b2", name: "home_assistant_hourly", type: "user", retentionRules: [] }] }),
+      "/metrics": "# TYPE storage_shard_disk_size gauge\n",
+      "/api/v2/query": "",
+      "/api/v2/tasks": JSON.stringify({ tasks: [{ id: "t1", name: "rollup-hourly", status: "active", every: "1h", offset: "5m", lastRunStatus: "success", flux: 'x |> to(bucket: "home_assistant_hourly")' }] }),
+      "/api/v2/tasks/t1/runs": JSON.stringify({
+        runs: [
+          run("success", 5),
+          run("failed", 3, ["Started task from script: \"…\"", "Completed(failed)", 'could not find bucket "raw"', "Task encountered unrecoverable error, requires admin action: could not find bucket \"raw\""]),
+          run("failed", 2, ["Started task from script: \"…\"", "Completed(failed)", 'could not find bucket "raw"']),
+          run("failed", 1, ["Started task from script: \"…\"", "Completed(failed)", 'could not find bucket "raw"']),
+          run("started", 0),
+        ],
+      }),
+    };
+    const server = createServer((request, response) => {
+      const body = routes[(request.url ?? "").split("?")[0]!];
+      response.writeHead(body === undefined ? 404 : 200, { "content-type": request.url?.startsWith("/api/v2/query") ? "text/csv" : "application/json" });
+      response.end(body ?? "{}");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const api = new InfluxApi({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, org: "o", token: "t", timeoutMs: 2_000 });
+      const sample = await takeSample({ api, now: () => now });
+      expect(sample.tasks).toEqual([
+        expect.objectContaining({
+          name: "rollup-hourly",
+          targetBucket: "home_assistant_hourly",
+          lastRunStatus: "failed",
+          lastRunAt: now - hour,
+          consecutiveFailures: 3,
+          lastError: 'could not find bucket "raw"',
+          lastSuccessAt: now - 5 * hour,
+          lagSeconds: 5 * 3_600 - 300,
+          lagWindows: 4,
+        }),
+      ]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
