@@ -35,8 +35,10 @@ export function renderCapacitySvg(report: CapacityReport, history: History): str
     const days = Math.min((at - now) / DAY_MS, b.daysToSettle ?? Infinity);
     return b.trend === "growing" ? b.bytes + (b.growthBytesPerDay ?? 0) * days : b.bytes;
   };
-  // Where forecast lines bend: now, each bucket's settling day, the fill day, the end.
-  const bends = [...new Set([now, ...settleDays.map((d) => now + d * DAY_MS), ...(disk?.fillsOn ? [Date.parse(disk.fillsOn)] : []), end])]
+  // Forecast points: where lines bend (each bucket's settling day, the fill day) and, since straight
+  // growth is a curve on a log axis, 100 steps between now and the end.
+  const steps = Array.from({ length: 101 }, (_, i) => now + ((end - now) * i) / 100);
+  const bends = [...new Set([...steps, ...settleDays.map((d) => now + d * DAY_MS), ...(disk?.fillsOn ? [Date.parse(disk.fillsOn)] : [])])]
     .filter((t) => t >= now && t <= end)
     .sort((a, b) => a - b);
 
