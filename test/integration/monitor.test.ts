@@ -54,8 +54,9 @@ describe.skipIf(!influxdFound)("the storage monitor against a real influxd", () 
   async function runTask(): Promise<string> {
     const run = await json("POST", `/api/v2/tasks/${taskId}/runs`, {});
     for (let i = 0; i < 100; i++) {
-      const current = await json("GET", `/api/v2/tasks/${taskId}/runs/${run.id}`);
-      if (current.status !== "scheduled" && current.status !== "started") return current.status;
+      // The list, not /runs/{id}: that answers 404 for a moment while a finished run is being stored.
+      const current = ((await json("GET", `/api/v2/tasks/${taskId}/runs`)).runs as { id: string; status: string }[]).find((r) => r.id === run.id);
+      if (current && current.status !== "scheduled" && current.status !== "started") return current.status;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     throw new Error("the task run did not finish in 10 s");
