@@ -6,6 +6,7 @@ import {
   LOG_FORMATS,
   LOG_LEVELS,
   MAX_BATCH_SIZE,
+  MONITOR_DEFAULTS,
   TimeZoneSchema,
   WRITER_DEFAULTS,
 } from "ha-influx-writer/config";
@@ -270,6 +271,45 @@ export const stackConfigSchema = z
             .strict()
             .optional(),
           filters: FiltersSchema.optional(),
+        })
+        .strict(),
+    ),
+    /**
+     * The storage monitor inside the writer (needs `tokens.monitor`): sizes, growth, forecasts, task
+     * health and alerts. The README's "Watching storage" says what each alert means.
+     */
+    monitor: section(
+      z
+        .object({
+          /** Whether the writer runs the monitor. */
+          enabled: flag.default(true),
+          /** Seconds between samples. */
+          intervalSeconds: count(10, 86_400).default(MONITOR_DEFAULTS.intervalSeconds),
+          /** Days of samples the growth rate is fitted over. */
+          growthWindowDays: number().positive().default(MONITOR_DEFAULTS.growthWindowDays),
+          /** A directory the writer sees on InfluxDB's data disk; free space by statfs. */
+          dataDir: z.string().min(1).optional(),
+          /** The disk InfluxDB may fill, in GB, when the writer cannot see its data directory (an external server). */
+          capacityGb: number().positive().optional(),
+          /** Alert thresholds. */
+          alerts: section(
+            z
+              .object({
+                /** Disk use (%) from which `disk_used` fires. */
+                diskUsedPercent: number().min(1).max(100).default(MONITOR_DEFAULTS.alerts.diskUsedPercent),
+                /** Days until full below which `disk_full_soon` fires. */
+                daysUntilFull: number().positive().default(MONITOR_DEFAULTS.alerts.daysUntilFull),
+                /** Failed runs in a row from which `task_failing` fires. */
+                taskFailedRuns: count(1, 1_000).default(MONITOR_DEFAULTS.alerts.taskFailedRuns),
+                /** Windows behind schedule above which `task_lagging` fires. */
+                taskLagWindows: number().positive().default(MONITOR_DEFAULTS.alerts.taskLagWindows),
+                /** Series in one bucket above which `series_high` fires. */
+                seriesMax: count(1, 1e12).default(MONITOR_DEFAULTS.alerts.seriesMax),
+                /** New series a day in one bucket above which `series_growth` fires. */
+                seriesGrowthPerDay: number().positive().default(MONITOR_DEFAULTS.alerts.seriesGrowthPerDay),
+              })
+              .strict(),
+          ),
         })
         .strict(),
     ),

@@ -79,6 +79,7 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
     orgId: tenancy.orgId,
     writeBucketIds: WRITER_BUCKET_ROLES.map((role) => tenancy.buckets[role].id),
     projectBucketIds: Object.values(tenancy.buckets).map((bucket) => bucket.id),
+    rollupTaskIds: [rollups.hourlyTaskId, rollups.dailyTaskId].filter((id) => id !== undefined),
     writer: cfg.tokens.writer,
     reader: cfg.tokens.reader,
     monitor: cfg.tokens.monitor,
@@ -99,8 +100,8 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
       ? undefined
       : pulumi.secret(
           pulumi
-            .all([server.url, tenancy.orgName, tokens.writerToken, writerBuckets])
-            .apply(([url, org, token, buckets]) => buildWriterConfig(cfg, { url, org, token, buckets })),
+            .all([server.url, tenancy.orgName, tokens.writerToken, writerBuckets, tokens.monitorToken])
+            .apply(([url, org, token, buckets, monitorToken]) => buildWriterConfig(cfg, { url, org, token, buckets, monitorToken })),
         );
 
   if (cfg.writer.enabled && writerConfig !== undefined) {

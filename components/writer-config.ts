@@ -17,14 +17,17 @@ export interface WriterConnection {
   token: string;
   /** Bucket names by role. */
   buckets: WriterBuckets;
+  /** The monitor token, when the stack creates one. */
+  monitorToken?: string;
 }
 
 /** Builds the writer's configuration from the stack settings and the resolved connection. */
 export function buildWriterConfig(cfg: StackConfig, connection: WriterConnection): WriterConfig {
   const { writer } = cfg;
+  const { monitorToken, ...influx } = connection;
   const config: WriterConfig = {
     influxdb: {
-      ...connection,
+      ...influx,
       batchSize: writer.batchSize,
       batchTimeoutSeconds: writer.batchTimeoutSeconds,
       writeTimeoutSeconds: writer.writeTimeoutSeconds,
@@ -43,5 +46,16 @@ export function buildWriterConfig(cfg: StackConfig, connection: WriterConnection
     config.ingest = { host, port, ...(token === undefined ? {} : { token }) };
   }
   if (writer.filters !== undefined) config.filters = writer.filters;
+  if (cfg.monitor.enabled && monitorToken !== undefined) {
+    const { intervalSeconds, growthWindowDays, dataDir, capacityGb, alerts } = cfg.monitor;
+    config.monitor = {
+      token: monitorToken,
+      intervalSeconds,
+      growthWindowDays,
+      ...(dataDir === undefined ? {} : { dataDir }),
+      ...(capacityGb === undefined ? {} : { capacityBytes: Math.round(capacityGb * 1e9) }),
+      alerts,
+    };
+  }
   return config;
 }

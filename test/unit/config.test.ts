@@ -40,6 +40,12 @@ describe("parseStackConfig defaults", () => {
       timeZone: "Europe/Berlin",
       tokens: { writer: true, reader: true, monitor: true },
       writer: { enabled: true, logLevel: "info", logFormat: "json", batchSize: 1000, batchTimeoutSeconds: 5, writeTimeoutSeconds: 30, readTimeoutSeconds: 10 },
+      monitor: {
+        enabled: true,
+        intervalSeconds: 300,
+        growthWindowDays: 7,
+        alerts: { diskUsedPercent: 85, daysUntilFull: 30, taskFailedRuns: 1, taskLagWindows: 3, seriesMax: 250_000, seriesGrowthPerDay: 5_000 },
+      },
     });
   });
 

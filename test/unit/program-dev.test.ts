@@ -111,7 +111,14 @@ describe("Pulumi.dev.yaml", () => {
   it.each([
     ["writer", ["events", "weather", "system", "sports"].map((role) => bucket(role, "write"))],
     ["reader", everyBucket.map((role) => bucket(role, "read"))],
-    ["monitor", [...everyBucket.map((role) => bucket(role, "read")), { action: "read", resource: { type: "orgs", id: ORG_ID } }]],
+    [
+      "monitor",
+      [
+        ...everyBucket.map((role) => bucket(role, "read")),
+        { action: "read", resource: { type: "orgs", id: ORG_ID } },
+        ...["hourly", "daily"].map((period) => ({ action: "read", resource: { type: "tasks", id: `rollup-${period}-id`, orgId: ORG_ID } })),
+      ],
+    ],
   ])("the %s token holds exactly its permissions, bound to ids; its value is a secret output", (role, permissions) => {
     expect(inputsOf(`${DYNAMIC}:Authorization`, `token-${role}`)).toMatchObject({ orgId: ORG_ID, description: `ha-influx dev ${role}`, permissions });
     expect(declared.outputs.tokens[role]).toEqual({ value: `token-${role}-token-value`, secret: true });
@@ -187,6 +194,12 @@ describe("Pulumi.dev.yaml", () => {
       logLevel: "info",
       logFormat: "json",
       homeAssistant: { url: "http://homeassistant.local:8123", token: "ha-long-lived-token", weatherEntity: "weather.home" },
+      monitor: {
+        token: "token-monitor-token-value",
+        intervalSeconds: 300,
+        growthWindowDays: 7,
+        alerts: { diskUsedPercent: 85, daysUntilFull: 30, taskFailedRuns: 1, taskLagWindows: 3, seriesMax: 250_000, seriesGrowthPerDay: 5_000 },
+      },
     });
     expect(WriterConfigSchema.safeParse(config).success).toBe(true);
   });

@@ -88,8 +88,20 @@ export async function startWriter(config: WriterConfig, options: StartWriterOpti
   }
   const url = listeningUrl(server);
   homeAssistant?.start();
+  // The storage monitor reads with its own token and stores its samples with the writer's.
+  const monitor = config.monitor
+    ? (await import("./monitor")).createStorageMonitor(
+        config.monitor,
+        { url: config.influxdb.url, org: config.influxdb.org, writerToken: config.influxdb.token, systemBucket: config.influxdb.buckets.system, timeoutMs: config.influxdb.readTimeoutSeconds * 1000 },
+        { logger, registry: metrics.registry },
+      )
+    : undefined;
+  if (monitor) {
+    serverOptions.storage = () => monitor.status();
+    monitor.start();
+  }
   logger.info(
-    { url, ingest: config.ingest.token !== undefined, homeAssistant: homeAssistant !== undefined, version },
+    { url, ingest: config.ingest.token !== undefined, homeAssistant: homeAssistant !== undefined, storageMonitor: monitor !== undefined, version },
     "writer started",
   );
 
@@ -100,7 +112,7 @@ export async function startWriter(config: WriterConfig, options: StartWriterOpti
       accepting = false;
       // Sources wait for their submissions, which wait for spool room; with InfluxDB down and the
       // spool full that room only comes from pipeline.stop, so these waits must not eat the deadline.
-      await beforeDeadline(Promise.all([homeAssistant?.stop(), server.close()]), deadline);
+      await beforeDeadline(Promise.all([homeAssistant?.stop(), server.close(), monitor?.stop()]), deadline);
       const result = await pipeline.stop(Math.max(0, deadline - Date.now()));
       if (result.drained) logger.info("writer stopped; every accepted event was delivered");
       else logger.warn({ pendingEvents: result.pendingEvents }, "writer stopped before delivering everything; the spool keeps the rest for the next start");

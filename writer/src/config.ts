@@ -12,7 +12,11 @@ import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { ENTITY_ID_RULE, isDomain, isEntityId } from "./entityId";
 import { DEFAULT_EVENT_LIMITS, MAX_STRING_FIELD_BYTES, MAX_TAG_VALUE_BYTES } from "./events";
+import { MonitorConfigSchema } from "./monitor/config";
 import { DEFAULT_BUCKETS, DEFAULT_ORG } from "./schema";
+
+/** The monitor's defaults, for the stack config that declares its settings. */
+export { MONITOR_DEFAULTS } from "./monitor/config";
 
 const positiveInt = z.number().int().min(1);
 const positiveSeconds = z.number().positive();
@@ -189,6 +193,8 @@ export const WriterConfigSchema = z
       .prefault({}),
     /** How often the writer's own statistics go to the system bucket. */
     statsIntervalSeconds: positiveSeconds.default(60),
+    /** The storage monitor (`monitor/`); runs only when this section carries the monitor token. */
+    monitor: MonitorConfigSchema.optional(),
   })
   .strict();
 
@@ -321,7 +327,7 @@ export function resolveConfig(json: unknown, env: NodeJS.ProcessEnv): WriterConf
 
 /** Secret values in a configuration, for the logger's string redaction. */
 export function secretsOf(config: WriterConfig): string[] {
-  return [config.influxdb.token, config.homeAssistant?.token, config.ingest.token].filter(
+  return [config.influxdb.token, config.homeAssistant?.token, config.ingest.token, config.monitor?.token].filter(
     (secret): secret is string => typeof secret === "string" && secret.length > 0,
   );
 }

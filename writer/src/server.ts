@@ -13,6 +13,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { Gauge } from "prom-client";
 import type { Logger } from "./logger";
+import type { StorageStatus } from "./monitor";
 import type { WriterMetrics } from "./metrics";
 import type { ComponentStatus } from "./componentStatus";
 import type { Pipeline } from "./pipeline";
@@ -44,6 +45,8 @@ export interface ServiceStatus {
   timestamp: string;
   /** Each component, healthy or not. */
   components: Record<ComponentName, ServiceComponent>;
+  /** The storage monitor's figures, forecasts and alerts, when it runs; they do not change `status`. */
+  storage?: StorageStatus;
 }
 
 /** What the server reports on and serves. */
@@ -66,6 +69,8 @@ export interface ServerOptions {
   version: string;
   /** When the writer started (ms since the epoch), for the uptime. */
   startedAt: number;
+  /** The storage monitor's report, when it runs. */
+  storage?: () => StorageStatus;
 }
 
 /**
@@ -111,6 +116,7 @@ export function serviceStatus(options: ServerOptions): ServiceStatus {
     uptimeSeconds: Math.round((Date.now() - options.startedAt) / 1000),
     timestamp: new Date().toISOString(),
     components,
+    ...(options.storage ? { storage: options.storage() } : {}),
   };
 }
 
