@@ -7,11 +7,13 @@
  * success class, so generic clients do not resend a batch whose rejects would be rejected again, yet a
  * client can tell a partial failure from the status line alone, without reading the body. 400 when
  * the body as a whole cannot be read, 401 without a valid token, 413 over the size limit, 415 for
- * other content types, 503 when the writer is shutting down (with `Retry-After`).
+ * other content types, 503 when the writer is shutting down or the spool is full (with `Retry-After`;
+ * nothing of the request was accepted then).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { SubmitResult } from "../pipeline";
+import { SpoolFullError } from "../spool";
 import type { EventSink } from "./sink";
 
 /** Source name passed to the sink. */
@@ -149,7 +151,15 @@ export async function registerIngest(app: FastifyInstance, options: IngestOption
       }
       if (request.body === undefined || request.body === null) return reply.code(400).send({ error: "empty body" });
       const body = request.body instanceof ParsedBody ? request.body : fromJson(request.body);
-      const results = body.events.length > 0 ? await options.sink.submit(body.events, INGEST_SOURCE) : [];
+      let results: SubmitResult[] = [];
+      try {
+        if (body.events.length > 0) results = await options.sink.submit(body.events, INGEST_SOURCE);
+      } catch (error) {
+        // Nothing of this body was acknowledged: the client resends it once InfluxDB has caught up.
+        if (!(error instanceof SpoolFullError)) throw error;
+        reply.header("retry-after", String(error.retryAfterSeconds));
+        return reply.code(503).send({ error: "the spool is full: InfluxDB is unreachable or too slow; nothing of this request was accepted", message: error.message });
+      }
       const response = buildResponse(body, results);
       return reply.code(response.rejected > 0 ? 207 : 200).send(response);
     });
