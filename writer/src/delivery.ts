@@ -96,6 +96,8 @@ export class Deliverer {
   private gateWaiters: (() => void)[] = [];
   private progressWaiters: (() => void)[] = [];
   private loops: Promise<void>[] = [];
+  private watchTimer: NodeJS.Timeout | undefined;
+  private watching = false;
 
   constructor(private readonly options: DelivererOptions) {
     this.maxLinesInMemory = options.batchSize * READ_AHEAD_BATCHES;
@@ -122,6 +124,10 @@ export class Deliverer {
     for (const loop of this.loops) {
       loop.catch((error: unknown) => this.options.logger.fatal({ err: error }, "delivery loop failed"));
     }
+    // With nothing to write, a frozen InfluxDB shows nowhere: probe it while writes are quiet.
+    const every = Math.max(1000, this.options.healthTimeoutMs / 2);
+    this.watchTimer = setInterval(() => void this.watch(every), every);
+    this.watchTimer.unref();
   }
 
   /** Lines read from the spool and not yet acknowledged (the spool counts them as pending too). */
@@ -153,6 +159,7 @@ export class Deliverer {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    clearInterval(this.watchTimer);
     this.stopController.abort();
     for (const batch of this.open.values()) clearTimeout(batch.timer);
     for (const wake of [...this.readyWaiters.splice(0), ...this.roomWaiters.splice(0)]) wake();
@@ -337,6 +344,20 @@ export class Deliverer {
         this.wakeGate();
         return;
       }
+    }
+  }
+
+  /** One probe when no write went out or succeeded for `quietMs` and no backoff prober runs. */
+  private async watch(quietMs: number): Promise<void> {
+    const lastSuccess = this.health.lastSuccessAt?.getTime() ?? 0;
+    const quiet = Date.now() - Math.max(lastSuccess, this.lastAttemptAt) >= quietMs;
+    if (!this.running || this.watching || this.prober !== undefined || !quiet) return;
+    this.watching = true;
+    try {
+      const outcome = await this.options.client.probe(this.options.probeBucket);
+      if (this.running) this.tracker.probed(outcome);
+    } finally {
+      this.watching = false;
     }
   }
 
