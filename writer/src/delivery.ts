@@ -7,7 +7,8 @@
  * out. All senders wait out one shared backoff; while they wait, a health probe every second ends the
  * wait as soon as InfluxDB answers again, and a flush (a stop) cuts the wait short too, so recovery
  * after an outage takes at most about `PROBE_INTERVAL_MS` plus one probe, not the backoff's 60 s.
- * Nothing is ever dropped by a retry.
+ * Nothing is ever dropped by a retry. (Longer than most modules: batching, the read-ahead window and
+ * the executor share the trackers that move the spool's cursor.)
  */
 import { appendFile } from "node:fs/promises";
 import { DEFAULT_RETRY, retryDelayMs, sleep, type RetryPolicy } from "./backoff";

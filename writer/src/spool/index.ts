@@ -1,8 +1,11 @@
 /**
  * The durable spool: an append-only log of line-protocol records in numbered segment files, plus a
- * cursor file naming the first byte not yet acknowledged by InfluxDB. This module is the facade; the
- * record layout lives in `record.ts`, the cursor in `cursor.ts`, the lock in `lock.ts`, file access
- * behind `fs.ts`.
+ * cursor file naming the first byte not yet acknowledged by InfluxDB. This module is the facade and
+ * owns writing, the bound and the cursor; the record layout lives in `record.ts`, segment files and
+ * recovery in `segments.ts`, reading in `reader.ts`, the cursor file in `cursor.ts`, the lock in
+ * `lock.ts`, file access behind `fs.ts`. (Longer than most modules here: the write queue, the bound,
+ * reclaiming and the cursor share one state — queued bytes, the segment list, the cursor — and split
+ * apart each part would need all of it.)
  *
  * Why this shape (and what users of the alternatives complain about):
  * - A record is on disk (in the kernel's page cache) before `append` resolves, so a crash or SIGKILL
@@ -16,38 +19,26 @@
  *   other sources). Nothing already acknowledged to a source is ever dropped to make room; the only
  *   events lost after acknowledgement are records damaged on disk, counted and logged loudly.
  */
-import { join } from "node:path";
 import type { Logger } from "../logger";
-import { comparePositions, readCursor, writeCursor, type SpoolPosition } from "./cursor";
-import { nodeFs, readRange, writeAll, type SpoolFile, type SpoolFs } from "./fs";
+import { comparePositions, writeCursor, type SpoolPosition } from "./cursor";
+import { nodeFs, writeAll, type SpoolFile, type SpoolFs } from "./fs";
 import { takeLock, type LockIdentity, type SpoolLock } from "./lock";
-import { decodeRecord, encodeRecord, HEADER_BYTES, scanSegment, type Hole, type SpoolRecord } from "./record";
+import { SpoolReader, type SpoolEntry } from "./reader";
+import { encodeRecord, type SpoolRecord } from "./record";
+import { emptySegment, recoverSegments, segmentPath, type Segment } from "./segments";
 
 export { comparePositions, type SpoolPosition } from "./cursor";
 export type { SpoolRecord } from "./record";
 export type { SpoolFs, SpoolFile } from "./fs";
 export type { LockIdentity } from "./lock";
+export type { SpoolEntry } from "./reader";
 
-const SEGMENT_PATTERN = /^segment-(\d{12})\.log$/;
 const CURSOR_PERSIST_MS = 100;
 const FSYNC_INTERVAL_MS = 1000;
 const MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
-const MAX_TAIL_BYTES = 8 * 1024 * 1024;
 const MAX_FAULTS_KEPT = 20;
 /** What a refused append tells its caller to wait: about the time a few batches take to deliver. */
 export const SPOOL_FULL_RETRY_AFTER_SECONDS = 5;
-
-/** A record read back for delivery. */
-export interface SpoolEntry {
-  /** Destination bucket name. */
-  bucket: string;
-  /** The lines, each ending in `\n`. */
-  data: Buffer;
-  /** Number of lines. */
-  count: number;
-  /** Position just after this record: acknowledging the entry moves the cursor here. */
-  end: SpoolPosition;
-}
 
 /** Figures for status and metrics. */
 export interface SpoolStats {
@@ -108,21 +99,6 @@ export class SpoolFullError extends Error {
   readonly retryAfterSeconds = SPOOL_FULL_RETRY_AFTER_SECONDS;
 }
 
-interface Segment {
-  number: number;
-  bytes: number;
-  /** Events in whole records of this segment. */
-  events: number;
-  /** Events acknowledged. */
-  ackedEvents: number;
-  /** Events handed to the reader (or acknowledged before a restart). */
-  readEvents: number;
-  /** Events in records found damaged while reading. */
-  skippedEvents: number;
-  /** Damaged stretches found on recovery, skipped by the reader. */
-  holes: Hole[];
-}
-
 interface PendingWrite {
   buffer: Buffer;
   events: number;
@@ -142,7 +118,7 @@ export class Spool {
   private readonly fs: SpoolFs;
   private handle: SpoolFile | undefined;
   private cursor: SpoolPosition = { segment: 0, offset: 0 };
-  private readPos: SpoolPosition = { segment: 0, offset: 0 };
+  private reader!: SpoolReader;
   private readonly segmentLimit: number;
   private queue: PendingWrite[] = [];
   /** Bytes appended but not yet written: they count against the bound already. */
@@ -163,11 +139,6 @@ export class Spool {
   private fsyncFailed = false;
   private lock: SpoolLock | undefined;
   private cursorWrite: Promise<void> = Promise.resolve();
-  private readHandle: { segment: number; handle: SpoolFile } | undefined;
-  /** The latest writes, still in memory: a reader that keeps up takes them from here, not the disk. */
-  private tail: { segment: number; offset: number; buffer: Buffer }[] = [];
-  private tailBytes = 0;
-
   /** Bytes of queued appends above which `waitForRoom` waits. */
   static readonly MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 
@@ -265,7 +236,7 @@ export class Spool {
   async read(maxBytes: number, signal?: AbortSignal): Promise<SpoolEntry[]> {
     for (;;) {
       if (this.closed || signal?.aborted) return [];
-      const entries = await this.readAvailable(maxBytes);
+      const entries = await this.reader.readAvailable(maxBytes);
       if (entries.length > 0) return entries;
       await new Promise<void>((resolve) => {
         const wake = () => {
@@ -307,8 +278,7 @@ export class Spool {
     await this.syncIfDirty();
     await this.handle?.close();
     this.handle = undefined;
-    await this.readHandle?.handle.close();
-    this.readHandle = undefined;
+    await this.reader.close();
     for (const wake of this.dataWaiters.splice(0)) wake();
     for (const wake of this.roomWaiters.splice(0)) wake();
     this.lock?.release();
@@ -381,68 +351,22 @@ export class Spool {
 
   private async recover(): Promise<void> {
     const { dir, logger } = this.options;
-    const { position, problem } = await readCursor(this.fs, dir);
-    this.cursor = position;
-    if (problem !== undefined) {
-      this.fault("cursor", `${problem}; delivering again from the oldest segment (points already written are overwritten with themselves)`, {});
-    }
-    const numbers = (await this.fs.readdir(dir))
-      .map((name) => SEGMENT_PATTERN.exec(name))
-      .filter((match): match is RegExpExecArray => match !== null)
-      .map((match) => Number(match[1]))
-      .sort((a, b) => a - b);
-    for (const number of numbers) {
-      const path = segmentPath(dir, number);
-      if (number < this.cursor.segment) {
-        await this.fs.rm(path);
-        continue;
-      }
-      const isCursorSegment = number === this.cursor.segment;
-      const bytes = await this.fs.readFile(path);
-      const scan = scanSegment(bytes, isCursorSegment ? this.cursor.offset : 0);
-      for (const hole of scan.holes) {
-        this.dropped(hole.events ?? 0);
-        this.fault("corrupt", `skipped damaged bytes ${hole.from}–${hole.to} of segment ${number}: ${hole.events ?? "an unknown number of"} events lost`, {
-          segment: number,
-          fromByte: hole.from,
-          toByte: hole.to,
-          lostEvents: hole.events ?? "unknown",
-        });
-      }
-      if (scan.validBytes < bytes.length) {
-        if (scan.corruptTail !== undefined) {
-          this.dropped(scan.corruptTail.events);
-          this.fault("corrupt", `the last record of segment ${number} is damaged: ${scan.corruptTail.events} events lost`, {
-            segment: number,
-            fromByte: scan.validBytes,
-            lostEvents: scan.corruptTail.events,
-          });
-        } else {
-          logger.warn({ segment: number, validBytes: scan.validBytes, fileBytes: bytes.length }, "spool: cut a torn record off the end of a segment");
-        }
-        await this.fs.truncate(path, scan.validBytes);
-      }
-      if (isCursorSegment && !scan.cursorOnBoundary && this.cursor.offset <= scan.validBytes) {
-        this.fault("cursor", `the cursor points inside a record of segment ${number}; delivering again from the record before it`, {
-          segment: number,
-          cursorOffset: this.cursor.offset,
-          resumeOffset: scan.boundaryBeforeCursor,
-        });
-        this.cursor = { segment: number, offset: scan.boundaryBeforeCursor };
-      }
-      // No record ends between a misplaced cursor and the boundary before it: the events before are the same.
-      const before = isCursorSegment ? scan.eventsBefore : 0;
-      this.segments.push({ number, bytes: scan.validBytes, events: scan.events, ackedEvents: before, readEvents: before, skippedEvents: 0, holes: scan.holes });
-    }
-    const first = this.segments[0];
-    if (first === undefined) {
-      this.cursor = { segment: this.cursor.segment + 1, offset: 0 };
-    } else if (first.number > this.cursor.segment) {
-      this.cursor = { segment: first.number, offset: 0 };
-    } else if (this.cursor.offset > first.bytes) {
-      this.cursor = { segment: first.number, offset: first.bytes };
-    }
-    this.readPos = { ...this.cursor };
+    const recovered = await recoverSegments(this.fs, dir, {
+      logger,
+      fault: (kind, message, details) => this.fault(kind, message, details),
+      dropped: (events) => this.dropped(events),
+    });
+    this.segments.push(...recovered.segments);
+    this.cursor = recovered.cursor;
+    this.reader = new SpoolReader(this.fs, dir, this.segments, this.cursor, (segment, offset, lost) => {
+      this.dropped(lost);
+      this.fault("corrupt", `a record of segment ${segment.number} at byte ${offset} is damaged; skipped the rest of the segment (${segment.bytes - offset} bytes, ${lost} events lost)`, {
+        segment: segment.number,
+        fromByte: offset,
+        toByte: segment.bytes,
+        lostEvents: lost,
+      });
+    });
     const last = this.segments[this.segments.length - 1];
     if (last === undefined) await this.openSegment(this.cursor.segment);
     else this.handle = await this.fs.open(segmentPath(dir, last.number), "a");
@@ -459,7 +383,7 @@ export class Spool {
       this.handle = undefined;
     }
     this.handle = await this.fs.open(segmentPath(this.options.dir, number), "a");
-    this.segments.push({ number, bytes: 0, events: 0, ackedEvents: 0, readEvents: 0, skippedEvents: 0, holes: [] });
+    this.segments.push(emptySegment(number));
   }
 
   private async drainWrites(): Promise<void> {
@@ -477,7 +401,7 @@ export class Spool {
             current = this.segments[this.segments.length - 1]!;
           }
           await writeAll(this.handle!, buffer);
-          this.remember(current.number, current.bytes, buffer);
+          this.reader.remember(current.number, current.bytes, buffer);
           // In the same turn as the queued bytes go down below, so the bound never sees them twice or never.
           current.bytes += buffer.length;
           current.events += events;
@@ -494,126 +418,6 @@ export class Spool {
     } finally {
       this.writing = false;
       for (const wake of this.idleWaiters.splice(0)) wake();
-    }
-  }
-
-  private async readAvailable(maxBytes: number): Promise<SpoolEntry[]> {
-    const entries: SpoolEntry[] = [];
-    let budget = maxBytes;
-    while (budget > 0) {
-      const segment = this.segmentToRead();
-      if (segment === undefined) break;
-      const from = this.readPos.offset;
-      const hole = segment.holes.find((candidate) => candidate.from === from);
-      if (hole !== undefined) {
-        this.readPos = { segment: segment.number, offset: hole.to };
-        continue;
-      }
-      // Read no further than the next damaged stretch found on recovery.
-      const limit = segment.holes.find((candidate) => candidate.from > from)?.from ?? segment.bytes;
-      const available = limit - from;
-      const remembered = this.fromTail(segment.number, from);
-      const chunk = remembered ?? (await this.readFromDisk(segment.number, from, Math.min(available, Math.max(budget, 64 * 1024)), available));
-      if (chunk === undefined) {
-        // Deleted under us: by reclaiming (then it left the list) or by hand (then wait for new data).
-        if (this.segments.includes(segment)) break;
-        continue;
-      }
-      if (!this.segments.includes(segment) || this.readPos.segment !== segment.number || this.readPos.offset !== from) continue;
-      let at = 0;
-      while (budget > 0 && from + at < limit) {
-        // Only bytes read back from the disk can be damaged: records still in memory are not checked.
-        const decoded = decodeRecord(chunk, at, remembered === undefined);
-        if (decoded.kind === "record") {
-          entries.push({ bucket: decoded.bucket, data: decoded.data, count: decoded.count, end: { segment: segment.number, offset: from + decoded.end } });
-          segment.readEvents += decoded.count;
-          budget -= decoded.end - at;
-          at = decoded.end;
-          continue;
-        }
-        // A record running past the known end of the segment is damaged, not short of data.
-        if (decoded.kind === "incomplete" && from + chunk.length < limit) break;
-        this.skipRestOfSegment(segment, from + at);
-        at = segment.bytes - from;
-        break;
-      }
-      this.readPos = { segment: segment.number, offset: from + at };
-    }
-    return entries;
-  }
-
-  /** A record went bad on disk after recovery checked it: skip the segment's rest, and say exactly what that cost. */
-  private skipRestOfSegment(segment: Segment, offset: number): void {
-    const lost = segment.events - segment.readEvents;
-    segment.skippedEvents += lost;
-    segment.readEvents = segment.events;
-    this.dropped(lost);
-    this.fault("corrupt", `a record of segment ${segment.number} at byte ${offset} is damaged; skipped the rest of the segment (${segment.bytes - offset} bytes, ${lost} events lost)`, {
-      segment: segment.number,
-      fromByte: offset,
-      toByte: segment.bytes,
-      lostEvents: lost,
-    });
-  }
-
-  private remember(segment: number, offset: number, buffer: Buffer): void {
-    this.tail.push({ segment, offset, buffer });
-    this.tailBytes += buffer.length;
-    while (this.tailBytes > MAX_TAIL_BYTES) this.tailBytes -= this.tail.shift()!.buffer.length;
-  }
-
-  /** The remembered bytes from `offset` of `segment` on, if that write is still in memory. */
-  private fromTail(segment: number, offset: number): Buffer | undefined {
-    // Writes behind the reader are done with.
-    while (this.tail.length > 0) {
-      const first = this.tail[0]!;
-      if (first.segment > segment || (first.segment === segment && first.offset + first.buffer.length > offset)) break;
-      this.tailBytes -= first.buffer.length;
-      this.tail.shift();
-    }
-    const first = this.tail[0];
-    if (first === undefined || first.segment !== segment || first.offset > offset) return undefined;
-    return first.buffer.subarray(offset - first.offset);
-  }
-
-  /** Bytes from `from` on (a whole record when it fits in `available`); undefined when the segment was deleted. */
-  private async readFromDisk(segment: number, from: number, length: number, available: number): Promise<Buffer | undefined> {
-    try {
-      const handle = await this.readHandleFor(segment);
-      const chunk = await readRange(handle, from, length);
-      if (chunk.length < HEADER_BYTES) return chunk;
-      const first = HEADER_BYTES + chunk.readUInt32LE(0);
-      return first > chunk.length && first <= available ? await readRange(handle, from, first) : chunk;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw error;
-    }
-  }
-
-  /** The open read handle of a segment (the reader moves through segments in order, so one is kept). */
-  private async readHandleFor(segment: number): Promise<SpoolFile> {
-    if (this.readHandle?.segment !== segment) {
-      await this.readHandle?.handle.close();
-      this.readHandle = undefined;
-      this.readHandle = { segment, handle: await this.fs.open(segmentPath(this.options.dir, segment), "r") };
-    }
-    return this.readHandle.handle;
-  }
-
-  /** The segment holding the next unread record, moving the read position across segment ends. */
-  private segmentToRead(): Segment | undefined {
-    for (;;) {
-      const index = this.segments.findIndex((segment) => segment.number === this.readPos.segment);
-      if (index === -1) {
-        const next = this.segments.find((segment) => segment.number > this.readPos.segment);
-        if (next === undefined) return undefined;
-        this.readPos = { segment: next.number, offset: 0 };
-        continue;
-      }
-      const segment = this.segments[index]!;
-      if (this.readPos.offset < segment.bytes) return segment;
-      if (index === this.segments.length - 1) return undefined;
-      this.readPos = { segment: this.segments[index + 1]!.number, offset: 0 };
     }
   }
 
@@ -663,8 +467,4 @@ export class Spool {
       else this.options.onFault?.({ kind: "fsync", message: (error as Error).message, at: new Date().toISOString() });
     }
   }
-}
-
-function segmentPath(dir: string, number: number): string {
-  return join(dir, `segment-${String(number).padStart(12, "0")}.log`);
 }
