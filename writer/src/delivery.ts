@@ -337,7 +337,8 @@ export class Deliverer {
     while (this.running && this.probeMayCut && this.notBefore - Date.now() > PROBE_INTERVAL_MS) {
       await sleep(PROBE_INTERVAL_MS, signal);
       if (!this.running || Date.now() >= this.notBefore) return;
-      const outcome = await this.options.client.probe(this.options.probeBucket);
+      const outcome = await this.options.client.probe(this.options.probeBucket, signal);
+      if (!this.running) return;
       this.tracker.probed(outcome);
       if (outcome.kind === "delivered" && this.running) {
         this.options.logger.info({ backoffLeftMs: Math.round(this.notBefore - Date.now()) }, "InfluxDB answers its health probe again; ending the backoff");
@@ -355,7 +356,7 @@ export class Deliverer {
     if (!this.running || this.watching || this.prober !== undefined || !quiet) return;
     this.watching = true;
     try {
-      const outcome = await this.options.client.probe(this.options.probeBucket);
+      const outcome = await this.options.client.probe(this.options.probeBucket, this.stopController.signal);
       if (this.running) this.tracker.probed(outcome);
     } finally {
       this.watching = false;

@@ -69,6 +69,17 @@ describe("recovery and health", () => {
     expect(fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2", "3", "4"]);
   });
 
+  it("a stop is not held up by a health probe that hangs", async () => {
+    fake.answer = (request) => (isProbe(request) ? "hang" : down);
+    const writer = await start({ influxdb: { readTimeoutSeconds: 20 } });
+    await writer.submit(events(2), "test");
+    await eventually(() => fake.requests.some(isProbe), 5000);
+    const started = Date.now();
+    expect(await writer.stop(300)).toEqual({ drained: false, pendingEvents: 2 });
+    // Far below the probe's own 20 s timeout: the stop cancelled it.
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it("a write unanswered for longer than the health timeout makes /status and /readyz unhealthy; a 204 clears it", async () => {
     fake.answer = (_request, index) => (index === 0 ? "hang" : undefined);
     const writer = await start({ influxdb: { writeTimeoutSeconds: 2, healthTimeoutSeconds: 0.3 } }, { baseMs: 5, maxMs: 40 });
