@@ -1,6 +1,6 @@
 /** The delivery policy as a table: one InfluxDB outcome in, one decision out. */
 import { describe, expect, it } from "vitest";
-import { decide, halves, type Decision } from "../src/delivery/decide";
+import { decide, failureReason, halves, offendingLines, type Decision } from "../src/delivery/decide";
 import type { WriteOutcome } from "../src/influxClient";
 
 const policy = { baseMs: 1000, maxMs: 60_000 };
@@ -41,5 +41,21 @@ describe("decide", () => {
     expect(asked).toBe(0);
     decide({ kind: "rejected", status: 400, message: "x" }, counting, policy);
     expect(asked).toBe(1);
+  });
+});
+
+describe("failure labels and named lines", () => {
+  it.each<[WriteOutcome & { kind: Exclude<WriteOutcome["kind"], "delivered"> }, string]>([
+    [{ kind: "retry", reason: "timeout", message: "x" }, "timeout"],
+    [{ kind: "unauthorized", status: 403, message: "x" }, "http_403"],
+    [{ kind: "too_large", message: "x" }, "too_large"],
+    [{ kind: "rejected", status: 422, message: "x" }, "rejected_422"],
+  ])("labels %o as %s", (outcome, label) => {
+    expect(failureReason(outcome)).toBe(label);
+  });
+
+  it("reads line numbers in any case and ignores numbers outside the batch", () => {
+    expect([...offendingLines("LINE 2: bad; line 9: out of range; line 0: none", texts)]).toEqual([1]);
+    expect([...offendingLines("inline 3 is not a reference", texts)]).toEqual([]);
   });
 });
