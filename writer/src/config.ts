@@ -122,6 +122,8 @@ export const WriterConfigSchema = z
         batchTimeoutSeconds: positiveSeconds.default(WRITER_DEFAULTS.batchTimeoutSeconds),
         writeTimeoutSeconds: positiveSeconds.default(WRITER_DEFAULTS.writeTimeoutSeconds),
         readTimeoutSeconds: positiveSeconds.default(WRITER_DEFAULTS.readTimeoutSeconds),
+        /** A write unanswered this long, or a failed probe, reports InfluxDB unhealthy; the write timeout when absent. */
+        healthTimeoutSeconds: positiveSeconds.optional(),
       })
       .strict(),
     /** Retention of the raw, hourly and daily tiers in days (for query templates choosing a tier). */
@@ -228,6 +230,7 @@ export const ENV_VARS: Readonly<Record<string, { path: string; kind: EnvKind }>>
   INFLUXDB_BATCH_TIMEOUT: { path: "influxdb.batchTimeoutSeconds", kind: "number" },
   INFLUXDB_WRITE_TIMEOUT: { path: "influxdb.writeTimeoutSeconds", kind: "number" },
   INFLUXDB_READ_TIMEOUT: { path: "influxdb.readTimeoutSeconds", kind: "number" },
+  INFLUXDB_HEALTH_TIMEOUT: { path: "influxdb.healthTimeoutSeconds", kind: "number" },
   RAW_DATA_RETENTION_DAYS: { path: "retention.rawDays", kind: "number" },
   HOURLY_SUMMARY_RETENTION_DAYS: { path: "retention.hourlyDays", kind: "number" },
   DAILY_SUMMARY_RETENTION_DAYS: { path: "retention.dailyDays", kind: "number" },

@@ -90,12 +90,12 @@ export class InfluxClient {
 
   /**
    * Whether InfluxDB answers and lets this token write to `bucket`: an empty write is authorised and
-   * checked for org and bucket like any other, and writes nothing.
+   * checked for org and bucket like any other, and writes nothing. `cancel` aborts it (the writer is stopping).
    */
-  async probe(bucket: string): Promise<WriteOutcome> {
+  async probe(bucket: string, cancel?: AbortSignal): Promise<WriteOutcome> {
     let answer: Answer;
     try {
-      answer = await this.post(bucket, { Authorization: this.authorization, "Content-Type": "text/plain; charset=utf-8" }, Buffer.alloc(0), this.options.readTimeoutMs);
+      answer = await this.post(bucket, { Authorization: this.authorization, "Content-Type": "text/plain; charset=utf-8" }, Buffer.alloc(0), this.options.readTimeoutMs, cancel);
     } catch (error) {
       return { kind: "retry", reason: "network", message: describeNetworkError(error) };
     }

@@ -31,12 +31,16 @@ export interface WriterMetrics {
   deadLetterLines: Counter<"bucket">;
   /** Seconds from sending a write request to its answer, by bucket. */
   writeLatency: Histogram<"bucket">;
-  /** Bytes in the on-disk spool. */
+  /** Spooled bytes not yet delivered. */
   spoolBytes: Gauge;
-  /** Events in the spool that are not yet acknowledged. */
+  /** Events in the spool that are not yet acknowledged (read into memory for delivery or not). */
   spoolEvents: Gauge;
-  /** Events the spool dropped (oldest first) because it reached its byte bound. */
+  /** Events acknowledged to a source that will never be delivered: records found damaged on disk. */
   spoolDroppedEvents: Counter;
+  /** Events refused (never acknowledged) because the spool was at its byte bound, by source. */
+  spoolRefusedEvents: Counter<"source">;
+  /** Spool faults (`fsync`, `corrupt`, `cursor`). */
+  spoolFaults: Counter<"kind">;
   /** Share of the last write requests that got a 204 (1 when none were made yet). */
   batchSuccessRate: Gauge;
   /** Records the outcome of one write request for `batchSuccessRate`. */
@@ -78,9 +82,11 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Write
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
-    spoolBytes: new Gauge({ name: "writer_spool_bytes", help: "Bytes in the on-disk spool", registers }),
+    spoolBytes: new Gauge({ name: "writer_spool_bytes", help: "Spooled bytes not yet delivered", registers }),
     spoolEvents: new Gauge({ name: "writer_spool_events", help: "Spooled events not yet acknowledged", registers }),
-    spoolDroppedEvents: new Counter({ name: "writer_spool_dropped_events_total", help: "Events dropped (oldest first) at the spool's byte bound", registers }),
+    spoolDroppedEvents: new Counter({ name: "writer_spool_dropped_events_total", help: "Acknowledged events that will never be delivered (damaged spool records)", registers }),
+    spoolRefusedEvents: new Counter({ name: "writer_spool_refused_events_total", help: "Events refused, never acknowledged, because the spool was full", labelNames: ["source"], registers }),
+    spoolFaults: new Counter({ name: "writer_spool_faults_total", help: "Spool faults: failed fsync, damaged records, unusable cursor", labelNames: ["kind"], registers }),
     batchSuccessRate: new Gauge({
       name: "writer_batch_success_rate",
       help: `Share of the last ${SUCCESS_WINDOW} write requests answered 204`,

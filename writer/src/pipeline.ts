@@ -38,6 +38,7 @@ import { WRITER_STATS_MEASUREMENT } from "./schema";
 import { Spool, type SpoolRecord } from "./spool";
 import type { SubmitResult } from "./sources/sink";
 import { HOME_ASSISTANT_SOURCE } from "./sources/homeassistant";
+import { INGEST_SOURCE } from "./sources/ingest";
 import { ZoneClock } from "./timezone";
 import { WeatherTimeline, weatherReadingOf } from "./weather";
 
@@ -126,8 +127,6 @@ const MemoryFileSchema = z.object({
   entities: z.record(z.string(), z.tuple([z.number(), z.number(), z.boolean(), z.string(), z.number()])),
   weather: z.array(z.object({ atUs: z.number(), reading: WeatherSchema.optional() })).default([]),
 });
-/** Failed attempts in a row after which InfluxDB is reported unhealthy (one blip is not an outage). */
-const UNHEALTHY_AFTER_FAILURES = 3;
 /** A 204 this recent answers /readyz without another probe. */
 const RECENT_SUCCESS_MS = 30_000;
 /** Weather readings older than this no longer count as current. */
@@ -185,12 +184,16 @@ class WriterPipeline implements Pipeline {
       maxBytes: this.config.spool.maxBytes,
       logger,
       onDrop: (events) => metrics.spoolDroppedEvents.inc(events),
+      onRefuse: (events, source) => metrics.spoolRefusedEvents.inc({ source }, events),
+      onFault: (fault) => metrics.spoolFaults.inc({ kind: fault.kind }),
     });
     this.deliverer = new Deliverer({
       spool: this.spool,
       client: this.client,
       batchSize: this.config.influxdb.batchSize,
       batchTimeoutMs: this.config.influxdb.batchTimeoutSeconds * 1000,
+      healthTimeoutMs: (this.config.influxdb.healthTimeoutSeconds ?? this.config.influxdb.writeTimeoutSeconds) * 1000,
+      probeBucket: this.config.influxdb.buckets.events,
       retry: this.deps.retry ?? DEFAULT_RETRY,
       deadLetterPath: join(this.config.spool.dir, "dead-letter.ndjson"),
       logger,
@@ -250,7 +253,9 @@ class WriterPipeline implements Pipeline {
       }
 
       try {
-        await this.spool.append([...records.values()]);
+        // A full spool refuses HTTP ingest (its client is answered 503 and resends) and makes the
+        // other sources wait (backpressure), so nothing acknowledged is ever dropped for room.
+        await this.spool.append([...records.values()], { source, whenFull: source === INGEST_SOURCE ? "refuse" : "wait" });
       } catch (error) {
         // Nothing of this call is durable: forget what it taught about its entities, or the caller's
         // retry of the same events would be taken for repeats and skipped.
@@ -397,11 +402,14 @@ class WriterPipeline implements Pipeline {
 
   status(): ComponentStatus {
     const health = this.deliverer?.health;
-    const spool = this.spool?.stats() ?? { bytes: 0, events: 0, droppedEvents: 0 };
+    const spool = this.spool?.stats() ?? { bytes: 0, diskBytes: 0, events: 0, droppedEvents: 0, refusedEvents: 0 };
     const details = {
       spoolBytes: spool.bytes,
       spoolEvents: spool.events,
       spoolDroppedEvents: spool.droppedEvents,
+      spoolRefusedEvents: spool.refusedEvents,
+      spoolDiskBytes: spool.diskBytes,
+      spoolFaults: this.spool?.health().faults ?? [],
       consecutiveFailures: health?.consecutiveFailures ?? 0,
       inMemoryEvents: this.deliverer?.pendingInMemory() ?? 0,
     };
@@ -412,13 +420,9 @@ class WriterPipeline implements Pipeline {
       ...(health?.lastSuccessAt ? { lastSuccessAt: health.lastSuccessAt.toISOString() } : {}),
       details,
     };
-    if (health === undefined) return { ...base, healthy: false, message: `pipeline is ${this.state}` };
-    if (health.unauthorized) {
-      return { ...base, healthy: false, message: `InfluxDB refuses the token or the org/bucket is missing; ${spool.events} events kept in the spool` };
-    }
-    if (health.consecutiveFailures >= UNHEALTHY_AFTER_FAILURES) {
-      return { ...base, healthy: false, message: `writes keep failing (${health.consecutiveFailures} in a row); ${spool.events} events kept in the spool` };
-    }
+    if (health === undefined || this.deliverer === undefined) return { ...base, healthy: false, message: `pipeline is ${this.state}` };
+    const verdict = this.deliverer.verdict();
+    if (!verdict.healthy) return { ...base, healthy: false, message: `${verdict.message}; ${spool.events} events kept in the spool` };
     return { ...base, healthy: this.state === "running", message: `${spool.events} events waiting for delivery` };
   }
 
@@ -436,7 +440,8 @@ class WriterPipeline implements Pipeline {
 
   async checkWritable(): Promise<WritableCheck> {
     const health = this.deliverer?.health;
-    if (health?.unauthorized) return { ok: false, message: health.lastError ?? "InfluxDB refused the token" };
+    const verdict = this.deliverer?.verdict();
+    if (verdict !== undefined && !verdict.healthy) return { ok: false, message: health?.unauthorized && health.lastError ? health.lastError : verdict.message };
     if (health?.lastSuccessAt && health.consecutiveFailures === 0 && Date.now() - health.lastSuccessAt.getTime() < RECENT_SUCCESS_MS) {
       return { ok: true, message: "InfluxDB accepted a write recently" };
     }
@@ -499,7 +504,7 @@ class WriterPipeline implements Pipeline {
     const fields = figures.map(([key, value]) => `${key}=${formatFloat(value)}`).join(",");
     const line = `${this.statsPrefix}${fields} ${Date.now() * 1000}\n`;
     try {
-      await this.spool.append([{ bucket: this.config.influxdb.buckets.system, lines: line, count: 1 }]);
+      await this.spool.append([{ bucket: this.config.influxdb.buckets.system, lines: line, count: 1 }], { source: "statistics" });
     } catch (error) {
       this.deps.logger.warn({ err: error }, "could not spool the writer's statistics");
     }

@@ -103,8 +103,9 @@ describe("the writer process", () => {
   });
 
   it("after a SIGKILL resends only what InfluxDB had not acknowledged, and all of it", async () => {
-    // The first five batches get a 204; later requests hang, as a server that died mid-write.
-    fake.answer = (_request, index) => (index < 5 ? undefined : "hang");
+    // The first five batches (by content: four senders' requests may arrive in any order) get a 204;
+    // later ones hang, as a server that died mid-write.
+    fake.answer = (request) => (request.lines.every((line) => stateOf(line) < 5000) ? undefined : "hang");
     const writer = startChild({ EVENTS: "20000" });
     await until(() => output.includes("submitted") && fake.requests.length >= 6, "5 acknowledged batches and one hanging");
     // Outlive the spool's cursor write, which trails the last acknowledgement by 100 ms (generously:

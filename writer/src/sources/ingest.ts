@@ -8,7 +8,8 @@
  * client can tell a partial failure from the status line alone, without reading the body. 400 when
  * the body as a whole cannot be read, 401 without a valid token, 413 over the size limit or the
  * events-per-request limit, 415 for other content types or charsets, 503 when the writer is shutting
- * down or could not store the events (with `Retry-After`).
+ * down or could not store the events, the spool being full among the reasons (with `Retry-After`;
+ * the answer says from which event on nothing was accepted).
  *
  * Work per request is bounded: events are counted before any is parsed (`ingestBody.ts`), submitted
  * to the pipeline in chunks with a turn of the event loop between them, and the answer lists every
@@ -20,6 +21,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { WriterMetrics } from "../metrics";
+import { SpoolFullError } from "../spool";
 import {
   DETAILED_RESULTS_UP_TO,
   IngestReport,
@@ -263,6 +265,16 @@ export async function registerIngest(app: FastifyInstance, options: IngestOption
         outcome = await processBody(body, split.entries, options);
       } catch (error) {
         if (!(error instanceof StoreFailure)) throw error;
+        if (error.cause instanceof SpoolFullError) {
+          // Nothing from `unprocessedFrom` on was acknowledged: the client resends it once InfluxDB has caught up.
+          reply.header("retry-after", String(error.cause.retryAfterSeconds));
+          const accepted = error.unprocessedFrom === 0 ? "nothing of this request was accepted" : `events from index ${error.unprocessedFrom} on were not accepted, those before are stored`;
+          return reply.code(503).send({
+            error: `the spool is full: InfluxDB is unreachable or too slow; ${accepted}`,
+            message: error.message,
+            unprocessedFrom: error.unprocessedFrom,
+          });
+        }
         request.log.error({ err: error.cause }, "ingest could not store events");
         reply.header("retry-after", "5");
         return reply.code(503).send({
