@@ -73,7 +73,9 @@ import "types"
 option location = timezone.location(name: ${fluxString(args.timeZone)})
 
 stop = date.truncate(t: now(), unit: ${unit})
-start = date.sub(d: ${args.lookback}, from: stop)
+${unit === "1h" ? `// Whole hours back in absolute time: in local time, a lookback across a clock change would gain or lose one.
+start = date.sub(d: ${args.lookback}, from: stop, location: timezone.utc)` : `// Whole local days back, so the range starts at a local midnight whatever the clocks did.
+start = date.sub(d: ${args.lookback}, from: stop)`}
 carryFrom = date.sub(d: ${CARRY_HORIZON}, from: start)
 carryNs = int(v: ${CARRY_HORIZON})
 

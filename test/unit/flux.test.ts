@@ -18,7 +18,7 @@ describe.each([
   it.each<[string, Partial<RollupFluxArgs>, string]>([
     ["time zone", { timeZone: "America/St_Johns" }, 'option location = timezone.location(name: "America/St_Johns")'],
     ["source bucket", { sourceBucket: "raw" }, 'from(bucket: "raw")'],
-    ["lookback", { lookback: "12h" }, "start = date.sub(d: 12h, from: stop)"],
+    ["lookback", { lookback: "12h" }, unit === "1h" ? "start = date.sub(d: 12h, from: stop, location: timezone.utc)" : "start = date.sub(d: 12h, from: stop)"],
     ["target bucket, quoted as a Flux string", { targetBucket: 'my "rollups"' }, '|> to(bucket: "my \\"rollups\\"")'],
   ])("places the %s", (_what, change, line) => {
     expect(lines(build({ ...defaults, ...change }))).toContain(line);
