@@ -1,6 +1,5 @@
 // Output formats of a pattern result: a text table, CSV, the JSON contract, and pictures drawn by
 // Vega-Lite (compiled to Vega and rendered to SVG in Node, no browser), one page of them as HTML.
-import type { TopLevelSpec } from "vega-lite";
 import { PatternResult, PatternRow, Series } from "./analyze";
 import { Pattern, WEEKDAYS } from "./patterns";
 import { isoWeek } from "./time";
@@ -132,10 +131,32 @@ export function chartSpec(result: PatternResult): TopLevelSpec {
   } as TopLevelSpec;
 }
 
+/** A Vega-Lite specification (the JSON the library compiles). */
+export type TopLevelSpec = Record<string, unknown>;
+
+/** The parts of Vega and Vega-Lite used here. */
+interface VegaLite {
+  compile(spec: TopLevelSpec): { spec: object };
+}
+interface Vega {
+  parse(spec: object): object;
+  View: new (runtime: object, options: { renderer: "none" }) => { toSVG(): Promise<string>; finalize(): void };
+}
+
+/**
+ * Vega and Vega-Lite are ES modules with top-level await: they load with import(), not require(). The
+ * specifier is a variable so that CommonJS type-checkers elsewhere in the repository (which cannot
+ * resolve ES-only packages) need not see them; the interfaces above name what is used.
+ */
+async function loadVega(): Promise<[Vega, VegaLite]> {
+  const load = (name: string) => import(name) as Promise<unknown>;
+  const [vega, vegaLite] = await Promise.all([load("vega"), load("vega-lite")]);
+  return [vega as Vega, vegaLite as VegaLite];
+}
+
 /** The result drawn as SVG by Vega in Node. */
 export async function toSvg(result: PatternResult): Promise<string> {
-  // Vega and Vega-Lite are ES modules with top-level await: they load with import(), not require().
-  const [vega, vegaLite] = await Promise.all([import("vega"), import("vega-lite")]);
+  const [vega, vegaLite] = await loadVega();
   const compiled = vegaLite.compile(chartSpec(result)).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: "none" });
   try {

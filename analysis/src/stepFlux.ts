@@ -53,15 +53,16 @@ function groupColumns(extra: string[] = []): string {
  * - `count`: changes inside the window (integer, as before); `coverage_seconds`: seconds with a
  *   number, so coarser windows combine exactly (mean of a day = Σ mean·coverage / Σ coverage);
  * - `energy_kwh` (`device_class=energy`, cumulative meters in kWh): the sum of increases between
- *   consecutive readings, the carried-in reading included; a drop is a meter reset, after which the
- *   new reading is what was used since (as Flux's `increase`). Consumption is attributed to the window
- *   of the reading that reports it, so the windows of a year add up to the year's use.
+ *   consecutive readings (the one before the window included), each counted when the earlier reading
+ *   is at most the carry horizon older; a drop is a meter reset, after which the new reading is what
+ *   was used since (as Flux's `increase`). Use is attributed to the window of the reading that
+ *   reports it, so the windows of a year add up to the year's use.
  *
  * Rows are stamped at their window's start (so a task's rerun rewrites the same points).
  *
- * The window boundaries are found by `aggregateWindow(fn: last, createEmpty: true)` (the state held at
- * each window's end) instead of hand-made windows, so hours and days follow the time zone's rules
- * (23- and 25-hour days) exactly as Flux's own windows do.
+ * The window boundaries come from `aggregateWindow` (the state held at each window's end, and the
+ * per-window sums, minima and maxima), so hours and days follow the time zone's rules (23- and
+ * 25-hour days) exactly as Flux's own windows do.
  */
 export function windowStatisticsFlux(args: WindowStatisticsArgs): string {
   const unit = args.unit;
@@ -108,62 +109,69 @@ withCarry = (tables=<-, carried) =>
         |> group(columns: [${tags}, ${window}])
         |> sort(columns: ["_time", "o"])
 
-// Each window opens with the state held at its start, unless that state is older than the horizon.
-windowed = (tables=<-) => {
+// Each window opens with the state held at its start (not known if older than the horizon), so no
+// holding time crosses a window's boundary and one table per entity serves every window: Flux's
+// native window aggregates then do the rest, instead of a closure per window.
+cut = (tables=<-) => {
     opening =
         tables
             |> aggregateWindow(every: ${unit}, fn: last, timeSrc: "_stop", createEmpty: true)
             |> fill(column: "_value", usePrevious: true)
             |> fill(column: "known", usePrevious: true)
             |> fill(column: "since", usePrevious: true)
-            |> filter(fn: (r) => exists r.since and r._time < stop and int(v: r._time) - int(v: r.since) <= carryNs)
-            |> map(fn: (r) => ({r with o: 0, _start: start, _stop: stop}))
+            |> filter(fn: (r) => exists r.since and r._time < stop)
+            |> map(fn: (r) => ({r with o: 0, known: r.known and int(v: r._time) - int(v: r.since) <= carryNs, _start: start, _stop: stop}))
             |> group(columns: [${tags}, ${window}])
 
     return
         union(tables: [tables, opening])
             |> group(columns: [${tags}, ${window}])
             |> sort(columns: ["_time", "o"])
-            |> window(every: ${unit})
-            |> events.duration(unit: 1ns, columnName: "held", stopColumn: "_stop")
 }
+
+perWindow = (tables=<-, fn, column) => tables |> aggregateWindow(every: ${unit}, fn: fn, column: column, timeSrc: "_start", createEmpty: false)
 
 held =
     states(start: start, stop: stop)
         |> changes()
         |> withCarry(carried: states(start: carryFrom, stop: start) |> last() |> changes() |> sort(columns: ["_time"]) |> last())
-        |> windowed()
-        |> reduce(
-            identity: {changes: 0, covered: 0, weighted: 0.0, low: 0.0, high: 0.0},
-            fn: (r, accumulator) => {
-                counts = r.known and r.held > 0
+        |> cut()
+        |> events.duration(unit: 1ns, columnName: "held", stopColumn: "_stop")
+        |> map(
+            fn: (r) => {
+                counted = r.known and r.held > 0
 
-                return {
-                    changes: accumulator.changes + r.o,
-                    covered: if counts then accumulator.covered + r.held else accumulator.covered,
-                    weighted: if counts then accumulator.weighted + r._value * float(v: r.held) else accumulator.weighted,
-                    low: if counts and (accumulator.covered == 0 or r._value < accumulator.low) then r._value else accumulator.low,
-                    high: if counts and (accumulator.covered == 0 or r._value > accumulator.high) then r._value else accumulator.high,
-                }
+                return {r with counted: counted, weighted: if counted then r._value * float(v: r.held) else 0.0, covered: if counted then float(v: r.held) else 0.0, change: float(v: r.o)}
             },
         )
-        |> filter(fn: (r) => r.changes > 0 or r.covered > 0)
-        |> map(fn: (r) => ({r with _time: r._start}))
 
-readings =
+sums =
+    union(
+        tables: [
+            held |> perWindow(fn: sum, column: "weighted") |> rename(columns: {weighted: "_value"}) |> set(key: "_field", value: "weighted"),
+            held |> perWindow(fn: sum, column: "covered") |> rename(columns: {covered: "_value"}) |> set(key: "_field", value: "covered"),
+            held |> perWindow(fn: sum, column: "change") |> rename(columns: {change: "_value"}) |> set(key: "_field", value: "changes"),
+        ],
+    )
+        |> group(columns: [${tags}, ${window}, "_field"])
+        |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+        |> filter(fn: (r) => r.changes > 0.0 or r.covered > 0.0)
+
+counted = held |> filter(fn: (r) => r.counted)
+
+// A reading's increase over the reading before it counts if that one is at most the horizon older;
+// \`gap\` is the time between them (an opening row carries the time of the reading it repeats).
+used =
     meters(start: start, stop: stop)
         |> changes()
         |> withCarry(carried: meters(start: carryFrom, stop: start) |> last() |> changes() |> sort(columns: ["_time"]) |> last())
-        |> windowed()
-        |> reduce(
-            identity: {used: 0.0, previous: 0.0, started: false},
-            fn: (r, accumulator) => ({
-                used: if not accumulator.started then accumulator.used else if r._value >= accumulator.previous then accumulator.used + r._value - accumulator.previous else accumulator.used + r._value,
-                previous: r._value,
-                started: true,
-            }),
-        )
-        |> map(fn: (r) => ({r with _time: r._start}))
+        |> cut()
+        |> filter(fn: (r) => r.known)
+        |> map(fn: (r) => ({r with step: r._value, gap: int(v: r.since)}))
+        |> difference(columns: ["step", "gap"], keepFirst: true)
+        |> map(fn: (r) => ({r with used: if not exists r.step or r.gap > carryNs then 0.0 else if r.step >= 0.0 then r.step else r._value}))
+        |> perWindow(fn: sum, column: "used")
+        |> rename(columns: {used: "_value"})
 
 field = (tables=<-, name) =>
     tables
@@ -174,12 +182,12 @@ field = (tables=<-, name) =>
 rollup =
     union(
         tables: [
-            held |> filter(fn: (r) => r.covered > 0) |> map(fn: (r) => ({r with _value: r.weighted / float(v: r.covered)})) |> field(name: "mean"),
-            held |> filter(fn: (r) => r.covered > 0) |> map(fn: (r) => ({r with _value: r.low})) |> field(name: "min"),
-            held |> filter(fn: (r) => r.covered > 0) |> map(fn: (r) => ({r with _value: r.high})) |> field(name: "max"),
-            held |> map(fn: (r) => ({r with _value: r.changes})) |> field(name: "count"),
-            held |> map(fn: (r) => ({r with _value: float(v: r.covered) / 1000000000.0})) |> field(name: "coverage_seconds"),
-            readings |> map(fn: (r) => ({r with _value: r.used})) |> field(name: "energy_kwh"),
+            sums |> filter(fn: (r) => r.covered > 0.0) |> map(fn: (r) => ({r with _value: r.weighted / r.covered})) |> field(name: "mean"),
+            counted |> perWindow(fn: min, column: "_value") |> field(name: "min"),
+            counted |> perWindow(fn: max, column: "_value") |> field(name: "max"),
+            sums |> map(fn: (r) => ({r with _value: int(v: r.changes)})) |> field(name: "count"),
+            sums |> map(fn: (r) => ({r with _value: r.covered / 1000000000.0})) |> field(name: "coverage_seconds"),
+            used |> field(name: "energy_kwh"),
         ],
     )
 `;

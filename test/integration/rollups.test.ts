@@ -143,12 +143,19 @@ function expectedRollup(events: Event[], windows: number[]): Map<string, number>
         }
       }
       if (isMeter) {
-        const readings = (list: Event[]) => list.filter((event) => normalizeState(event.state) !== undefined);
-        const last = readings(sorted.filter((event) => event.at < start)).at(-1);
-        const sequence = [...(last && start - last.at <= CARRY_SECONDS ? [last] : []), ...readings(inside)].map((event) => normalizeState(event.state)!);
-        if (sequence.length > 0) {
+        // an increase counts in the window of the reading that reports it, if the reading before it
+        // is at most the horizon older; a drop is a reset, after which the new reading is the use
+        const readings = sorted.filter((event) => normalizeState(event.state) !== undefined);
+        const last = readings.filter((event) => event.at < start).at(-1);
+        const inWindow = readings.filter((event) => event.at >= start && event.at < stop);
+        if (inWindow.length > 0 || (last && start - last.at <= CARRY_SECONDS)) {
           let used = 0;
-          for (let i = 1; i < sequence.length; i++) used += sequence[i] >= sequence[i - 1] ? sequence[i] - sequence[i - 1] : sequence[i];
+          for (const reading of inWindow) {
+            const before = readings[readings.indexOf(reading) - 1];
+            if (!before || reading.at - before.at > CARRY_SECONDS) continue;
+            const [now, then] = [normalizeState(reading.state)!, normalizeState(before.state)!];
+            used += now >= then ? now - then : now;
+          }
           expected.set(key("energy_kwh"), used);
         }
       }

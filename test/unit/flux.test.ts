@@ -29,12 +29,13 @@ describe.each([
     ["ends at the last complete local window", `stop = date.truncate(t: now(), unit: ${unit})`],
     ["looks for the carried-in state within the carry horizon before the range", `carryFrom = date.sub(d: ${CARRY_HORIZON}, from: start)`],
     ["finds the state at each window's end by Flux's own windows", `|> aggregateWindow(every: ${unit}, fn: last, timeSrc: "_stop", createEmpty: true)`],
-    ["drops an opening state older than the horizon", "|> filter(fn: (r) => exists r.since and r._time < stop and int(v: r._time) - int(v: r.since) <= carryNs)"],
-    ["weighs each state by how long it was held in its window", `|> window(every: ${unit})`],
+    ["does not carry a state older than the horizon into a window", "|> map(fn: (r) => ({r with o: 0, known: r.known and int(v: r._time) - int(v: r.since) <= carryNs, _start: start, _stop: stop}))"],
+    ["sums, and takes minima and maxima, per window", `perWindow = (tables=<-, fn, column) => tables |> aggregateWindow(every: ${unit}, fn: fn, column: column, timeSrc: "_start", createEmpty: false)`],
     ["measures holding time to the next change or the window's end", '|> events.duration(unit: 1ns, columnName: "held", stopColumn: "_stop")'],
     ["counts only float numbers as values (mean fails on strings)", '|> filter(fn: (r) => r._field == "state_value" or types.isType(v: r._value, type: "float"))'],
-    ["leaves unavailable and other text states out of the weighting", "counts = r.known and r.held > 0"],
-    ["stamps points at the window start, so reruns overwrite", "|> map(fn: (r) => ({r with _time: r._start}))"],
+    ["leaves unavailable and other text states out of the weighting", "counted = r.known and r.held > 0"],
+    ["weighs each number by how long it was held", "return {r with counted: counted, weighted: if counted then r._value * float(v: r.held) else 0.0, covered: if counted then float(v: r.held) else 0.0, change: float(v: r.o)}"],
+    ["writes count as an integer, as the rollups always have", 'sums |> map(fn: (r) => ({r with _value: int(v: r.changes)})) |> field(name: "count"),'],
     ["writes the rollup measurement", `|> set(key: "_measurement", value: "${measurement}")`],
     ["reads energy only from energy meters", '|> filter(fn: (r) => r._measurement == "home_assistant_events" and r._field == "normalized_value" and r.device_class == "energy")'],
   ])("%s", (_rule, line) => {
@@ -45,14 +46,16 @@ describe.each([
     expect(flux).toContain(`|> field(name: "${field}")`);
   });
 
+  it("stamps points at the window start, so reruns overwrite", () => {
+    expect(flux.match(/timeSrc: "_start"/g)).toHaveLength(1);
+  });
+
   it("never takes the plain mean of events", () => {
     expect(flux).not.toMatch(/fn: mean|\|> mean\(/);
   });
 
   it("treats a falling meter reading as a reset: the new reading is what was used since", () => {
-    expect(flux).toContain(
-      "used: if not accumulator.started then accumulator.used else if r._value >= accumulator.previous then accumulator.used + r._value - accumulator.previous else accumulator.used + r._value,",
-    );
+    expect(lines(flux)).toContain("|> map(fn: (r) => ({r with used: if not exists r.step or r.gap > carryNs then 0.0 else if r.step >= 0.0 then r.step else r._value}))");
   });
 
   it("groups by entity, domain, device class and area", () => {
