@@ -215,7 +215,7 @@ export async function analyze(config: AnalysisConfig, request: AnalysisRequest):
   }
 
   const units = await unitsOf(config, where);
-  const series = combine(windows, pattern, config.timeZone, request.hemisphere).map((item) => ({ ...item, unit: units.get(item.entity_id) }));
+  const series = combine(windows, pattern, config.timeZone, request.hemisphere).map(({ entity_id, rows }) => ({ entity_id, unit: units.get(entity_id), rows }));
   const span = (source: Source) => Date.parse(source.stop) - Date.parse(source.start);
   const main = [...sources].sort((a, b) => span(b) - span(a))[0];
   const result: PatternResult = {
