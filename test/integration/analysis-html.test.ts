@@ -22,7 +22,7 @@ if (!chromiumPath) {
 const influxdFound = locateInfluxd() !== undefined;
 const OUTPUT = join(__dirname, "../../test-output/analysis");
 
-describe.skipIf(!influxdFound || !chromiumPath)("the HTML report in headless Chromium", () => {
+describe.skipIf(!influxdFound || !chromiumPath)("the HTML report in headless Chromium", { timeout: 300_000 }, () => {
   const server = useInfluxd({ org: "home_assistant", bucket: "onboarded" });
 
   it("renders every chart with the expected number of marks", async () => {

@@ -25,7 +25,7 @@ const TEMPERATURE = "sensor.living_temperature";
 const HEATING = "binary_sensor.heating";
 const METER = "sensor.house_energy";
 
-describe.skipIf(!influxdFound)("ha-influx-analyze against three years of planted history", () => {
+describe.skipIf(!influxdFound)("ha-influx-analyze against three years of planted history", { timeout: 600_000 }, () => {
   const server = useInfluxd({ org: "home_assistant", bucket: "onboarded" });
   const { lines, dailyUse } = fixtureLines(fixtureEntities(), START, STOP);
   const configDir = mkdtempSync(join(tmpdir(), "ha-influx-analysis-"));

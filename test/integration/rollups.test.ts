@@ -178,7 +178,7 @@ function expectSameRollup(actual: Map<string, number>, expected: Map<string, num
 
 const dump = (bucket: string) => `from(bucket: "${bucket}") |> range(start: 2026-01-01T00:00:00Z, stop: 2026-06-01T00:00:00Z)`;
 
-describe.skipIf(!influxdFound)("rollup tasks against a real influxd", () => {
+describe.skipIf(!influxdFound)("rollup tasks against a real influxd", { timeout: 300_000 }, () => {
   const server = useInfluxd({ org: "rollups", bucket: "onboarded" });
   const { events, late } = scenario();
   // The hourly task at 00:00Z on 31 March with a 96 h lookback covers 27-30 March in UTC hours
