@@ -85,6 +85,8 @@ interface WindowStats {
 }
 
 const fluxString = (text: string) => JSON.stringify(text);
+/** The longest range of raw data one query rolls up (about a month). */
+const RAW_CHUNK_MS = 31 * 86_400_000;
 const fluxTime = (ms: number) => new Date(ms).toISOString();
 
 /** The Flux condition on `r` for a selection; undefined selects everything. */
@@ -205,13 +207,20 @@ export async function analyze(config: AnalysisConfig, request: AnalysisRequest):
 
   const windows: WindowStats[] = [];
   for (const source of sources) {
-    request.progress?.(`reading ${source.resolution} ${source.start} .. ${source.stop}`);
     const [from, to] = [Date.parse(source.start), Date.parse(source.stop)];
-    const flux =
-      source.resolution === "raw"
-        ? rawFlux(config, needsHours(pattern) ? "1h" : "1d", from, to, where)
-        : rollupFlux(config, source.resolution, from, to, where);
-    windows.push(...toWindowStats(await query(config, flux)));
+    if (source.resolution !== "raw") {
+      request.progress?.(`reading ${source.resolution} ${source.start} .. ${source.stop}`);
+      windows.push(...toWindowStats(await query(config, rollupFlux(config, source.resolution, from, to, where))));
+      continue;
+    }
+    // Raw data is rolled up on the fly, a month at a time: each query stays well inside the HTTP
+    // client's time limits, and a long range reports progress. Each month carries its own state in.
+    for (let chunk = from; chunk < to; ) {
+      const next = Math.min(to, startOfLocalDay(chunk + RAW_CHUNK_MS, config.timeZone));
+      request.progress?.(`reading raw ${fluxTime(chunk)} .. ${fluxTime(next)}`);
+      windows.push(...toWindowStats(await query(config, rawFlux(config, needsHours(pattern) ? "1h" : "1d", chunk, next, where))));
+      chunk = next;
+    }
   }
 
   const units = await unitsOf(config, where);
