@@ -43,8 +43,8 @@ function groupColumns(extra: string[] = []): string {
 }
 
 /**
- * Flux whose variable `rollup` holds, per entity and window, the fields below (`_field`/`_value`). Every entity is a step function: a state holds from its change until the
- * next one. Each window starts with the state held at its start (carried in from before), so a window
+ * Flux whose variable `rollup` holds, per entity and window, the fields below (`_field`/`_value`).
+ * Every entity is a step function: a state holds from its change until the next one. Each window starts with the state held at its start (carried in from before), so a window
  * without a change still gets a row, and statistics weigh each value by how long it was held:
  *
  * - `mean`: time-weighted over the seconds with a number (`unavailable`, `unknown` and text states
