@@ -86,7 +86,11 @@ export class InfluxApi {
     const run = await this.request<{ id: string }>("POST", `/api/v2/tasks/${taskId}/runs`, { scheduledFor: scheduledFor.toISOString() });
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const state = await this.request<{ status: string }>("GET", `/api/v2/tasks/${taskId}/runs/${run.id}`);
+      // A forced run can answer 404 for a moment while it moves from the queue to the run log.
+      const state = await this.request<{ status: string }>("GET", `/api/v2/tasks/${taskId}/runs/${run.id}`).catch((error: Error) => {
+        if (/: 404 /.test(error.message) && Date.now() < deadline) return { status: "pending" };
+        throw error;
+      });
       if (state.status === "success") return;
       if (state.status === "failed" || state.status === "canceled") {
         const { events } = await this.request<{ events: { message: string }[] }>("GET", `/api/v2/tasks/${taskId}/runs/${run.id}/logs`);
