@@ -27,6 +27,17 @@ export interface ProgramOutputs {
   tokens: { writer?: pulumi.Output<string>; reader?: pulumi.Output<string>; monitor?: pulumi.Output<string> };
   /** The writer's configuration (secret), when a writer token exists. */
   writerConfig?: pulumi.Output<WriterConfig>;
+  /** What `ha-influx-analyze --config` reads (secret), when a reader token exists. */
+  analysisConfig?: pulumi.Output<AnalysisConfig>;
+}
+
+/** The analysis' settings: where to read, with the reader token, in the stack's time zone. */
+export interface AnalysisConfig {
+  url: string;
+  org: string;
+  token: string;
+  timeZone: string;
+  buckets: { events: string; hourly: string; daily: string };
 }
 
 /**
@@ -104,6 +115,22 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
             .apply(([url, org, token, buckets, monitorToken]) => buildWriterConfig(cfg, { url, org, token, buckets, monitorToken })),
         );
 
+  const { hourly, daily } = tenancy.buckets;
+  const analysisConfig =
+    tokens.readerToken === undefined
+      ? undefined
+      : pulumi.secret(
+          pulumi
+            .all([server.url, tenancy.orgName, tokens.readerToken, events.name, hourly.name, daily.name])
+            .apply(([url, org, token, eventsName, hourlyName, dailyName]): AnalysisConfig => ({
+              url,
+              org,
+              token,
+              timeZone: cfg.timeZone,
+              buckets: { events: eventsName, hourly: hourlyName, daily: dailyName },
+            })),
+        );
+
   if (cfg.writer.enabled && writerConfig !== undefined) {
     new WriterService("writer", {
       config: writerConfig,
@@ -125,6 +152,7 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
     taskIds: { hourly: rollups.hourlyTaskId, daily: rollups.dailyTaskId },
     tokens: { writer: tokens.writerToken, reader: tokens.readerToken, monitor: tokens.monitorToken },
     writerConfig,
+    analysisConfig,
   };
 }
 

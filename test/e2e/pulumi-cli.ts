@@ -29,7 +29,7 @@ export class PulumiWorkspace {
     this.backendDir = join(this.dir, ".state");
     mkdirSync(this.backendDir);
     const program = join(this.dir, "program");
-    for (const entry of ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "scripts", "writer/src", "writer/package.json"]) {
+    for (const entry of ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "scripts", "writer/src", "writer/package.json", "analysis/src", "analysis/package.json"]) {
       cpSync(join(projectRoot, entry), join(program, entry), { recursive: true });
     }
     symlinkSync(join(projectRoot, "node_modules"), join(program, "node_modules"));

@@ -181,7 +181,8 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
     const day1 = Date.parse("2026-11-10T00:00:00Z");
     const day2 = day1 + DAY_S * 1000;
     const lines = [
-      // 10:00–11:00 on day 2: 10, 20, 30 → mean 20, min 10, max 30, count 3; 11:00–12:00: 40.
+      // 10:00–11:00 on day 2: 10 for 10 min, 20 for 10 min, 30 for 40 min → time-weighted mean 25,
+      // min 10, max 30, count 3; 11:00–12:00: 40 (the 30 carried in is held for no time).
       point("sensor.office_temperature", "temperature", 10, day2 + 10 * 3600_000),
       point("sensor.office_temperature", "temperature", 20, day2 + 10 * 3600_000 + 600_000),
       point("sensor.office_temperature", "temperature", 30, day2 + 10 * 3600_000 + 1_200_000),
@@ -201,7 +202,7 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
         |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value") |> group() |> sort(columns: ["_time"])`,
     );
     expect(hourly.map((r) => [r._time, r.mean, r.min, r.max, r.count])).toEqual([
-      [iso(day2 + 10 * 3600_000), 20, 10, 30, 3],
+      [iso(day2 + 10 * 3600_000), 25, 10, 30, 3],
       [iso(day2 + 11 * 3600_000), 40, 40, 40, 1],
     ]);
 
@@ -212,8 +213,10 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
         |> sort(columns: ["entity_id", "_time"])`,
     );
     const byKey = Object.fromEntries(daily.map((r) => [`${r.entity_id} ${r._time}`, r]));
-    expect(byKey[`sensor.office_temperature ${iso(day2)}`]).toMatchObject({ mean: 25, min: 10, max: 40, count: 4 });
-    expect(byKey[`sensor.grid_energy ${iso(day2)}`]).toMatchObject({ energy_kwh: 4.5, min: 13, max: 16.5, count: 2 });
+    // day 2 from 10:00: 10, 20 and 30 as above, then 40 until midnight (13 h), 14 h known in all
+    expect(byKey[`sensor.office_temperature ${iso(day2)}`]).toMatchObject({ mean: (10 * 10 + 20 * 10 + 30 * 40 + 40 * 780) / 840, min: 10, max: 40, count: 4, coverage_seconds: 840 * 60 });
+    // the meter's 12 is carried in from day 1 and held until 08:00, so it is the day's minimum
+    expect(byKey[`sensor.grid_energy ${iso(day2)}`]).toMatchObject({ energy_kwh: 4.5, min: 12, max: 16.5, count: 2 });
   });
 
   test("a retention change in the stack config previews as an in-place update of that bucket alone", async () => {

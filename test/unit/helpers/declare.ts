@@ -128,6 +128,7 @@ export interface Declaration {
     taskIds: Settled<Record<string, string | undefined>>;
     tokens: Record<string, Settled<string> | undefined>;
     writerConfig?: Settled<unknown>;
+    analysisConfig?: Settled<unknown>;
   };
 }
 
@@ -172,6 +173,7 @@ export async function declareProgram(cfg: StackConfig, stack: string): Promise<D
       monitor: await optional(declared.tokens.monitor),
     },
     writerConfig: declared.writerConfig === undefined ? undefined : await settle(declared.writerConfig),
+    analysisConfig: declared.analysisConfig === undefined ? undefined : await settle(declared.analysisConfig),
   };
   const monitor = pulumi.runtime.getMonitor() as unknown as { getRegisteredResources(): Map<string, unknown> };
   await pulumi.runtime.disconnect();
