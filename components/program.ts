@@ -2,14 +2,19 @@ import * as pulumi from "@pulumi/pulumi";
 import type { BucketRole } from "ha-influx-writer/schema";
 import type { StackConfig } from "./config";
 import { Downsampling } from "./downsampling";
-import { DockerInfluxServer, ExternalInfluxServer, InfluxServerOutputs } from "./server";
+import { DockerInfluxServer, ExternalInfluxServer, type InfluxServerOutputs } from "./server";
 import { Tenancy } from "./tenancy";
 import { Tokens } from "./tokens";
-import { WriterBuckets, WriterConfig, buildWriterConfig } from "./writer-config";
+import { type WriterBuckets, type WriterConfig, buildWriterConfig } from "./writer-config";
 import { WriterService } from "./writer-service";
 
 /** The buckets the writer writes; the rollup buckets are written by the tasks alone. */
-const WRITER_BUCKET_ROLES = ["events", "weather", "system", "sports"] as const satisfies readonly (keyof WriterBuckets)[];
+const WRITER_BUCKET_ROLES = [
+  "events",
+  "weather",
+  "system",
+  "sports",
+] as const satisfies readonly (keyof WriterBuckets)[];
 
 /** The stack outputs. */
 export interface ProgramOutputs {
@@ -98,21 +103,23 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
   });
 
   const { events, weather, system, sports } = tenancy.buckets;
-  const writerBuckets = pulumi
-    .all([events.name, weather.name, system.name, sports.name])
-    .apply(([eventsName, weatherName, systemName, sportsName]): WriterBuckets => ({
+  const writerBuckets = pulumi.all([events.name, weather.name, system.name, sports.name]).apply(
+    ([eventsName, weatherName, systemName, sportsName]): WriterBuckets => ({
       events: eventsName,
       weather: weatherName,
       system: systemName,
       sports: sportsName,
-    }));
+    }),
+  );
   const writerConfig =
     tokens.writerToken === undefined
       ? undefined
       : pulumi.secret(
           pulumi
             .all([server.url, tenancy.orgName, tokens.writerToken, writerBuckets, tokens.monitorToken])
-            .apply(([url, org, token, buckets, monitorToken]) => buildWriterConfig(cfg, { url, org, token, buckets, monitorToken })),
+            .apply(([url, org, token, buckets, monitorToken]) =>
+              buildWriterConfig(cfg, { url, org, token, buckets, monitorToken }),
+            ),
         );
 
   const { hourly, daily } = tenancy.buckets;
@@ -120,15 +127,15 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
     tokens.readerToken === undefined
       ? undefined
       : pulumi.secret(
-          pulumi
-            .all([server.url, tenancy.orgName, tokens.readerToken, events.name, hourly.name, daily.name])
-            .apply(([url, org, token, eventsName, hourlyName, dailyName]): AnalysisConfig => ({
+          pulumi.all([server.url, tenancy.orgName, tokens.readerToken, events.name, hourly.name, daily.name]).apply(
+            ([url, org, token, eventsName, hourlyName, dailyName]): AnalysisConfig => ({
               url,
               org,
               token,
               timeZone: cfg.timeZone,
               buckets: { events: eventsName, hourly: hourlyName, daily: dailyName },
-            })),
+            }),
+          ),
         );
 
   if (cfg.writer.enabled && writerConfig !== undefined) {

@@ -103,7 +103,13 @@ export class DockerInfluxServer extends pulumi.ComponentResource implements Infl
         ports: [{ internal: INFLUXD_PORT, external: args.port, ip: args.bindAddress }],
         volumes: [{ volumeName: volume.name, containerPath: INFLUXD_DATA_PATH }],
         networksAdvanced: [{ name: network.name, aliases: [SERVER_ALIAS] }],
-        healthcheck: { tests: ["CMD", "influx", "ping"], interval: "10s", timeout: "5s", retries: 6, startPeriod: "30s" },
+        healthcheck: {
+          tests: ["CMD", "influx", "ping"],
+          interval: "10s",
+          timeout: "5s",
+          retries: 6,
+          startPeriod: "30s",
+        },
       },
       // Two influxd processes must never open the same data directory, so the old one goes first.
       { parent: this, deleteBeforeReplace: true },
@@ -176,7 +182,10 @@ export class ExternalInfluxServer extends pulumi.ComponentResource implements In
     super("ha-influx:server:ExternalInfluxServer", name, {}, opts);
     const ready = new ServerReady(
       `${name}-ready`,
-      { url: pulumi.output(args.url).apply((url) => url.replace(/\/+$/, "")), timeoutSeconds: args.readyTimeoutSeconds },
+      {
+        url: pulumi.output(args.url).apply((url) => url.replace(/\/+$/, "")),
+        timeoutSeconds: args.readyTimeoutSeconds,
+      },
       { parent: this },
     );
     this.url = ready.url;

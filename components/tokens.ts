@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Authorization, InfluxConnectionArgs, Permission } from "./provider";
+import { Authorization, type InfluxConnectionArgs, type Permission } from "./provider";
 
 /** Arguments of a {@link Tokens}. */
 export interface TokensArgs {
@@ -86,6 +86,10 @@ export class Tokens extends pulumi.ComponentResource {
       this.monitorToken = token("monitor", permissions);
     }
 
-    this.registerOutputs({ writerToken: this.writerToken, readerToken: this.readerToken, monitorToken: this.monitorToken });
+    this.registerOutputs({
+      writerToken: this.writerToken,
+      readerToken: this.readerToken,
+      monitorToken: this.monitorToken,
+    });
   }
 }

@@ -54,7 +54,11 @@ export class WriterService extends pulumi.ComponentResource {
       args.image === undefined
         ? new docker.Image(
             `${name}-image`,
-            { imageName: args.buildTag, build: { context: BUILD_CONTEXT, dockerfile: path.join(BUILD_CONTEXT, "writer", "Dockerfile") }, skipPush: true },
+            {
+              imageName: args.buildTag,
+              build: { context: BUILD_CONTEXT, dockerfile: path.join(BUILD_CONTEXT, "writer", "Dockerfile") },
+              skipPush: true,
+            },
             { parent: this },
           ).repoDigest
         : new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, { parent: this }).imageId;
@@ -67,7 +71,9 @@ export class WriterService extends pulumi.ComponentResource {
     );
 
     const ingestPorts =
-      args.ingestPort === undefined ? [] : [{ internal: args.ingestPort, external: args.ingestPort, ip: args.ingestBindAddress ?? "127.0.0.1" }];
+      args.ingestPort === undefined
+        ? []
+        : [{ internal: args.ingestPort, external: args.ingestPort, ip: args.ingestBindAddress ?? "127.0.0.1" }];
 
     const container = new docker.Container(
       name,
@@ -79,7 +85,12 @@ export class WriterService extends pulumi.ComponentResource {
           `WRITER_CONFIG_FILE=${WRITER_CONFIG_PATH}`,
           `WRITER_SPOOL_DIR=${WRITER_SPOOL_PATH}`,
         ],
-        uploads: [{ file: WRITER_CONFIG_PATH, content: pulumi.secret(pulumi.output(args.config).apply((config) => JSON.stringify(config, null, 2))) }],
+        uploads: [
+          {
+            file: WRITER_CONFIG_PATH,
+            content: pulumi.secret(pulumi.output(args.config).apply((config) => JSON.stringify(config, null, 2))),
+          },
+        ],
         volumes: [{ volumeName: spool.name, containerPath: WRITER_SPOOL_PATH }],
         networksAdvanced: args.networkName === undefined ? [] : [{ name: args.networkName }],
         ports: ingestPorts,

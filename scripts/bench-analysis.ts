@@ -6,8 +6,8 @@
 // Each set is a thermometer (a change every hour), a heater (a few changes a day) and an energy meter
 // (a reading every hour), so 17 sets are 51 entities. The daily rollups are written by the real
 // rollup Flux; both answers come from `analyze` (the library behind ha-influx-analyze).
-import { analyze, AnalysisRequest } from "../analysis/src/analyze";
-import { AnalysisConfig } from "../analysis/src/config";
+import { analyze, type AnalysisRequest } from "../analysis/src/analyze";
+import type { AnalysisConfig } from "../analysis/src/config";
 import { dailyRollupFlux } from "../components/flux";
 import { startInfluxd } from "../test/harness/influxd";
 import { FIXTURE_TIME_ZONE, fixtureEntities, fixtureLines } from "../test/integration/analysis-fixture";
@@ -41,7 +41,10 @@ async function main(): Promise<void> {
 
     const [, writeMs] = await timed(async () => {
       for (let i = 0; i < lines.length; i += 10_000) {
-        const response = await fetch(`${server.url}/api/v2/write?org=${server.org}&bucket=home_assistant_events&precision=s`, { method: "POST", headers, body: lines.slice(i, i + 10_000).join("\n") });
+        const response = await fetch(
+          `${server.url}/api/v2/write?org=${server.org}&bucket=home_assistant_events&precision=s`,
+          { method: "POST", headers, body: lines.slice(i, i + 10_000).join("\n") },
+        );
         if (response.status !== 204) throw new Error(`write: HTTP ${response.status} ${await response.text()}`);
         process.stderr.write(`\rwritten ${Math.min(i + 10_000, lines.length)} / ${lines.length}`);
       }
@@ -54,7 +57,12 @@ async function main(): Promise<void> {
     const [, rollupMs] = await timed(async () => {
       for (let end = start + 30 * 86_400_000; ; end += 30 * 86_400_000) {
         const at = Math.min(end, stop);
-        const flux = dailyRollupFlux({ sourceBucket: "home_assistant_events", targetBucket: "home_assistant_daily", timeZone: FIXTURE_TIME_ZONE, lookback: "31d" });
+        const flux = dailyRollupFlux({
+          sourceBucket: "home_assistant_events",
+          targetBucket: "home_assistant_daily",
+          timeZone: FIXTURE_TIME_ZONE,
+          lookback: "31d",
+        });
         const response = await fetch(`${server.url}/api/v2/query?org=${server.org}`, {
           method: "POST",
           headers: { ...headers, "content-type": "application/json" },
@@ -67,7 +75,9 @@ async function main(): Promise<void> {
       }
       process.stderr.write("\n");
     });
-    console.log(`daily rollups of the whole range (the task's Flux, a run per 30 days): ${(rollupMs / 1_000).toFixed(1)} s`);
+    console.log(
+      `daily rollups of the whole range (the task's Flux, a run per 30 days): ${(rollupMs / 1_000).toFixed(1)} s`,
+    );
 
     const config: AnalysisConfig = {
       url: server.url,
@@ -94,9 +104,13 @@ async function main(): Promise<void> {
     const [fromRaw, rawMs] = await timed(() => analyze(config, request("raw")));
     const dailyMs = [...dailyRuns].sort((a, b) => a - b)[2];
     const agree = JSON.stringify(round(fromDaily!.series)) === JSON.stringify(round(fromRaw.series));
-    console.log(`weekday pattern from daily rollups: ${dailyMs.toFixed(0)} ms (median of 5: ${dailyRuns.map((ms) => ms.toFixed(0)).join(", ")})`);
+    console.log(
+      `weekday pattern from daily rollups: ${dailyMs.toFixed(0)} ms (median of 5: ${dailyRuns.map((ms) => ms.toFixed(0)).join(", ")})`,
+    );
     console.log(`weekday pattern from raw events:    ${(rawMs / 1_000).toFixed(1)} s (one run)`);
-    console.log(`speed-up: ${(rawMs / dailyMs).toFixed(0)}x; the two answers ${agree ? "agree" : "DIFFER"} (${fromRaw.series.length} series)`);
+    console.log(
+      `speed-up: ${(rawMs / dailyMs).toFixed(0)}x; the two answers ${agree ? "agree" : "DIFFER"} (${fromRaw.series.length} series)`,
+    );
   } finally {
     await server.stop();
   }
@@ -104,7 +118,11 @@ async function main(): Promise<void> {
 
 /** Series with numbers rounded to 9 significant digits, for comparing the two answers. */
 function round(series: unknown): unknown {
-  return JSON.parse(JSON.stringify(series, (_key, value: unknown) => (typeof value === "number" ? Number(value.toPrecision(9)) : value)));
+  return JSON.parse(
+    JSON.stringify(series, (_key, value: unknown) =>
+      typeof value === "number" ? Number(value.toPrecision(9)) : value,
+    ),
+  );
 }
 
 main().catch((error: unknown) => {

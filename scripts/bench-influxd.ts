@@ -20,7 +20,12 @@ const { values } = parseArgs({
 });
 const eventCount = Number(values.events);
 const batchSize = Number(values["batch-size"]);
-const BUCKETS = { events: "home_assistant_events", weather: "weather_data", system: "system_metrics", sports: "sports_data" };
+const BUCKETS = {
+  events: "home_assistant_events",
+  weather: "weather_data",
+  system: "system_metrics",
+  sports: "sports_data",
+};
 
 /** Pins this process (and what it starts from now on) to one core. */
 function pin(core: number): void {
@@ -61,7 +66,10 @@ async function main(): Promise<void> {
     const start = performance.now();
     let accepted = 0;
     for (const lines of chunks) {
-      const results = await writer.pipeline.submit(lines.map((line) => JSON.parse(line) as unknown), "bench");
+      const results = await writer.pipeline.submit(
+        lines.map((line) => JSON.parse(line) as unknown),
+        "bench",
+      );
       accepted += results.filter((r) => r.status === "accepted").length;
     }
     const flushed = await writer.stop(600_000);
@@ -81,7 +89,7 @@ async function main(): Promise<void> {
         events: eventCount,
         accepted,
         "stored in influxd": stored,
-        "drained": flushed.drained,
+        drained: flushed.drained,
         seconds: Number(seconds.toFixed(2)),
         "events/s": Math.round(accepted / seconds),
         "writer CPU µs/event": Number(((cpu.user + cpu.system) / accepted).toFixed(2)),

@@ -1,9 +1,9 @@
 // Pattern queries: choose where each part of the range is read from (daily or hourly rollups, or raw
 // events through the same step-function statistics the rollup tasks compute), read per-window
 // statistics, and combine the windows of each pattern key exactly (means weighted by coverage).
-import { AnalysisConfig } from "./config";
-import { Row, query } from "./influx";
-import { Hemisphere, Pattern, keyRank, needsHours, patternKey, seasonName } from "./patterns";
+import type { AnalysisConfig } from "./config";
+import { type Row, query } from "./influx";
+import { type Hemisphere, type Pattern, keyRank, needsHours, patternKey, seasonName } from "./patterns";
 import { DAILY_MEASUREMENT, HOURLY_MEASUREMENT, RAW_MEASUREMENT, STATISTIC_FIELDS, UNIT_FIELD } from "./schema";
 import { windowStatisticsFlux } from "./stepFlux";
 import { localParts, startOfLocalDay, startOfLocalHour } from "./time";
@@ -120,7 +120,13 @@ function toWindowStats(rows: Row[]): WindowStats[] {
 const pivotFields = `    |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
     |> keep(columns: ["entity_id", "_time", ${STATISTIC_FIELDS.map(fluxString).join(", ")}])`;
 
-function rollupFlux(config: AnalysisConfig, resolution: "hourly" | "daily", start: number, stop: number, where: string | undefined): string {
+function rollupFlux(
+  config: AnalysisConfig,
+  resolution: "hourly" | "daily",
+  start: number,
+  stop: number,
+  where: string | undefined,
+): string {
   const measurement = resolution === "hourly" ? HOURLY_MEASUREMENT : DAILY_MEASUREMENT;
   return `from(bucket: ${fluxString(config.buckets[resolution])})
     |> range(start: ${fluxTime(start)}, stop: ${fluxTime(stop)})
@@ -129,7 +135,13 @@ ${pivotFields}
 `;
 }
 
-function rawFlux(config: AnalysisConfig, unit: "1h" | "1d", start: number, stop: number, where: string | undefined): string {
+function rawFlux(
+  config: AnalysisConfig,
+  unit: "1h" | "1d",
+  start: number,
+  stop: number,
+  where: string | undefined,
+): string {
   return `${windowStatisticsFlux({
     sourceBucket: config.buckets.events,
     timeZone: config.timeZone,
@@ -143,7 +155,12 @@ ${pivotFields}
 }
 
 /** The span [first window start, last window end) a rollup bucket holds, over all entities. */
-async function rollupSpan(config: AnalysisConfig, resolution: "hourly" | "daily", start: number, stop: number): Promise<[number, number] | undefined> {
+async function rollupSpan(
+  config: AnalysisConfig,
+  resolution: "hourly" | "daily",
+  start: number,
+  stop: number,
+): Promise<[number, number] | undefined> {
   const measurement = resolution === "hourly" ? HOURLY_MEASUREMENT : DAILY_MEASUREMENT;
   // first/last per series are answered by the storage engine without reading the points
   const rows = await query(
@@ -167,10 +184,17 @@ union(tables: [data |> first(), data |> last()])
  * Which source answers which part of [start, stop): the coarsest that may answer the pattern where it
  * holds data, finer ones before and after it; raw is the source of last resort.
  */
-async function plan(config: AnalysisConfig, request: AnalysisRequest, start: number, stop: number, order: Resolution[]): Promise<Source[]> {
+async function plan(
+  config: AnalysisConfig,
+  request: AnalysisRequest,
+  start: number,
+  stop: number,
+  order: Resolution[],
+): Promise<Source[]> {
   if (start >= stop) return [];
   const [first, ...finer] = order;
-  if (first === "raw" || finer.length === 0) return [{ resolution: first, start: fluxTime(start), stop: fluxTime(stop) }];
+  if (first === "raw" || finer.length === 0)
+    return [{ resolution: first, start: fluxTime(start), stop: fluxTime(stop) }];
   const span = await rollupSpan(config, first, start, stop);
   if (span === undefined) return plan(config, request, start, stop, finer);
   const [from, to] = [Math.max(start, span[0]), Math.min(stop, span[1])];
@@ -198,11 +222,16 @@ export async function analyze(config: AnalysisConfig, request: AnalysisRequest):
     throw new UserError(`--pattern ${pattern} splits days into hours: use --resolution hourly, raw or auto`);
   }
   const [start, stop] = alignRange(pattern, request.start, request.stop, config.timeZone);
-  if (stop <= start) throw new UserError(`the range holds no whole ${needsHours(pattern) ? "hour" : "local day"} in ${config.timeZone}`);
+  if (stop <= start)
+    throw new UserError(`the range holds no whole ${needsHours(pattern) ? "hour" : "local day"} in ${config.timeZone}`);
   const where = selectionPredicate(request.selection);
 
   const order: Resolution[] =
-    request.resolution === "auto" ? (needsHours(pattern) ? ["hourly", "raw"] : ["daily", "hourly", "raw"]) : [request.resolution];
+    request.resolution === "auto"
+      ? needsHours(pattern)
+        ? ["hourly", "raw"]
+        : ["daily", "hourly", "raw"]
+      : [request.resolution];
   const sources = await plan(config, request, start, stop, order);
 
   const windows: WindowStats[] = [];
@@ -218,13 +247,19 @@ export async function analyze(config: AnalysisConfig, request: AnalysisRequest):
     for (let chunk = from; chunk < to; ) {
       const next = Math.min(to, startOfLocalDay(chunk + RAW_CHUNK_MS, config.timeZone));
       request.progress?.(`reading raw ${fluxTime(chunk)} .. ${fluxTime(next)}`);
-      windows.push(...toWindowStats(await query(config, rawFlux(config, needsHours(pattern) ? "1h" : "1d", chunk, next, where))));
+      windows.push(
+        ...toWindowStats(await query(config, rawFlux(config, needsHours(pattern) ? "1h" : "1d", chunk, next, where))),
+      );
       chunk = next;
     }
   }
 
   const units = await unitsOf(config, where);
-  const series = combine(windows, pattern, config.timeZone, request.hemisphere).map(({ entity_id, rows }) => ({ entity_id, unit: units.get(entity_id), rows }));
+  const series = combine(windows, pattern, config.timeZone, request.hemisphere).map(({ entity_id, rows }) => ({
+    entity_id,
+    unit: units.get(entity_id),
+    rows,
+  }));
   const span = (source: Source) => Date.parse(source.stop) - Date.parse(source.start);
   const main = [...sources].sort((a, b) => span(b) - span(a))[0];
   const result: PatternResult = {
@@ -237,9 +272,10 @@ export async function analyze(config: AnalysisConfig, request: AnalysisRequest):
     sources,
   };
   if (series.length === 0) {
-    result.note = request.selection.entities.length > 0
-      ? `no data for ${request.selection.entities.join(", ")} between ${result.start} and ${result.stop}`
-      : `no entity matches the selection between ${result.start} and ${result.stop}`;
+    result.note =
+      request.selection.entities.length > 0
+        ? `no data for ${request.selection.entities.join(", ")} between ${result.start} and ${result.stop}`
+        : `no entity matches the selection between ${result.start} and ${result.stop}`;
   }
   return result;
 }
@@ -267,7 +303,12 @@ async function unitsOf(config: AnalysisConfig, where: string | undefined): Promi
  * Combines windows into pattern rows: coverage, counts and energy add up; the mean is weighted by
  * coverage, so hours combine into days (and days into months) exactly as the raw step function would.
  */
-export function combine(windows: WindowStats[], pattern: Pattern, timeZone: string, hemisphere: Hemisphere): Omit<Series, "unit">[] {
+export function combine(
+  windows: WindowStats[],
+  pattern: Pattern,
+  timeZone: string,
+  hemisphere: Hemisphere,
+): Omit<Series, "unit">[] {
   const byEntity = new Map<string, Map<string, PatternRow & { weighted: number }>>();
   for (const window of windows) {
     const key = patternKey(pattern, localParts(window.start, timeZone));

@@ -2,11 +2,11 @@
 // ha-influx-analyze: patterns of Home Assistant history as a table, CSV, JSON, SVG or an HTML page.
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { AnalysisRequest, PatternResult, RESOLUTIONS, analyze } from "./analyze";
+import { type AnalysisRequest, type PatternResult, RESOLUTIONS, analyze } from "./analyze";
 import { resolveConfig } from "./config";
 import { UserError } from "./errors";
-import { Hemisphere, PATTERNS, Pattern } from "./patterns";
-import { FORMATS, Format, toCsv, toHtml, toJson, toSvg, toTable } from "./render";
+import { type Hemisphere, PATTERNS, type Pattern } from "./patterns";
+import { FORMATS, type Format, toCsv, toHtml, toJson, toSvg, toTable } from "./render";
 import { parseInstant } from "./time";
 
 const USAGE = `usage: ha-influx-analyze [--pattern P] [selection] [range] [--format F] [connection]
@@ -28,7 +28,8 @@ const HTML_PATTERNS: Pattern[] = ["hour", "weekday", "hour-weekday", "week", "mo
 
 function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], flag: string, fallback: T): T {
   if (value === undefined) return fallback;
-  if (!(allowed as readonly string[]).includes(value)) throw new UserError(`unknown ${flag} ${JSON.stringify(value)}: use one of ${allowed.join(", ")}`);
+  if (!(allowed as readonly string[]).includes(value))
+    throw new UserError(`unknown ${flag} ${JSON.stringify(value)}: use one of ${allowed.join(", ")}`);
   return value as T;
 }
 
@@ -36,13 +37,19 @@ function oneOf<T extends string>(value: string | undefined, allowed: readonly T[
 function joinRelativeTimes(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    if ((argv[i] === "--start" || argv[i] === "--stop") && /^-\d/.test(argv[i + 1] ?? "")) out.push(`${argv[i]}=${argv[++i]}`);
+    if ((argv[i] === "--start" || argv[i] === "--stop") && /^-\d/.test(argv[i + 1] ?? ""))
+      out.push(`${argv[i]}=${argv[++i]}`);
     else out.push(argv[i]);
   }
   return out;
 }
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv, out: (text: string) => void, err: (text: string) => void): Promise<number> {
+export async function main(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  out: (text: string) => void,
+  err: (text: string) => void,
+): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -80,16 +87,27 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, out: (text: s
   const resolution = oneOf(flags.resolution, RESOLUTIONS, "--resolution", "auto");
   const format: Format = oneOf(flags.format, FORMATS, "--format", "table");
   const hemisphere: Hemisphere = oneOf(flags.hemisphere, ["north", "south"] as const, "--hemisphere", "north");
-  const config = resolveConfig({ config: flags.config, url: flags.url, token: flags.token, org: flags.org, timeZone: flags["time-zone"] }, env);
+  const config = resolveConfig(
+    { config: flags.config, url: flags.url, token: flags.token, org: flags.org, timeZone: flags["time-zone"] },
+    env,
+  );
 
   const now = Date.now();
   const start = parseInstant(flags.start ?? "-365d", "--start", now, config.timeZone);
   const stop = parseInstant(flags.stop ?? "now", "--stop", now, config.timeZone);
-  if (stop <= start) throw new UserError(`--stop (${new Date(stop).toISOString()}) must be after --start (${new Date(start).toISOString()})`);
+  if (stop <= start)
+    throw new UserError(
+      `--stop (${new Date(stop).toISOString()}) must be after --start (${new Date(start).toISOString()})`,
+    );
 
   const request = (p: Pattern): AnalysisRequest => ({
     pattern: p,
-    selection: { entities: flags.entity ?? [], domains: flags.domain ?? [], areas: flags.area ?? [], deviceClasses: flags["device-class"] ?? [] },
+    selection: {
+      entities: flags.entity ?? [],
+      domains: flags.domain ?? [],
+      areas: flags.area ?? [],
+      deviceClasses: flags["device-class"] ?? [],
+    },
     start,
     stop,
     resolution,
@@ -101,13 +119,26 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, out: (text: s
   let note: string | undefined;
   if (format === "html") {
     const results: PatternResult[] = [];
-    for (const p of HTML_PATTERNS) results.push(await analyze(config, { ...request(p), resolution: resolution === "daily" && p.startsWith("hour") ? "auto" : resolution }));
+    for (const p of HTML_PATTERNS)
+      results.push(
+        await analyze(config, {
+          ...request(p),
+          resolution: resolution === "daily" && p.startsWith("hour") ? "auto" : resolution,
+        }),
+      );
     note = results[0].note;
     text = await toHtml(results, "Home Assistant history");
   } else {
     const result = await analyze(config, request(pattern));
     note = result.note;
-    text = format === "json" ? toJson(result) : format === "csv" ? toCsv(result) : format === "svg" ? await toSvg(result) : toTable(result);
+    text =
+      format === "json"
+        ? toJson(result)
+        : format === "csv"
+          ? toCsv(result)
+          : format === "svg"
+            ? await toSvg(result)
+            : toTable(result);
   }
   if (note && format !== "table") err(`note: ${note}\n`);
   if (flags.output === undefined) out(text);
@@ -116,7 +147,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, out: (text: s
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2), process.env, (text) => process.stdout.write(text), (text) => process.stderr.write(text)).then(
+  main(
+    process.argv.slice(2),
+    process.env,
+    (text) => process.stdout.write(text),
+    (text) => process.stderr.write(text),
+  ).then(
     (code) => (process.exitCode = code),
     (error: unknown) => {
       if (error instanceof UserError) {

@@ -49,7 +49,9 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv): Analy
     try {
       text = readFileSync(flags.config, "utf8");
     } catch (error) {
-      throw new UserError(`cannot read --config ${flags.config}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      throw new UserError(
+        `cannot read --config ${flags.config}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      );
     }
     let parsed: unknown;
     try {
@@ -57,7 +59,8 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv): Analy
     } catch {
       throw new UserError(`--config ${flags.config} is not JSON`);
     }
-    if (parsed === null || typeof parsed !== "object") throw new UserError(`--config ${flags.config} must hold a JSON object`);
+    if (parsed === null || typeof parsed !== "object")
+      throw new UserError(`--config ${flags.config} must hold a JSON object`);
     const record = parsed as Record<string, unknown>;
     file = (record.analysisConfig ?? record) as Record<string, unknown>;
   }
@@ -69,7 +72,8 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv): Analy
     org: pick(flags.org, env.INFLUXDB_ORG, file.org as string | undefined) ?? "home_assistant",
     timeZone: pick(flags.timeZone, file.timeZone as string | undefined) ?? "Europe/Berlin",
   };
-  if (merged.url === undefined) throw new UserError("no InfluxDB URL: give --url, INFLUXDB_URL or --config with the stack output analysisConfig");
+  if (merged.url === undefined)
+    throw new UserError("no InfluxDB URL: give --url, INFLUXDB_URL or --config with the stack output analysisConfig");
   const result = analysisConfigSchema.safeParse(merged);
   if (!result.success) {
     const issue = result.error.issues[0];

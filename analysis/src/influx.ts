@@ -1,6 +1,6 @@
 // Flux queries over the InfluxDB v2 HTTP API. Plain fetch and the server's CSV: the answers here are
 // small tables of tags, times and numbers, and the errors must become one clear line each.
-import { AnalysisConfig } from "./config";
+import type { AnalysisConfig } from "./config";
 import { UserError } from "./errors";
 
 /** One row of an answer: column name to text (empty for null). */
@@ -12,17 +12,25 @@ export async function query(config: AnalysisConfig, flux: string, timeoutMs = 60
   try {
     response = await fetch(`${config.url.replace(/\/$/, "")}/api/v2/query?org=${encodeURIComponent(config.org)}`, {
       method: "POST",
-      headers: { authorization: `Token ${config.token}`, "content-type": "application/json", accept: "application/csv" },
+      headers: {
+        authorization: `Token ${config.token}`,
+        "content-type": "application/json",
+        accept: "application/csv",
+      },
       body: JSON.stringify({ query: flux, dialect: { header: true, annotations: [] } }),
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new UserError(`cannot reach InfluxDB at ${config.url}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+    throw new UserError(
+      `cannot reach InfluxDB at ${config.url}: ${cause?.code ?? cause?.message ?? (error as Error).message}`,
+    );
   }
   const text = await response.text();
   if (response.status === 401 || response.status === 403) {
-    throw new UserError(`InfluxDB at ${config.url} rejected the token (HTTP ${response.status}); the reader token of the stack can read every project bucket`);
+    throw new UserError(
+      `InfluxDB at ${config.url} rejected the token (HTTP ${response.status}); the reader token of the stack can read every project bucket`,
+    );
   }
   if (response.status !== 200) {
     let message = text;

@@ -1,7 +1,17 @@
 // Pattern keys: which bucket of a pattern a window falls in, by the local time of the window's start.
-import { LocalParts, isoWeek } from "./time";
+import { type LocalParts, isoWeek } from "./time";
 
-export const PATTERNS = ["summary", "hour", "weekday", "hour-weekday", "week", "month", "season", "year", "calendar"] as const;
+export const PATTERNS = [
+  "summary",
+  "hour",
+  "weekday",
+  "hour-weekday",
+  "week",
+  "month",
+  "season",
+  "year",
+  "calendar",
+] as const;
 export type Pattern = (typeof PATTERNS)[number];
 export type Hemisphere = "north" | "south";
 

@@ -1,7 +1,7 @@
 // Output formats of a pattern result: a text table, CSV, the JSON contract, and pictures drawn by
 // Vega-Lite (compiled to Vega and rendered to SVG in Node, no browser), one page of them as HTML.
-import { PatternResult, PatternRow, Series } from "./analyze";
-import { Pattern, WEEKDAYS } from "./patterns";
+import type { PatternResult, PatternRow, Series } from "./analyze";
+import { type Pattern, WEEKDAYS } from "./patterns";
 import { isoWeek } from "./time";
 
 export const FORMATS = ["table", "csv", "json", "svg", "html"] as const;
@@ -18,7 +18,14 @@ export function toCsv(result: PatternResult): string {
   const lines = [["entity_id", "unit", "key", ...COLUMNS].join(",")];
   for (const series of result.series) {
     for (const row of series.rows) {
-      lines.push([series.entity_id, csvCell(series.unit ?? ""), row.key, ...COLUMNS.map((column) => (row[column] === undefined ? "" : String(row[column])))].join(","));
+      lines.push(
+        [
+          series.entity_id,
+          csvCell(series.unit ?? ""),
+          row.key,
+          ...COLUMNS.map((column) => (row[column] === undefined ? "" : String(row[column]))),
+        ].join(","),
+      );
     }
   }
   return `${lines.join("\n")}\n`;
@@ -34,7 +41,9 @@ export function toTable(result: PatternResult): string {
   const out: string[] = [];
   if (result.note) out.push(`note: ${result.note}`);
   for (const series of result.series) {
-    out.push(`${series.entity_id}${series.unit ? ` (${series.unit})` : ""}: ${result.pattern}, ${result.resolution}, ${result.timeZone}, ${result.start} .. ${result.stop}`);
+    out.push(
+      `${series.entity_id}${series.unit ? ` (${series.unit})` : ""}: ${result.pattern}, ${result.resolution}, ${result.timeZone}, ${result.start} .. ${result.stop}`,
+    );
     const hasEnergy = series.rows.some((row) => row.energy_kwh !== undefined);
     const header = ["key", "mean", "min", "max", "count", "coverage_h", ...(hasEnergy ? ["energy_kwh"] : [])];
     const cells = series.rows.map((row) => [
@@ -47,7 +56,11 @@ export function toTable(result: PatternResult): string {
       ...(hasEnergy ? [fixed(row.energy_kwh, 3)] : []),
     ]);
     const widths = header.map((name, i) => Math.max(name.length, ...cells.map((line) => line[i].length)));
-    const format = (line: string[]) => line.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join("  ").trimEnd();
+    const format = (line: string[]) =>
+      line
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+        .join("  ")
+        .trimEnd();
     out.push(format(header), ...cells.map(format), "");
   }
   return `${out.join("\n")}\n`;
@@ -67,7 +80,9 @@ const AXIS_TITLES: Record<Pattern, string> = {
 
 /** What a chart plots for a series: energy use for meters, the time-weighted mean otherwise. */
 function metric(series: Series): { name: "energy_kwh" | "mean"; unit: string } {
-  return series.rows.some((row) => row.energy_kwh !== undefined) ? { name: "energy_kwh", unit: "kWh" } : { name: "mean", unit: series.unit ?? "" };
+  return series.rows.some((row) => row.energy_kwh !== undefined)
+    ? { name: "energy_kwh", unit: "kWh" }
+    : { name: "mean", unit: series.unit ?? "" };
 }
 
 interface Datum {
@@ -98,14 +113,21 @@ function datum(pattern: Pattern, series: Series, row: PatternRow): Datum | undef
 /** The Vega-Lite spec of a result: heat maps for hour × weekday and the calendar, bars otherwise. */
 export function chartSpec(result: PatternResult): TopLevelSpec {
   const { pattern } = result;
-  const values = result.series.flatMap((series) => series.rows.map((row) => datum(pattern, series, row)).filter((d): d is Datum => d !== undefined));
+  const values = result.series.flatMap((series) =>
+    series.rows.map((row) => datum(pattern, series, row)).filter((d): d is Datum => d !== undefined),
+  );
   const units = [...new Set(result.series.map((series) => metric(series).unit).filter((unit) => unit !== ""))];
   const names = [...new Set(result.series.map((series) => metric(series).name))];
   const valueTitle = `${names.join(" / ") || "mean"}${units.length > 0 ? ` (${units.join(", ")})` : ""}`;
   const axis = `${AXIS_TITLES[pattern]} (${result.timeZone})`;
   const title = `${pattern} · ${result.start.slice(0, 10)} .. ${result.stop.slice(0, 10)} · ${result.resolution}`;
   const keyOrder = [...new Map(values.map((d) => [d.key, true])).keys()];
-  const base = { $schema: "https://vega.github.io/schema/vega-lite/v6.json", title, data: { values }, config: { font: "sans-serif" } } as const;
+  const base = {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title,
+    data: { values },
+    config: { font: "sans-serif" },
+  } as const;
   const heat = (x: { field: string; title: string; sort?: string[] }) =>
     ({
       ...base,
@@ -123,7 +145,12 @@ export function chartSpec(result: PatternResult): TopLevelSpec {
     ...base,
     mark: "bar",
     encoding: {
-      x: { field: pattern === "summary" ? "entity" : "key", type: "ordinal", sort: pattern === "summary" ? undefined : keyOrder, title: axis },
+      x: {
+        field: pattern === "summary" ? "entity" : "key",
+        type: "ordinal",
+        sort: pattern === "summary" ? undefined : keyOrder,
+        title: axis,
+      },
       y: { field: "value", type: "quantitative", title: valueTitle },
       color: { field: "entity", type: "nominal", title: "entity" },
       ...(result.series.length > 1 && pattern !== "summary" ? { xOffset: { field: "entity", type: "nominal" } } : {}),
@@ -173,7 +200,9 @@ export async function toHtml(results: PatternResult[], heading: string): Promise
   const figures: string[] = [];
   for (const result of results) {
     const caption = `${result.pattern}: ${result.series.length} series, ${result.resolution}, ${result.timeZone}${result.note ? ` — ${result.note}` : ""}`;
-    figures.push(`<figure data-pattern="${escapeHtml(result.pattern)}" data-marks="${countMarks(result)}">\n${await toSvg(result)}\n<figcaption>${escapeHtml(caption)}</figcaption>\n</figure>`);
+    figures.push(
+      `<figure data-pattern="${escapeHtml(result.pattern)}" data-marks="${countMarks(result)}">\n${await toSvg(result)}\n<figcaption>${escapeHtml(caption)}</figcaption>\n</figure>`,
+    );
   }
   return `<!doctype html>
 <html lang="en">
@@ -192,5 +221,8 @@ ${figures.join("\n")}
 
 /** How many marks (bars or heat-map cells) a result's chart draws: one per row with a value. */
 export function countMarks(result: PatternResult): number {
-  return result.series.reduce((sum, series) => sum + series.rows.filter((row) => row[metric(series).name] !== undefined).length, 0);
+  return result.series.reduce(
+    (sum, series) => sum + series.rows.filter((row) => row[metric(series).name] !== undefined).length,
+    0,
+  );
 }

@@ -97,7 +97,12 @@ export function isoWeek(year: number, month: number, day: number): number {
   const weekday = (date.getUTCDay() + 6) % 7;
   date.setUTCDate(date.getUTCDate() - weekday + 3); // the Thursday of this week decides its year
   const firstThursday = new Date(Date.UTC(date.getUTCFullYear(), 0, 4));
-  return 1 + Math.round(((date.getTime() - firstThursday.getTime()) / 86_400_000 - 3 + ((firstThursday.getUTCDay() + 6) % 7)) / 7);
+  return (
+    1 +
+    Math.round(
+      ((date.getTime() - firstThursday.getTime()) / 86_400_000 - 3 + ((firstThursday.getUTCDay() + 6) % 7)) / 7,
+    )
+  );
 }
 
 const RELATIVE = /^-(\d+)(s|m|h|d|w|y)$/;
@@ -122,5 +127,7 @@ export function parseInstant(text: string, flag: string, nowMs: number, timeZone
       if (!Number.isNaN(ms)) return ms;
     }
   }
-  throw new UserError(`${flag} ${JSON.stringify(text)} is not a date: use RFC 3339 (2026-03-01T00:00:00Z, 2026-03-01), a relative time like -30d, or now`);
+  throw new UserError(
+    `${flag} ${JSON.stringify(text)} is not a date: use RFC 3339 (2026-03-01T00:00:00Z, 2026-03-01), a relative time like -30d, or now`,
+  );
 }

@@ -14,20 +14,34 @@ const file = (name: string, content: unknown) => {
   return path;
 };
 const stackOutput = {
-  analysisConfig: { url: "http://127.0.0.1:8086", org: "home", token: "file-token", timeZone: "Europe/Berlin", buckets: { events: "raw", hourly: "h", daily: "d" } },
+  analysisConfig: {
+    url: "http://127.0.0.1:8086",
+    org: "home",
+    token: "file-token",
+    timeZone: "Europe/Berlin",
+    buckets: { events: "raw", hourly: "h", daily: "d" },
+  },
 };
 
 describe("resolveConfig", () => {
   it("reads `pulumi stack output --json --show-secrets` or the analysisConfig object itself", () => {
     expect(resolveConfig({ config: file("outputs.json", stackOutput) }, {})).toEqual(stackOutput.analysisConfig);
-    expect(resolveConfig({ config: file("analysis.json", stackOutput.analysisConfig) }, {})).toEqual(stackOutput.analysisConfig);
+    expect(resolveConfig({ config: file("analysis.json", stackOutput.analysisConfig) }, {})).toEqual(
+      stackOutput.analysisConfig,
+    );
   });
 
   it("lets flags win over env, and env over the file", () => {
     const config = file("precedence.json", stackOutput);
     const env = { INFLUXDB_URL: "http://env:8086", INFLUXDB_TOKEN: "env-token", INFLUXDB_ORG: "env-org" };
-    expect(resolveConfig({ config }, env)).toMatchObject({ url: "http://env:8086", token: "env-token", org: "env-org" });
-    expect(resolveConfig({ config, url: "http://flag:8086", token: "flag-token", org: "flag-org", timeZone: "UTC" }, env)).toMatchObject({
+    expect(resolveConfig({ config }, env)).toMatchObject({
+      url: "http://env:8086",
+      token: "env-token",
+      org: "env-org",
+    });
+    expect(
+      resolveConfig({ config, url: "http://flag:8086", token: "flag-token", org: "flag-org", timeZone: "UTC" }, env),
+    ).toMatchObject({
       url: "http://flag:8086",
       token: "flag-token",
       org: "flag-org",

@@ -29,7 +29,8 @@ describe("patternKey", () => {
   });
 
   it("orders keys naturally", () => {
-    const sort = (pattern: Parameters<typeof keyRank>[0], keys: string[]) => [...keys].sort((a, b) => keyRank(pattern, a) - keyRank(pattern, b));
+    const sort = (pattern: Parameters<typeof keyRank>[0], keys: string[]) =>
+      [...keys].sort((a, b) => keyRank(pattern, a) - keyRank(pattern, b));
     expect(sort("hour", ["10", "9", "0"])).toEqual(["0", "9", "10"]);
     expect(sort("weekday", ["Sun", "Mon", "Wed"])).toEqual(["Mon", "Wed", "Sun"]);
     expect(sort("hour-weekday", ["Tue-00", "Mon-23", "Mon-02"])).toEqual(["Mon-02", "Mon-23", "Tue-00"]);
@@ -38,7 +39,11 @@ describe("patternKey", () => {
   });
 
   it("names seasons by hemisphere", () => {
-    expect([seasonName("DJF", "north"), seasonName("DJF", "south"), seasonName("JJA", "south")]).toEqual(["winter", "summer", "winter"]);
+    expect([seasonName("DJF", "north"), seasonName("DJF", "south"), seasonName("JJA", "south")]).toEqual([
+      "winter",
+      "summer",
+      "winter",
+    ]);
   });
 });
 
@@ -46,13 +51,17 @@ describe("local time", () => {
   it("finds local midnights across clock changes", () => {
     expect(new Date(localMidnight(2026, 3, 29, BERLIN)).toISOString()).toBe("2026-03-28T23:00:00.000Z");
     expect(new Date(localMidnight(2026, 3, 30, BERLIN)).toISOString()).toBe("2026-03-29T22:00:00.000Z");
-    expect(new Date(startOfLocalDay(Date.parse("2026-10-25T12:00:00Z"), BERLIN)).toISOString()).toBe("2026-10-24T22:00:00.000Z");
+    expect(new Date(startOfLocalDay(Date.parse("2026-10-25T12:00:00Z"), BERLIN)).toISOString()).toBe(
+      "2026-10-24T22:00:00.000Z",
+    );
     // Havana skips midnight in spring: the day starts at 01:00
     expect(new Date(localMidnight(2026, 3, 8, "America/Havana")).toISOString()).toBe("2026-03-08T05:00:00.000Z");
   });
 
   it("starts hours at :30 UTC in half-hour zones", () => {
-    expect(new Date(startOfLocalHour(Date.parse("2026-03-01T10:10:00Z"), "Asia/Kolkata")).toISOString()).toBe("2026-03-01T09:30:00.000Z");
+    expect(new Date(startOfLocalHour(Date.parse("2026-03-01T10:10:00Z"), "Asia/Kolkata")).toISOString()).toBe(
+      "2026-03-01T09:30:00.000Z",
+    );
   });
 
   it.each([
@@ -76,10 +85,21 @@ describe("local time", () => {
   });
 
   it("aligns a range inward to whole local days or hours", () => {
-    const [start, stop] = alignRange("weekday", Date.parse("2026-03-01T10:00:00Z"), Date.parse("2026-03-05T10:00:00Z"), BERLIN);
-    expect([new Date(start).toISOString(), new Date(stop).toISOString()]).toEqual(["2026-03-01T23:00:00.000Z", "2026-03-04T23:00:00.000Z"]);
+    const [start, stop] = alignRange(
+      "weekday",
+      Date.parse("2026-03-01T10:00:00Z"),
+      Date.parse("2026-03-05T10:00:00Z"),
+      BERLIN,
+    );
+    expect([new Date(start).toISOString(), new Date(stop).toISOString()]).toEqual([
+      "2026-03-01T23:00:00.000Z",
+      "2026-03-04T23:00:00.000Z",
+    ]);
     const [h0, h1] = alignRange("hour", Date.parse("2026-03-01T10:10:00Z"), Date.parse("2026-03-01T12:50:00Z"), BERLIN);
-    expect([new Date(h0).toISOString(), new Date(h1).toISOString()]).toEqual(["2026-03-01T11:00:00.000Z", "2026-03-01T12:00:00.000Z"]);
+    expect([new Date(h0).toISOString(), new Date(h1).toISOString()]).toEqual([
+      "2026-03-01T11:00:00.000Z",
+      "2026-03-01T12:00:00.000Z",
+    ]);
   });
 });
 

@@ -25,7 +25,13 @@ const result: PatternResult = {
 describe("formats", () => {
   it("JSON is the contract: pattern, resolution, zone, range, series with rows of numbers", () => {
     const json = JSON.parse(toJson(result));
-    expect(json).toMatchObject({ pattern: "weekday", resolution: "daily", timeZone: "Europe/Berlin", start: result.start, stop: result.stop });
+    expect(json).toMatchObject({
+      pattern: "weekday",
+      resolution: "daily",
+      timeZone: "Europe/Berlin",
+      start: result.start,
+      stop: result.stop,
+    });
     expect(json.series[0]).toEqual({ entity_id: "sensor.x", unit: "°C", rows: result.series[0].rows });
   });
 
@@ -60,7 +66,14 @@ describe("formats", () => {
   });
 
   it("draws hour × weekday as a heat map", () => {
-    const heat = chartSpec({ ...result, pattern: "hour-weekday", series: [{ entity_id: "sensor.x", rows: [{ key: "Mon-05", mean: 1, count: 1, coverage_seconds: 3_600 }] }] });
-    expect(heat).toMatchObject({ mark: "rect", encoding: { x: { field: "hour" }, y: { field: "weekday" }, color: { field: "value" } } });
+    const heat = chartSpec({
+      ...result,
+      pattern: "hour-weekday",
+      series: [{ entity_id: "sensor.x", rows: [{ key: "Mon-05", mean: 1, count: 1, coverage_seconds: 3_600 }] }],
+    });
+    expect(heat).toMatchObject({
+      mark: "rect",
+      encoding: { x: { field: "hour" }, y: { field: "weekday" }, color: { field: "value" } },
+    });
   });
 });

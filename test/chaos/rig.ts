@@ -19,8 +19,10 @@ const BASE_MS = Date.UTC(2026, 0, 1);
 /** The influxd binary, or undefined outside CI (where the suite is then skipped with a warning). */
 export function chaosInfluxd(): string | undefined {
   const binary = findInfluxd();
-  if (binary === undefined && inCi()) throw new Error("influxd is not on PATH: the chaos suite needs a real InfluxDB (CI is set, so this fails)");
-  if (binary === undefined) console.warn("\n*** SKIPPED: influxd is not on PATH; the chaos suite needs a real InfluxDB\n");
+  if (binary === undefined && inCi())
+    throw new Error("influxd is not on PATH: the chaos suite needs a real InfluxDB (CI is set, so this fails)");
+  if (binary === undefined)
+    console.warn("\n*** SKIPPED: influxd is not on PATH; the chaos suite needs a real InfluxDB\n");
   return binary;
 }
 
@@ -30,7 +32,9 @@ export async function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -58,7 +62,19 @@ export class ChaosInfluxd {
     const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("INFLUXD_")));
     this.child = spawn(
       this.binary,
-      ["--bolt-path", join(this.dir, "b.bolt"), "--engine-path", join(this.dir, "engine"), "--sqlite-path", join(this.dir, "s.sqlite"), "--http-bind-address", `127.0.0.1:${port}`, "--reporting-disabled", "--log-level", "error"],
+      [
+        "--bolt-path",
+        join(this.dir, "b.bolt"),
+        "--engine-path",
+        join(this.dir, "engine"),
+        "--sqlite-path",
+        join(this.dir, "s.sqlite"),
+        "--http-bind-address",
+        `127.0.0.1:${port}`,
+        "--reporting-disabled",
+        "--log-level",
+        "error",
+      ],
       { cwd: this.dir, env, stdio: "ignore" },
     );
     const deadline = Date.now() + 60_000;
@@ -76,7 +92,13 @@ export class ChaosInfluxd {
       const response = await fetch(`${this.url}/api/v2/setup`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ username: "chaos", password: randomSecret(), org: ORG, bucket: BUCKET, token: this.token }),
+        body: JSON.stringify({
+          username: "chaos",
+          password: randomSecret(),
+          org: ORG,
+          bucket: BUCKET,
+          token: this.token,
+        }),
       });
       if (response.status !== 201) throw new Error(`onboarding failed: HTTP ${response.status}`);
     }
@@ -104,7 +126,11 @@ export class ChaosInfluxd {
     const flux = `from(bucket: "${BUCKET}") |> range(start: 2025-12-01T00:00:00Z) |> filter(fn: (r) => r._measurement == "home_assistant_events" and r._field == "state_value" and r.entity_id == "sensor.chaos") |> keep(columns: ["_value"])`;
     const response = await fetch(`${this.url}/api/v2/query?org=${ORG}`, {
       method: "POST",
-      headers: { authorization: `Token ${this.token}`, "content-type": "application/vnd.flux", accept: "application/csv" },
+      headers: {
+        authorization: `Token ${this.token}`,
+        "content-type": "application/vnd.flux",
+        accept: "application/csv",
+      },
       body: flux,
       signal: AbortSignal.timeout(30_000),
     });
@@ -125,7 +151,11 @@ export class ChaosInfluxd {
 
 /** Builds the writer once (`npm run build` of the writer: tsc into writer/dist). */
 export function buildWriter(): void {
-  execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", join(WRITER_DIR, "tsconfig.build.json")], { stdio: "pipe" });
+  execFileSync(
+    process.execPath,
+    [require.resolve("typescript/bin/tsc"), "-p", join(WRITER_DIR, "tsconfig.build.json")],
+    { stdio: "pipe" },
+  );
 }
 
 /** The writer CLI as a child process on one spool directory and ingest port. */
@@ -139,7 +169,10 @@ export class ChaosWriter {
   output = "";
   private exited: Promise<number | null> | undefined;
 
-  constructor(private readonly influxd: ChaosInfluxd, private readonly env: Record<string, string> = {}) {}
+  constructor(
+    private readonly influxd: ChaosInfluxd,
+    private readonly env: Record<string, string> = {},
+  ) {}
 
   async start(args: string[] = []): Promise<void> {
     if (this.url === "") this.url = `http://127.0.0.1:${await freePort()}`;
@@ -198,7 +231,10 @@ export class ChaosWriter {
     return (await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(10_000) })).status;
   }
 
-  async status(): Promise<{ status: string; components: { influxdb: { healthy: boolean; message: string; details: Record<string, number> } } }> {
+  async status(): Promise<{
+    status: string;
+    components: { influxdb: { healthy: boolean; message: string; details: Record<string, number> } };
+  }> {
     return (await fetch(`${this.url}/status`, { signal: AbortSignal.timeout(5000) })).json() as never;
   }
 
@@ -206,7 +242,8 @@ export class ChaosWriter {
   async metric(name: string): Promise<number> {
     const text = await (await fetch(`${this.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
     let sum = 0;
-    for (const match of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "gm"))) sum += Number(match[1]);
+    for (const match of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "gm")))
+      sum += Number(match[1]);
     return sum;
   }
 
@@ -238,7 +275,13 @@ export class IngestClient {
     const first = this.next;
     this.next += count;
     this.sent += count;
-    const body = Array.from({ length: count }, (_, i) => JSON.stringify({ entity_id: "sensor.chaos", state: String(first + i), timestamp: new Date(BASE_MS + (first + i) * 10).toISOString() })).join("\n");
+    const body = Array.from({ length: count }, (_, i) =>
+      JSON.stringify({
+        entity_id: "sensor.chaos",
+        state: String(first + i),
+        timestamp: new Date(BASE_MS + (first + i) * 10).toISOString(),
+      }),
+    ).join("\n");
     try {
       const response = await fetch(`${this.writer.url}/events`, {
         method: "POST",
@@ -252,7 +295,8 @@ export class IngestClient {
         return false;
       }
       const answer = (await response.json()) as { accepted: number };
-      if (response.status !== 200 || answer.accepted !== count) throw new Error(`unexpected answer ${response.status}: ${JSON.stringify(answer).slice(0, 200)}`);
+      if (response.status !== 200 || answer.accepted !== count)
+        throw new Error(`unexpected answer ${response.status}: ${JSON.stringify(answer).slice(0, 200)}`);
       for (let i = 0; i < count; i++) this.acknowledged.add(first + i);
       return true;
     } catch (error) {
@@ -274,7 +318,11 @@ export class IngestClient {
 }
 
 /** Waits until every acknowledged event is stored; resolves with the milliseconds that took. */
-export async function untilStored(influxd: ChaosInfluxd, client: IngestClient, timeoutMs: number): Promise<{ ms: number; stored: Set<number> }> {
+export async function untilStored(
+  influxd: ChaosInfluxd,
+  client: IngestClient,
+  timeoutMs: number,
+): Promise<{ ms: number; stored: Set<number> }> {
   const started = Date.now();
   for (;;) {
     let stored = new Set<number>();

@@ -23,7 +23,13 @@ describe.skipIf(binary === undefined)("the writer under chaos, against a real in
     await influxd?.remove();
   });
 
-  async function finish(scenario: string, client: IngestClient, running: ChaosWriter, recoveryMs: number, extra: Record<string, number> = {}) {
+  async function finish(
+    scenario: string,
+    client: IngestClient,
+    running: ChaosWriter,
+    recoveryMs: number,
+    extra: Record<string, number> = {},
+  ) {
     const { stored } = await untilStored(influxd, client, 30_000);
     const lost = client.missingFrom(stored);
     const reportedDropped = await running.metric("writer_spool_dropped_events_total");
@@ -102,7 +108,11 @@ describe.skipIf(binary === undefined)("the writer under chaos, against a real in
     const restartRecoveryMs = Date.now() - restarted;
     writer.sample();
     expect((await writer.status()).components.influxdb.healthy).toBe(true);
-    await finish("influxd-frozen-then-killed", client, writer, restartRecoveryMs, { unhealthyAfterMs, thawRecoveryMs: thawRecovery.ms, frozenMs: 6000 });
+    await finish("influxd-frozen-then-killed", client, writer, restartRecoveryMs, {
+      unhealthyAfterMs,
+      thawRecoveryMs: thawRecovery.ms,
+      frozenMs: 6000,
+    });
   }, 150_000);
 
   it("spool at its 1 MiB minimum under overload with InfluxDB down: refused with 503, never dropped", async () => {

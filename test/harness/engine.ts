@@ -18,7 +18,8 @@ function assertWireSafe(value: unknown, path: string): void {
 
 function checked<R extends object>(method: string, result: R): R {
   for (const key of ["outs", "props", "inputs"] as const) {
-    if (key in result && (result as Record<string, unknown>)[key] !== undefined) assertWireSafe((result as Record<string, unknown>)[key], `${method}().${key}`);
+    if (key in result && (result as Record<string, unknown>)[key] !== undefined)
+      assertWireSafe((result as Record<string, unknown>)[key], `${method}().${key}`);
   }
   return result;
 }

@@ -37,11 +37,23 @@ interface LocalHour {
 
 function localHour(ms: number): LocalHour {
   const parts = Object.fromEntries(local.formatToParts(ms).map((part) => [part.type, part.value]));
-  return { year: Number(parts.year), month: Number(parts.month), day: Number(parts.day), hour: Number(parts.hour), weekend: parts.weekday === "Sat" || parts.weekday === "Sun" };
+  return {
+    year: Number(parts.year),
+    month: Number(parts.month),
+    day: Number(parts.day),
+    hour: Number(parts.hour),
+    weekend: parts.weekday === "Sat" || parts.weekday === "Sun",
+  };
 }
 
 export function temperatureAt(at: LocalHour, firstYear: number): number {
-  return 10 + MONTH_OFFSET[at.month - 1] + HOURLY_SLOPE * at.hour + (at.weekend ? WEEKEND_BONUS : 0) + YEARLY_RISE * (at.year - firstYear);
+  return (
+    10 +
+    MONTH_OFFSET[at.month - 1] +
+    HOURLY_SLOPE * at.hour +
+    (at.weekend ? WEEKEND_BONUS : 0) +
+    YEARLY_RISE * (at.year - firstYear)
+  );
 }
 
 export function heatingOn(at: LocalHour): boolean {
@@ -61,9 +73,26 @@ export function fixtureEntities(count = 1): FixtureEntity[] {
   const list: FixtureEntity[] = [];
   for (let i = 1; i <= count; i++) {
     const n = count === 1 ? "" : `_${i}`;
-    list.push({ entity_id: `sensor.living_temperature${n}`, domain: "sensor", device_class: "temperature", area: "living_room", unit: "°C" });
-    list.push({ entity_id: `binary_sensor.heating${n}`, domain: "binary_sensor", device_class: "heat", area: "living_room" });
-    list.push({ entity_id: `sensor.house_energy${n}`, domain: "sensor", device_class: "energy", area: "utility", unit: "kWh" });
+    list.push({
+      entity_id: `sensor.living_temperature${n}`,
+      domain: "sensor",
+      device_class: "temperature",
+      area: "living_room",
+      unit: "°C",
+    });
+    list.push({
+      entity_id: `binary_sensor.heating${n}`,
+      domain: "binary_sensor",
+      device_class: "heat",
+      area: "living_room",
+    });
+    list.push({
+      entity_id: `sensor.house_energy${n}`,
+      domain: "sensor",
+      device_class: "energy",
+      area: "utility",
+      unit: "kWh",
+    });
   }
   return list;
 }
@@ -73,7 +102,11 @@ export function fixtureEntities(count = 1): FixtureEntity[] {
  * meter's true use per local day (`YYYY-MM-DD` to kWh) for checks. A thermometer value is written each
  * hour, the heater only when it switches, the meter each hour (reset to 0 at 00:00 on 15 January).
  */
-export function fixtureLines(entities: FixtureEntity[], startMs: number, stopMs: number): { lines: string[]; dailyUse: Map<string, number> } {
+export function fixtureLines(
+  entities: FixtureEntity[],
+  startMs: number,
+  stopMs: number,
+): { lines: string[]; dailyUse: Map<string, number> } {
   const lines: string[] = [];
   const dailyUse = new Map<string, number>();
   const firstYear = localHour(startMs).year;
@@ -91,7 +124,8 @@ export function fixtureLines(entities: FixtureEntity[], startMs: number, stopMs:
         lines.push(`${tags} normalized_value=${value},state_value="${value}"${unit} ${seconds}`);
       } else if (entity.device_class === "heat") {
         const on = heatingOn(at);
-        if (heaters.get(entity.entity_id) !== on) lines.push(`${tags} normalized_value=${on ? 1 : 0},state_value="${on ? "on" : "off"}" ${seconds}`);
+        if (heaters.get(entity.entity_id) !== on)
+          lines.push(`${tags} normalized_value=${on ? 1 : 0},state_value="${on ? "on" : "off"}" ${seconds}`);
         heaters.set(entity.entity_id, on);
       } else {
         // the reading at the start of this hour reports the hour before it

@@ -15,7 +15,8 @@ import { influxApi } from "./rollups-helpers";
 
 const chromiumPath = findOnPath("chromium") ?? findOnPath("chromium-browser");
 if (!chromiumPath) {
-  const message = "chromium is not on PATH (Debian: apt-get install chromium): the HTML report cannot be tested in a browser";
+  const message =
+    "chromium is not on PATH (Debian: apt-get install chromium): the HTML report cannot be tested in a browser";
   if (inCi()) throw new Error(`${message} (CI is set, so this is a failure, not a skip)`);
   console.warn(`\n*** SKIPPED: ${message}\n`);
 }
@@ -27,20 +28,54 @@ describe.skipIf(!influxdFound || !chromiumPath)("the HTML report in headless Chr
 
   it("renders every chart with the expected number of marks", async () => {
     const api = influxApi(server());
-    for (const bucket of ["home_assistant_events", "home_assistant_hourly", "home_assistant_daily"]) await api.createBucket(bucket);
+    for (const bucket of ["home_assistant_events", "home_assistant_hourly", "home_assistant_daily"])
+      await api.createBucket(bucket);
     // 1 Nov 2025 .. 1 Jan 2026 in Berlin: two months of the planted history
     const [start, stop] = [Date.parse("2025-10-31T23:00:00Z"), Date.parse("2025-12-31T23:00:00Z")];
     await api.write("home_assistant_events", fixtureLines(fixtureEntities(), start, stop).lines);
     const end = new Date(stop).toISOString();
-    await api.query(hourlyRollupFlux({ sourceBucket: "home_assistant_events", targetBucket: "home_assistant_hourly", timeZone: FIXTURE_TIME_ZONE, lookback: "1464h" }), end);
-    await api.query(dailyRollupFlux({ sourceBucket: "home_assistant_events", targetBucket: "home_assistant_daily", timeZone: FIXTURE_TIME_ZONE, lookback: "61d" }), end);
+    await api.query(
+      hourlyRollupFlux({
+        sourceBucket: "home_assistant_events",
+        targetBucket: "home_assistant_hourly",
+        timeZone: FIXTURE_TIME_ZONE,
+        lookback: "1464h",
+      }),
+      end,
+    );
+    await api.query(
+      dailyRollupFlux({
+        sourceBucket: "home_assistant_events",
+        targetBucket: "home_assistant_daily",
+        timeZone: FIXTURE_TIME_ZONE,
+        lookback: "61d",
+      }),
+      end,
+    );
 
     const configFile = join(mkdtempSync(join(tmpdir(), "ha-influx-html-")), "analysis.json");
-    writeFileSync(configFile, JSON.stringify({ url: server().url, org: server().org, token: server().token, timeZone: FIXTURE_TIME_ZONE }), { mode: 0o600 });
+    writeFileSync(
+      configFile,
+      JSON.stringify({ url: server().url, org: server().org, token: server().token, timeZone: FIXTURE_TIME_ZONE }),
+      { mode: 0o600 },
+    );
     mkdirSync(OUTPUT, { recursive: true });
     const page = join(OUTPUT, "report.html");
     const code = await main(
-      ["--config", configFile, "--format", "html", "--entity", "sensor.living_temperature", "--start", "2025-11-01", "--stop", "2026-01-01", "--output", page],
+      [
+        "--config",
+        configFile,
+        "--format",
+        "html",
+        "--entity",
+        "sensor.living_temperature",
+        "--start",
+        "2025-11-01",
+        "--stop",
+        "2026-01-01",
+        "--output",
+        page,
+      ],
       {},
       () => {},
       () => {},
@@ -62,10 +97,26 @@ describe.skipIf(!influxdFound || !chromiumPath)("the HTML report in headless Chr
         })),
       );
       expect(errors).toEqual([]);
-      expect(figures.map((figure) => figure.pattern)).toEqual(["hour", "weekday", "hour-weekday", "week", "month", "season", "year", "calendar"]);
+      expect(figures.map((figure) => figure.pattern)).toEqual([
+        "hour",
+        "weekday",
+        "hour-weekday",
+        "week",
+        "month",
+        "season",
+        "year",
+        "calendar",
+      ]);
       // one entity over two months: 24 hours, 7 weekdays, 168 cells, 10 ISO weeks (W44..W52, W01), 2 months, 2 seasons (SON, DJF), 1 year, 61 days
       expect(Object.fromEntries(figures.map((figure) => [figure.pattern, figure.marks]))).toEqual({
-        hour: 24, weekday: 7, "hour-weekday": 168, week: 10, month: 2, season: 2, year: 1, calendar: 61,
+        hour: 24,
+        weekday: 7,
+        "hour-weekday": 168,
+        week: 10,
+        month: 2,
+        season: 2,
+        year: 1,
+        calendar: 61,
       });
       for (const figure of figures) {
         expect(figure.marks).toBe(figure.expected);

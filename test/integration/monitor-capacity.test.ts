@@ -24,7 +24,11 @@ describe.skipIf(!influxdFound)("ha-influx-capacity against a real influxd with s
   const outputs: Record<string, { code: number; stdout: string; stderr: string }> = {};
 
   async function api(method: string, path: string, body: string, contentType = "application/json"): Promise<Response> {
-    return fetch(`${server().url}${path}`, { method, headers: { Authorization: `Token ${server().token}`, "Content-Type": contentType }, body });
+    return fetch(`${server().url}${path}`, {
+      method,
+      headers: { Authorization: `Token ${server().token}`, "Content-Type": contentType },
+      body,
+    });
   }
   async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     let stdout = "";
@@ -35,8 +39,19 @@ describe.skipIf(!influxdFound)("ha-influx-capacity against a real influxd with s
 
   beforeAll(async () => {
     const ids = [server().bucketId];
-    for (const [name, days] of [["system_metrics", 30], ["home_assistant_hourly", 730]] as const) {
-      const response = await api("POST", "/api/v2/buckets", JSON.stringify({ name, orgID: server().orgId, retentionRules: [{ type: "expire", everySeconds: days * 86_400 }] }));
+    for (const [name, days] of [
+      ["system_metrics", 30],
+      ["home_assistant_hourly", 730],
+    ] as const) {
+      const response = await api(
+        "POST",
+        "/api/v2/buckets",
+        JSON.stringify({
+          name,
+          orgID: server().orgId,
+          retentionRules: [{ type: "expire", everySeconds: days * 86_400 }],
+        }),
+      );
       ids.push(((await response.json()) as { id: string }).id);
     }
     const now = Math.floor(Date.now() / 1000);
@@ -45,12 +60,24 @@ describe.skipIf(!influxdFound)("ha-influx-capacity against a real influxd with s
       const entity = i % 2 === 0 ? "sensor.chatty" : `sensor.s${i % 7}`;
       lines += `home_assistant_events,entity_id=${entity},domain=sensor,time_of_day=t${i % 4} normalized_value=${i}.25,state_value="${i}" ${now - 20_000 + i}\n`;
     }
-    expect((await api("POST", `/api/v2/write?org=${ORG}&bucket=home_assistant_events&precision=s`, lines, "text/plain")).status).toBe(204);
-    monitorToken = ((await (await api("POST", "/api/v2/authorizations", JSON.stringify({ orgID: server().orgId, permissions: monitorPermissions(server().orgId, ids) }))).json()) as { token: string }).token;
+    expect(
+      (await api("POST", `/api/v2/write?org=${ORG}&bucket=home_assistant_events&precision=s`, lines, "text/plain"))
+        .status,
+    ).toBe(204);
+    monitorToken = (
+      (await (
+        await api(
+          "POST",
+          "/api/v2/authorizations",
+          JSON.stringify({ orgID: server().orgId, permissions: monitorPermissions(server().orgId, ids) }),
+        )
+      ).json()) as { token: string }
+    ).token;
 
     // influxd refreshes its shard gauges every 10 s: wait until the raw bucket's size holds still.
     const monitorApi = new InfluxApi({ url: server().url, org: ORG, token: monitorToken, timeoutMs: 10_000 });
-    const rawBytes = async () => (await takeSample({ api: monitorApi })).buckets.find((b) => b.name === "home_assistant_events")!.diskBytes;
+    const rawBytes = async () =>
+      (await takeSample({ api: monitorApi })).buckets.find((b) => b.name === "home_assistant_events")!.diskBytes;
     let size = 0;
     for (let i = 0; i < 40; i++) {
       const before = await rawBytes();
@@ -58,18 +85,29 @@ describe.skipIf(!influxdFound)("ha-influx-capacity against a real influxd with s
       size = await rawBytes();
       if (size > 0 && size === before) break;
     }
-    expect(size).toBeGreaterThan(24 * 3600 * RATE / DAY_MS);
+    expect(size).toBeGreaterThan((24 * 3600 * RATE) / DAY_MS);
 
     // A day of hourly samples ending at today's size, as the monitor would have stored them.
     const at = Date.now();
     let seeded = "";
-    for (let h = 23; h >= 0; h--) seeded += `ha_influx_storage,bucket=home_assistant_events disk_bytes=${size - (RATE * h) / 24},series=80 ${Math.floor((at - h * 3_600_000) / 1000)}\n`;
-    expect((await api("POST", `/api/v2/write?org=${ORG}&bucket=system_metrics&precision=s`, seeded, "text/plain")).status).toBe(204);
+    for (let h = 23; h >= 0; h--)
+      seeded += `ha_influx_storage,bucket=home_assistant_events disk_bytes=${size - (RATE * h) / 24},series=80 ${Math.floor((at - h * 3_600_000) / 1000)}\n`;
+    expect(
+      (await api("POST", `/api/v2/write?org=${ORG}&bucket=system_metrics&precision=s`, seeded, "text/plain")).status,
+    ).toBe(204);
     const sample = await takeSample({ api: monitorApi });
     capacityBytes = sample.buckets.reduce((sum, b) => sum + b.diskBytes, 0) + DAYS * RATE;
 
     // `=`: a token may start with a dash.
-    const common = ["--url", server().url, `--token=${monitorToken}`, "--capacity-gb", String(capacityBytes / 1e9), "--window-days", "1"];
+    const common = [
+      "--url",
+      server().url,
+      `--token=${monitorToken}`,
+      "--capacity-gb",
+      String(capacityBytes / 1e9),
+      "--window-days",
+      "1",
+    ];
     for (const format of ["json", "table", "svg"]) outputs[format] = await run([...common, "--format", format]);
   }, 600_000);
   afterAll(() => undefined);
@@ -86,10 +124,18 @@ describe.skipIf(!influxdFound)("ha-influx-capacity against a real influxd with s
     // The system bucket grew by the seeded points meanwhile; the forecast is about 20 days either way.
     const expectedDays = (capacityBytes - report.disk!.usedBytes) / RATE;
     expect(Math.abs(expectedDays - DAYS)).toBeLessThan(0.1);
-    expect(report.disk).toMatchObject({ source: "configured", verdict: "fills", unknownBuckets: ["home_assistant_hourly", "system_metrics"] });
+    expect(report.disk).toMatchObject({
+      source: "configured",
+      verdict: "fills",
+      unknownBuckets: ["home_assistant_hourly", "system_metrics"],
+    });
     expect(Math.abs(report.disk!.daysUntilFull! - expectedDays)).toBeLessThanOrEqual(0.05);
-    expect(Math.abs(Date.parse(report.disk!.fillsOn!) - (Date.parse(report.generatedAt) + expectedDays * DAY_MS))).toBeLessThan(0.1 * DAY_MS);
-    expect(report.alerts).toEqual([expect.objectContaining({ name: "disk_full_soon", value: report.disk!.daysUntilFull })]);
+    expect(
+      Math.abs(Date.parse(report.disk!.fillsOn!) - (Date.parse(report.generatedAt) + expectedDays * DAY_MS)),
+    ).toBeLessThan(0.1 * DAY_MS);
+    expect(report.alerts).toEqual([
+      expect.objectContaining({ name: "disk_full_soon", value: report.disk!.daysUntilFull }),
+    ]);
     expect(report.topEntities!.byEvents[0]).toEqual({ entityId: "sensor.chatty", events: 10_000 });
     expect(report.topEntities!.bySeries.map((e) => e.series).reduce((a, b) => a + b, 0)).toBe(16);
   });
@@ -111,6 +157,8 @@ describe.skipIf(!influxdFound)("ha-influx-capacity against a real influxd with s
     const { code, stdout, stderr } = await run(["--url", server().url, "--token=not-a-token"]);
     expect(code).toBe(1);
     expect(stdout).toBe("");
-    expect(stderr.trim().split("\n").pop()).toBe("ha-influx-capacity: GET /api/v2/buckets: HTTP 401: unauthorized access");
+    expect(stderr.trim().split("\n").pop()).toBe(
+      "ha-influx-capacity: GET /api/v2/buckets: HTTP 401: unauthorized access",
+    );
   });
 });

@@ -28,7 +28,12 @@ describe.skipIf(!influxdFound)("the storage monitor against a real influxd", () 
   let monitorToken = "";
   const now = Math.floor(Date.now() / 1000);
 
-  async function api(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<Response> {
+  async function api(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = "application/json",
+  ): Promise<Response> {
     return fetch(`${server().url}${path}`, {
       method,
       headers: { Authorization: `Token ${server().token}`, "Content-Type": contentType },
@@ -41,21 +46,32 @@ describe.skipIf(!influxdFound)("the storage monitor against a real influxd", () 
     return (await response.json()) as Record<string, any>;
   }
   async function createBucket(name: string, retentionDays: number): Promise<void> {
-    bucketIds[name] = (await json("POST", "/api/v2/buckets", { name, orgID: server().orgId, retentionRules: [{ type: "expire", everySeconds: retentionDays * 86_400 }] })).id;
+    bucketIds[name] = (
+      await json("POST", "/api/v2/buckets", {
+        name,
+        orgID: server().orgId,
+        retentionRules: [{ type: "expire", everySeconds: retentionDays * 86_400 }],
+      })
+    ).id;
   }
   async function write(bucket: string, lines: string): Promise<void> {
     const response = await api("POST", `/api/v2/write?org=${ORG}&bucket=${bucket}&precision=s`, lines, "text/plain");
     expect(response.status).toBe(204);
   }
   async function operatorQuery(flux: string): Promise<Record<string, string>[]> {
-    return new InfluxApi({ url: server().url, org: ORG, token: server().token, timeoutMs: 10_000 }).query(flux, "check");
+    return new InfluxApi({ url: server().url, org: ORG, token: server().token, timeoutMs: 10_000 }).query(
+      flux,
+      "check",
+    );
   }
   /** Runs the task now and waits until that run has finished; returns its status. */
   async function runTask(): Promise<string> {
     const run = await json("POST", `/api/v2/tasks/${taskId}/runs`, {});
     for (let i = 0; i < 100; i++) {
       // The list, not /runs/{id}: that answers 404 for a moment while a finished run is being stored.
-      const current = ((await json("GET", `/api/v2/tasks/${taskId}/runs`)).runs as { id: string; status: string }[]).find((r) => r.id === run.id);
+      const current = (
+        (await json("GET", `/api/v2/tasks/${taskId}/runs`)).runs as { id: string; status: string }[]
+      ).find((r) => r.id === run.id);
       if (current && current.status !== "scheduled" && current.status !== "started") return current.status;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -70,31 +86,73 @@ describe.skipIf(!influxdFound)("the storage monitor against a real influxd", () 
     // 3 entities × 2 fields × 600 points over the last ten hours in the raw bucket, one older point a week ago.
     let lines = "";
     for (let i = 0; i < 600; i++) {
-      for (const entity of ["sensor.a", "sensor.b", "light.c"]) lines += `home_assistant_events,entity_id=${entity},domain=${entity.split(".")[0]} normalized_value=${i}.5,state_value="${i}" ${now - 10 * HOUR + i * 60}\n`;
+      for (const entity of ["sensor.a", "sensor.b", "light.c"])
+        lines += `home_assistant_events,entity_id=${entity},domain=${entity.split(".")[0]} normalized_value=${i}.5,state_value="${i}" ${now - 10 * HOUR + i * 60}\n`;
     }
     lines += `home_assistant_events,entity_id=sensor.old normalized_value=1 ${now - 7 * 86_400}\n`;
     await write("home_assistant_events", lines);
-    await write("scratch_events", `home_assistant_events,entity_id=sensor.a,domain=sensor normalized_value=1 ${now - HOUR}\n`);
-    const flux = hourlyRollupFlux({ sourceBucket: "scratch_events", targetBucket: "home_assistant_hourly", timeZone: "UTC", lookback: "3h" });
+    await write(
+      "scratch_events",
+      `home_assistant_events,entity_id=sensor.a,domain=sensor normalized_value=1 ${now - HOUR}\n`,
+    );
+    const flux = hourlyRollupFlux({
+      sourceBucket: "scratch_events",
+      targetBucket: "home_assistant_hourly",
+      timeZone: "UTC",
+      lookback: "3h",
+    });
     // The task option goes after the imports, as the Task provider puts it.
-    const withOption = flux.replace(/^((?:import .*\n)+)/, `$1\noption task = {name: "rollup-hourly", every: 1h, offset: 5m}\n`);
+    const withOption = flux.replace(
+      /^((?:import .*\n)+)/,
+      `$1\noption task = {name: "rollup-hourly", every: 1h, offset: 5m}\n`,
+    );
     taskId = (await json("POST", "/api/v2/tasks", { orgID: server().orgId, flux: withOption })).id;
     // An unrelated task the monitor token may not read: it must not show up.
-    await json("POST", "/api/v2/tasks", { orgID: server().orgId, flux: `option task = {name: "other", every: 1h}\nfrom(bucket: "x") |> range(start: -1h) |> to(bucket: "y")` });
-    const projectBuckets = ["home_assistant_events", "system_metrics", "home_assistant_hourly"].map((name) => bucketIds[name]!);
-    monitorToken = (await json("POST", "/api/v2/authorizations", { orgID: server().orgId, description: "monitor", permissions: monitorPermissions(server().orgId, projectBuckets, [taskId]) })).token;
+    await json("POST", "/api/v2/tasks", {
+      orgID: server().orgId,
+      flux: `option task = {name: "other", every: 1h}\nfrom(bucket: "x") |> range(start: -1h) |> to(bucket: "y")`,
+    });
+    const projectBuckets = ["home_assistant_events", "system_metrics", "home_assistant_hourly"].map(
+      (name) => bucketIds[name]!,
+    );
+    monitorToken = (
+      await json("POST", "/api/v2/authorizations", {
+        orgID: server().orgId,
+        description: "monitor",
+        permissions: monitorPermissions(server().orgId, projectBuckets, [taskId]),
+      })
+    ).token;
   });
 
   it("reports per-bucket sizes and series equal to the server's /metrics and influxdb.cardinality at the same moment", async () => {
     const monitorApi = new InfluxApi({ url: server().url, org: ORG, token: monitorToken, timeoutMs: 10_000 });
     // influxd refreshes its shard gauges every 10 s: wait until the raw bucket's shows the written data.
     const shardBytes = async (bucketId: string) => {
-      const families = parsePrometheusText(await (await fetch(`${server().url}/metrics`)).text(), ["storage_shard_disk_size", "storage_wal_size", "storage_bucket_series_num"]);
-      const sum = (name: string) => families.get(name)!.filter((s) => s.labels.bucket === bucketId).reduce((total, s) => total + s.value, 0);
-      const ids = new Set(families.get("storage_shard_disk_size")!.filter((s) => s.labels.bucket === bucketId).map((s) => s.labels.id));
-      return { disk: sum("storage_shard_disk_size"), wal: sum("storage_wal_size"), series: sum("storage_bucket_series_num"), shards: ids.size };
+      const families = parsePrometheusText(await (await fetch(`${server().url}/metrics`)).text(), [
+        "storage_shard_disk_size",
+        "storage_wal_size",
+        "storage_bucket_series_num",
+      ]);
+      const sum = (name: string) =>
+        families
+          .get(name)!
+          .filter((s) => s.labels.bucket === bucketId)
+          .reduce((total, s) => total + s.value, 0);
+      const ids = new Set(
+        families
+          .get("storage_shard_disk_size")!
+          .filter((s) => s.labels.bucket === bucketId)
+          .map((s) => s.labels.id),
+      );
+      return {
+        disk: sum("storage_shard_disk_size"),
+        wal: sum("storage_wal_size"),
+        series: sum("storage_bucket_series_num"),
+        shards: ids.size,
+      };
     };
-    for (let i = 0; i < 150 && (await shardBytes(bucketIds.home_assistant_events!)).disk === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 150 && (await shardBytes(bucketIds.home_assistant_events!)).disk === 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
 
     let sample;
     let after;
@@ -107,11 +165,17 @@ describe.skipIf(!influxdFound)("the storage monitor against a real influxd", () 
     }
     expect(sample!.problems).toEqual([]);
     // Exactly the buckets the token may read, by name: not the onboarding-free scratch bucket, not _monitoring.
-    expect(sample!.buckets.map((b) => b.name)).toEqual(["home_assistant_events", "home_assistant_hourly", "system_metrics"]);
+    expect(sample!.buckets.map((b) => b.name)).toEqual([
+      "home_assistant_events",
+      "home_assistant_hourly",
+      "system_metrics",
+    ]);
     const raw = sample!.buckets.find((b) => b.name === "home_assistant_events")!;
     expect(raw.diskBytes).toBeGreaterThan(0);
     expect(raw).toMatchObject({ diskBytes: after!.disk, walBytes: after!.wal, shards: after!.shards });
-    const [cardinality] = await operatorQuery(`import "influxdata/influxdb"\ninfluxdb.cardinality(bucket: "home_assistant_events", start: time(v: 0))`);
+    const [cardinality] = await operatorQuery(
+      `import "influxdata/influxdb"\ninfluxdb.cardinality(bucket: "home_assistant_events", start: time(v: 0))`,
+    );
     expect(raw.series).toBe(Number(cardinality!._value));
     expect(raw.series).toBe(after!.series);
     // 3 entities + the old one: a series is a measurement and tag set (its fields do not add series).
@@ -121,11 +185,25 @@ describe.skipIf(!influxdFound)("the storage monitor against a real influxd", () 
     expect(raw.pointsLastDay).toBe(600 * 3 * 2);
     expect(raw.retentionSeconds).toBe(0);
     const hourly = sample!.buckets.find((b) => b.name === "home_assistant_hourly")!;
-    expect(hourly).toMatchObject({ retentionSeconds: 730 * 86_400, diskBytes: 0, shards: 0, series: 0, pointsLastDay: 0 });
+    expect(hourly).toMatchObject({
+      retentionSeconds: 730 * 86_400,
+      diskBytes: 0,
+      shards: 0,
+      series: 0,
+      pointsLastDay: 0,
+    });
     expect(hourly.oldestPointAt).toBeUndefined();
     expect(sample!.tasks.map((t) => t.name)).toEqual(["rollup-hourly"]);
-    expect(sample!.tasks[0]).toMatchObject({ targetBucket: "home_assistant_hourly", everySeconds: HOUR, offsetSeconds: 300 });
-    expect(sample!.disk).toEqual({ source: "configured", capacityBytes: 10e9, usedBytes: sample!.buckets.reduce((sum, b) => sum + b.diskBytes, 0) });
+    expect(sample!.tasks[0]).toMatchObject({
+      targetBucket: "home_assistant_hourly",
+      everySeconds: HOUR,
+      offsetSeconds: 300,
+    });
+    expect(sample!.disk).toEqual({
+      source: "configured",
+      capacityBytes: 10e9,
+      usedBytes: sample!.buckets.reduce((sum, b) => sum + b.diskBytes, 0),
+    });
   });
 
   describe("inside the running writer", () => {
@@ -180,12 +258,22 @@ describe.skipIf(!influxdFound)("the storage monitor against a real influxd", () 
       expect(await runTask()).toBe("success");
       let status = await nextRound(Date.now());
       expect(status.healthy).toBe(true);
-      expect(status.tasks).toEqual([expect.objectContaining({ name: "rollup-hourly", lastRunStatus: "success", consecutiveFailures: 0, lagWindows: 0 })]);
+      expect(status.tasks).toEqual([
+        expect.objectContaining({
+          name: "rollup-hourly",
+          lastRunStatus: "success",
+          consecutiveFailures: 0,
+          lagWindows: 0,
+        }),
+      ]);
       expect(status.alerts).toEqual([]);
       expect(status.disk).toMatchObject({ source: "statfs" });
 
       // Break it: the task's source bucket is deleted.
-      await api("DELETE", `/api/v2/buckets/${(await json("GET", `/api/v2/buckets?name=scratch_events&orgID=${server().orgId}`)).buckets[0].id}`);
+      await api(
+        "DELETE",
+        `/api/v2/buckets/${(await json("GET", `/api/v2/buckets?name=scratch_events&orgID=${server().orgId}`)).buckets[0].id}`,
+      );
       expect(await runTask()).toBe("failed");
       const failedAt = Date.now();
       // The server sets the task's lastRunError a moment after it marks the run failed.
@@ -197,8 +285,19 @@ describe.skipIf(!influxdFound)("the storage monitor against a real influxd", () 
       expect(serverError).toContain('could not find bucket "scratch_events"');
       status = await nextRound(failedAt);
       expect(Date.parse(status.lastSampleAt!) - failedAt).toBeLessThanOrEqual(INTERVAL_SECONDS * 1000 + 1000);
-      expect(status.tasks[0]).toMatchObject({ lastRunStatus: "failed", consecutiveFailures: 1, lastError: serverError });
-      expect(status.alerts).toEqual([expect.objectContaining({ name: "task_failing", bucket: "home_assistant_hourly", task: "rollup-hourly", message: expect.stringContaining(serverError!) })]);
+      expect(status.tasks[0]).toMatchObject({
+        lastRunStatus: "failed",
+        consecutiveFailures: 1,
+        lastError: serverError,
+      });
+      expect(status.alerts).toEqual([
+        expect.objectContaining({
+          name: "task_failing",
+          bucket: "home_assistant_hourly",
+          task: "rollup-hourly",
+          message: expect.stringContaining(serverError!),
+        }),
+      ]);
       expect(await alertGauges()).toEqual(['ha_influx_alert{name="task_failing",bucket="home_assistant_hourly"} 1']);
       await nextRound(Date.now()); // still failing: no second log line
 
@@ -209,8 +308,13 @@ describe.skipIf(!influxdFound)("the storage monitor against a real influxd", () 
       expect(status.tasks[0]).toMatchObject({ lastRunStatus: "success", consecutiveFailures: 0 });
       expect(status.alerts).toEqual([]);
       expect(await alertGauges()).toEqual([]);
-      const alertLogs = logLines.map((line) => JSON.parse(line) as { msg: string }).filter((entry) => entry.msg.startsWith("storage alert"));
-      expect(alertLogs.map((entry) => entry.msg)).toEqual([`storage alert: task rollup-hourly: 1 failed run(s) in a row: ${serverError}`, "storage alert cleared: task_failing (home_assistant_hourly)"]);
+      const alertLogs = logLines
+        .map((line) => JSON.parse(line) as { msg: string })
+        .filter((entry) => entry.msg.startsWith("storage alert"));
+      expect(alertLogs.map((entry) => entry.msg)).toEqual([
+        `storage alert: task rollup-hourly: 1 failed run(s) in a row: ${serverError}`,
+        "storage alert cleared: task_failing (home_assistant_hourly)",
+      ]);
       expect(logLines.join("\n")).not.toContain(monitorToken);
     });
 

@@ -1,6 +1,6 @@
 // Small HTTP helpers over a test influxd for the rollup and analysis tests: buckets, line-protocol
 // writes and Flux queries (with a chosen `now`, so a task's Flux runs as if at its scheduled time).
-import { InfluxdInstance } from "../harness/influxd";
+import type { InfluxdInstance } from "../harness/influxd";
 
 /** One row of a query answer: column name to text value. */
 export type Row = Record<string, string>;
@@ -14,19 +14,24 @@ export function influxApi(server: InfluxdInstance) {
       headers: { ...headers, "content-type": "application/json" },
       body: JSON.stringify({ orgID: server.orgId, name, retentionRules: [] }),
     });
-    if (response.status !== 201) throw new Error(`creating bucket ${name}: HTTP ${response.status} ${await response.text()}`);
+    if (response.status !== 201)
+      throw new Error(`creating bucket ${name}: HTTP ${response.status} ${await response.text()}`);
     return ((await response.json()) as { id: string }).id;
   }
 
   /** Writes line protocol with second precision; throws on anything but 204. */
   async function write(bucket: string, lines: string[]): Promise<void> {
     for (let i = 0; i < lines.length; i += 5_000) {
-      const response = await fetch(`${server.url}/api/v2/write?org=${encodeURIComponent(server.org)}&bucket=${encodeURIComponent(bucket)}&precision=s`, {
-        method: "POST",
-        headers,
-        body: lines.slice(i, i + 5_000).join("\n"),
-      });
-      if (response.status !== 204) throw new Error(`write to ${bucket}: HTTP ${response.status} ${await response.text()}`);
+      const response = await fetch(
+        `${server.url}/api/v2/write?org=${encodeURIComponent(server.org)}&bucket=${encodeURIComponent(bucket)}&precision=s`,
+        {
+          method: "POST",
+          headers,
+          body: lines.slice(i, i + 5_000).join("\n"),
+        },
+      );
+      if (response.status !== 204)
+        throw new Error(`write to ${bucket}: HTTP ${response.status} ${await response.text()}`);
     }
   }
 

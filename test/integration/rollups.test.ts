@@ -7,7 +7,7 @@ import { dailyRollupFlux, hourlyRollupFlux } from "../../components/flux";
 import { normalizeState } from "../../writer/src/normalize";
 import { locateInfluxd } from "../harness/influxd";
 import { useInfluxd } from "../harness/vitest";
-import { Row, influxApi, tagValue } from "./rollups-helpers";
+import { type Row, influxApi, tagValue } from "./rollups-helpers";
 
 const influxdFound = locateInfluxd() !== undefined;
 const TIME_ZONE = "Europe/Berlin";
@@ -27,8 +27,18 @@ interface Event {
   state: string;
 }
 
-const temperature: Entity = { entity_id: "sensor.living_temperature", domain: "sensor", device_class: "temperature", area: "living_room" };
-const heating: Entity = { entity_id: "binary_sensor.heating", domain: "binary_sensor", device_class: "heat", area: "living_room" };
+const temperature: Entity = {
+  entity_id: "sensor.living_temperature",
+  domain: "sensor",
+  device_class: "temperature",
+  area: "living_room",
+};
+const heating: Entity = {
+  entity_id: "binary_sensor.heating",
+  domain: "binary_sensor",
+  device_class: "heat",
+  area: "living_room",
+};
 const meter: Entity = { entity_id: "sensor.house_energy", domain: "sensor", device_class: "energy", area: "utility" };
 const climate: Entity = { entity_id: "climate.living", domain: "climate", area: "living_room" };
 const setpoint: Entity = { entity_id: "sensor.setpoint", domain: "sensor", device_class: "temperature" };
@@ -70,7 +80,14 @@ function scenario(): { events: Event[]; late: Event[] } {
     e(setpoint, "2026-03-28T08:00:00Z", "21"),
   ];
   // ten quick changes around 25 in the last five minutes of an hour that sat at 21 (true mean ~21.3)
-  for (let i = 0; i < 10; i++) events.push(e(temperature, new Date(at("2026-03-28T14:55:00Z") * 1_000 + i * 30_000).toISOString(), String(24.5 + (i % 3) * 0.5)));
+  for (let i = 0; i < 10; i++)
+    events.push(
+      e(
+        temperature,
+        new Date(at("2026-03-28T14:55:00Z") * 1_000 + i * 30_000).toISOString(),
+        String(24.5 + (i % 3) * 0.5),
+      ),
+    );
   // a cumulative energy meter, read every three hours, with an unavailable reading and a reset
   let total = 1_000;
   events.push(e(meter, "2026-03-26T23:30:00Z", total.toFixed(1)));
@@ -84,9 +101,14 @@ function scenario(): { events: Event[]; late: Event[] } {
     events.push(e(meter, when, total.toFixed(1)));
   }
   // late: two temperature changes and a meter reading between its neighbours (09:10 and 12:10)
-  const reading = (iso: string) => Number(events.find((event) => event.entity === meter && event.at === at(iso))!.state);
+  const reading = (iso: string) =>
+    Number(events.find((event) => event.entity === meter && event.at === at(iso))!.state);
   const between = (reading("2026-03-28T09:10:00Z") + reading("2026-03-28T12:10:00Z")) / 2;
-  const late = [e(temperature, "2026-03-28T09:30:00Z", "23"), e(temperature, "2026-03-28T10:15:00Z", "21"), e(meter, "2026-03-28T11:50:00Z", between.toFixed(2))];
+  const late = [
+    e(temperature, "2026-03-28T09:30:00Z", "23"),
+    e(temperature, "2026-03-28T10:15:00Z", "21"),
+    e(meter, "2026-03-28T11:50:00Z", between.toFixed(2)),
+  ];
   return { events, late };
 }
 
@@ -109,7 +131,8 @@ function lineOf(event: Event): string {
 function expectedRollup(events: Event[], windows: number[]): Map<string, number> {
   const expected = new Map<string, number>();
   const byEntity = new Map<string, Event[]>();
-  for (const event of events) byEntity.set(event.entity.entity_id, [...(byEntity.get(event.entity.entity_id) ?? []), event]);
+  for (const event of events)
+    byEntity.set(event.entity.entity_id, [...(byEntity.get(event.entity.entity_id) ?? []), event]);
   for (const [entityId, list] of byEntity) {
     const sorted = [...list].sort((a, b) => a.at - b.at);
     const isMeter = sorted[0].entity.device_class === "energy";
@@ -172,11 +195,13 @@ function expectSameRollup(actual: Map<string, number>, expected: Map<string, num
   expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
   for (const [key, value] of expected) {
     const got = actual.get(key)!;
-    if (Math.abs(got - value) > 1e-9 * Math.max(1, Math.abs(value))) expect.fail(`${key}: got ${got}, expected ${value}`);
+    if (Math.abs(got - value) > 1e-9 * Math.max(1, Math.abs(value)))
+      expect.fail(`${key}: got ${got}, expected ${value}`);
   }
 }
 
-const dump = (bucket: string) => `from(bucket: "${bucket}") |> range(start: 2026-01-01T00:00:00Z, stop: 2026-06-01T00:00:00Z)`;
+const dump = (bucket: string) =>
+  `from(bucket: "${bucket}") |> range(start: 2026-01-01T00:00:00Z, stop: 2026-06-01T00:00:00Z)`;
 
 describe.skipIf(!influxdFound)("rollup tasks against a real influxd", { timeout: 300_000 }, () => {
   const server = useInfluxd({ org: "rollups", bucket: "onboarded" });
@@ -185,9 +210,19 @@ describe.skipIf(!influxdFound)("rollup tasks against a real influxd", { timeout:
   // (Berlin's hours are UTC hours); the daily one at 00:00Z covers the local days 28-30 March.
   const hourStarts = Array.from({ length: 97 }, (_, i) => at("2026-03-27T00:00:00Z") + i * HOUR);
   // Local midnights in Berlin; 29 March has 23 hours.
-  const dayStarts = ["2026-03-27T23:00:00Z", "2026-03-28T23:00:00Z", "2026-03-29T22:00:00Z", "2026-03-30T22:00:00Z"].map(at);
+  const dayStarts = [
+    "2026-03-27T23:00:00Z",
+    "2026-03-28T23:00:00Z",
+    "2026-03-29T22:00:00Z",
+    "2026-03-30T22:00:00Z",
+  ].map(at);
   const now = "2026-03-31T00:00:00Z";
-  const hourly = hourlyRollupFlux({ sourceBucket: "raw", targetBucket: "hourly", timeZone: TIME_ZONE, lookback: "96h" });
+  const hourly = hourlyRollupFlux({
+    sourceBucket: "raw",
+    targetBucket: "hourly",
+    timeZone: TIME_ZONE,
+    lookback: "96h",
+  });
   const daily = dailyRollupFlux({ sourceBucket: "raw", targetBucket: "daily", timeZone: TIME_ZONE, lookback: "3d" });
 
   it("writes exact hourly and daily rollups, folds in late points, and reruns change nothing", async () => {
@@ -218,8 +253,12 @@ describe.skipIf(!influxdFound)("rollup tasks against a real influxd", { timeout:
 
     // the headline cases, spelled out
     const hourlyPoints = actualRollup(hourlyRows);
-    const point = (entity: Entity, iso: string, field: string) => hourlyPoints.get(`${entity.entity_id}|${iso}|${field}`);
-    expect(point(temperature, "2026-03-28T14:00:00Z", "mean")).toBeCloseTo((21 * 3300 + 30 * (24.5 + 25 + 25.5 + 24.5 + 25 + 25.5 + 24.5 + 25 + 25.5 + 24.5)) / 3600, 9);
+    const point = (entity: Entity, iso: string, field: string) =>
+      hourlyPoints.get(`${entity.entity_id}|${iso}|${field}`);
+    expect(point(temperature, "2026-03-28T14:00:00Z", "mean")).toBeCloseTo(
+      (21 * 3300 + 30 * (24.5 + 25 + 25.5 + 24.5 + 25 + 25.5 + 24.5 + 25 + 25.5 + 24.5)) / 3600,
+      9,
+    );
     expect(point(temperature, "2026-03-27T12:00:00Z", "count")).toBe(0); // no change, carried in
     expect(point(temperature, "2026-03-27T12:00:00Z", "mean")).toBe(21);
     expect(point(temperature, "2026-03-27T07:00:00Z", "count")).toBeUndefined(); // unavailable all hour
@@ -231,11 +270,16 @@ describe.skipIf(!influxdFound)("rollup tasks against a real influxd", { timeout:
 
     // energy: the days add up to the meter's use over the range, across the reset
     const dailyPoints = actualRollup(dailyRows);
-    const dayUse = dayStarts.slice(0, -1).map((start) => dailyPoints.get(`${meter.entity_id}|${iso(start)}|energy_kwh`)!);
+    const dayUse = dayStarts
+      .slice(0, -1)
+      .map((start) => dailyPoints.get(`${meter.entity_id}|${iso(start)}|energy_kwh`)!);
     const hourUse = hourStarts
       .filter((start) => start >= dayStarts[0] && start < dayStarts.at(-1)!)
       .map((start) => hourlyPoints.get(`${meter.entity_id}|${iso(start)}|energy_kwh`) ?? 0);
-    expect(dayUse.reduce((a, b) => a + b, 0)).toBeCloseTo(hourUse.reduce((a, b) => a + b, 0), 9);
+    expect(dayUse.reduce((a, b) => a + b, 0)).toBeCloseTo(
+      hourUse.reduce((a, b) => a + b, 0),
+      9,
+    );
     expect(dayUse.every((use) => use > 0 && use < 20)).toBe(true); // a reset never counts as negative or as the whole meter
   });
 });

@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { analysisConfigSchema } from "../../analysis/src/config";
 import { parseStackConfig } from "../../components/config";
-import { Declaration, declareProgram, setPath, stackFileSettings } from "./helpers/declare";
+import { type Declaration, declareProgram, setPath, stackFileSettings } from "./helpers/declare";
 
 let declared: Declaration;
 
@@ -24,6 +24,8 @@ describe("analysisConfig", () => {
       timeZone: "Europe/Berlin",
       buckets: { events: "home_assistant_events", hourly: "home_assistant_hourly", daily: "home_assistant_daily" },
     });
-    expect(analysisConfigSchema.parse(declared.outputs.analysisConfig?.value)).toEqual(declared.outputs.analysisConfig?.value);
+    expect(analysisConfigSchema.parse(declared.outputs.analysisConfig?.value)).toEqual(
+      declared.outputs.analysisConfig?.value,
+    );
   });
 });

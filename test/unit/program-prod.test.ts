@@ -4,7 +4,17 @@ import { parseStackConfig } from "../../components/config";
 import { hourlyRollupFlux } from "../../components/flux";
 import { WriterConfigSchema } from "ha-influx-writer/config";
 import {
-  DYNAMIC, Declaration, declareProgram, graphBelowServer, graphOf, inputsOf as declaredInputs, isSecretValue, optionsOf, reveal, setPath, stackFileSettings,
+  DYNAMIC,
+  type Declaration,
+  declareProgram,
+  graphBelowServer,
+  graphOf,
+  inputsOf as declaredInputs,
+  isSecretValue,
+  optionsOf,
+  reveal,
+  setPath,
+  stackFileSettings,
 } from "./helpers/declare";
 
 const DAY = 86_400;
@@ -35,10 +45,16 @@ describe("Pulumi.prod.yaml (external server)", () => {
   });
 
   it("waits for the configured server and manages it with the configured token, kept secret", () => {
-    expect(reveal(inputsOf(`${DYNAMIC}:ServerReady`, "influxdb-ready"))).toMatchObject({ url: SERVER, timeoutSeconds: 60 });
+    expect(reveal(inputsOf(`${DYNAMIC}:ServerReady`, "influxdb-ready"))).toMatchObject({
+      url: SERVER,
+      timeoutSeconds: 60,
+    });
     const org = inputsOf(`${DYNAMIC}:Organization`, "home-assistant-org");
     expect(isSecretValue(org.connection)).toBe(true);
-    expect(reveal(org)).toMatchObject({ name: "home_assistant", connection: { url: SERVER, token: "existing-operator-token" } });
+    expect(reveal(org)).toMatchObject({
+      name: "home_assistant",
+      connection: { url: SERVER, token: "existing-operator-token" },
+    });
     expect(declared.outputs.orgId.value).toBe(ORG_ID);
   });
 
@@ -68,7 +84,12 @@ describe("Pulumi.prod.yaml (external server)", () => {
     expect(task).toMatchObject({
       cron: "0 * * * *",
       offset: "10m",
-      flux: hourlyRollupFlux({ sourceBucket: "home_assistant_events", targetBucket: "home_assistant_hourly", timeZone: "Europe/Berlin", lookback: "6h" }),
+      flux: hourlyRollupFlux({
+        sourceBucket: "home_assistant_events",
+        targetBucket: "home_assistant_hourly",
+        timeZone: "Europe/Berlin",
+        lookback: "6h",
+      }),
     });
     expect(task.every).toBeUndefined();
     expect(reveal(inputsOf(`${DYNAMIC}:Task`, "rollup-daily"))).toMatchObject({ every: "1d", offset: "1h" });
@@ -77,7 +98,11 @@ describe("Pulumi.prod.yaml (external server)", () => {
   it("runs the writer without a docker network, with ingest published where configured", () => {
     const writer = reveal(inputsOf("docker:index/container:Container", "writer")) as Record<string, unknown>;
     expect(writer).toMatchObject({
-      envs: [`INFLUXDB_URL=${SERVER}`, "WRITER_CONFIG_FILE=/etc/ha-influx-writer/config.json", "WRITER_SPOOL_DIR=/var/lib/ha-influx-writer/spool"],
+      envs: [
+        `INFLUXDB_URL=${SERVER}`,
+        "WRITER_CONFIG_FILE=/etc/ha-influx-writer/config.json",
+        "WRITER_SPOOL_DIR=/var/lib/ha-influx-writer/spool",
+      ],
       networksAdvanced: [],
       ports: [{ internal: 8087, external: 8087, ip: "0.0.0.0" }],
     });

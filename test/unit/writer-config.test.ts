@@ -12,7 +12,12 @@ const connection = {
   url: "http://influxdb:8086",
   org: "home_assistant",
   token: "writer-token-for-test",
-  buckets: { events: "home_assistant_events", weather: "weather_data", system: "system_metrics", sports: "sports_data" },
+  buckets: {
+    events: "home_assistant_events",
+    weather: "weather_data",
+    system: "system_metrics",
+    sports: "sports_data",
+  },
 };
 
 const stack = parseStackConfig({

@@ -22,7 +22,12 @@ export const MAX_RETRY_AFTER_MS = 15 * 60_000;
  * many writers do not return at once), else full jitter over `base · 2^(attempt-1)` capped at `max`,
  * never below half of it so a retry storm cannot form.
  */
-export function retryDelayMs(attempt: number, policy: RetryPolicy, retryAfterMs?: number, random: () => number = Math.random): number {
+export function retryDelayMs(
+  attempt: number,
+  policy: RetryPolicy,
+  retryAfterMs?: number,
+  random: () => number = Math.random,
+): number {
   if (retryAfterMs !== undefined) return Math.min(retryAfterMs, MAX_RETRY_AFTER_MS) * (1 + 0.1 * random());
   const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
   return ceiling / 2 + (ceiling / 2) * random();

@@ -67,7 +67,13 @@ const ConfigFileSchema = z
       .loose()
       .optional(),
     monitor: z
-      .object({ token: z.string().optional(), dataDir: z.string().optional(), capacityBytes: z.number().optional(), growthWindowDays: z.number().optional(), alerts: z.record(z.string(), z.unknown()).optional() })
+      .object({
+        token: z.string().optional(),
+        dataDir: z.string().optional(),
+        capacityBytes: z.number().optional(),
+        growthWindowDays: z.number().optional(),
+        alerts: z.record(z.string(), z.unknown()).optional(),
+      })
       .loose()
       .optional(),
   })
@@ -116,16 +122,36 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = defa
       return 0;
     }
     const options = await resolveOptions(values, env, io);
-    const api = new InfluxApi({ url: options.url, org: options.org, token: options.token, timeoutMs: options.timeoutMs });
+    const api = new InfluxApi({
+      url: options.url,
+      org: options.org,
+      token: options.token,
+      timeoutMs: options.timeoutMs,
+    });
     io.stderr(`sampling ${options.url} (org ${options.org})\n`);
     const sample = await takeSample({ api, dataDir: options.dataDir, capacityBytes: options.capacityBytes });
     io.stderr(`reading ${options.windowDays} days of stored samples from ${options.systemBucket}\n`);
     const [history, topEntities] = await Promise.all([
       loadHistory(api, options.systemBucket, options.windowDays),
-      options.top > 0 && sample.buckets.some((b) => b.name === options.eventsBucket) ? queryTopEntities(api, options.eventsBucket, options.top) : undefined,
+      options.top > 0 && sample.buckets.some((b) => b.name === options.eventsBucket)
+        ? queryTopEntities(api, options.eventsBucket, options.top)
+        : undefined,
     ]);
-    const report = buildReport({ sample, history, windowDays: options.windowDays, server: options.url, org: options.org, thresholds: options.alerts, topEntities });
-    const text = options.format === "json" ? `${JSON.stringify(report, null, 2)}\n` : options.format === "svg" ? renderCapacitySvg(report, history) : formatTable(report);
+    const report = buildReport({
+      sample,
+      history,
+      windowDays: options.windowDays,
+      server: options.url,
+      org: options.org,
+      thresholds: options.alerts,
+      topEntities,
+    });
+    const text =
+      options.format === "json"
+        ? `${JSON.stringify(report, null, 2)}\n`
+        : options.format === "svg"
+          ? renderCapacitySvg(report, history)
+          : formatTable(report);
     if (values.output !== undefined) {
       await writeFile(values.output, text);
       io.stderr(`wrote ${values.output}\n`);
@@ -138,7 +164,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = defa
   }
 }
 
-async function resolveOptions(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv, io: Io): Promise<Options> {
+async function resolveOptions(
+  flags: Record<string, string | boolean | undefined>,
+  env: NodeJS.ProcessEnv,
+  io: Io,
+): Promise<Options> {
   let file: z.infer<typeof ConfigFileSchema> = {};
   const configPath = flags.config as string | undefined;
   if (configPath !== undefined) {
@@ -147,7 +177,9 @@ async function resolveOptions(flags: Record<string, string | boolean | undefined
     try {
       text = configPath === "-" ? await readAll(io.stdin ?? process.stdin) : await readFile(configPath, "utf8");
     } catch (error) {
-      throw new UsageError(`config ${source}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      throw new UsageError(
+        `config ${source}: cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      );
     }
     let json: unknown;
     try {
@@ -156,7 +188,10 @@ async function resolveOptions(flags: Record<string, string | boolean | undefined
       throw new UsageError(`config ${source}: not valid JSON`);
     }
     const parsed = ConfigFileSchema.safeParse(json);
-    if (!parsed.success) throw new UsageError(`config ${source}: ${parsed.error.issues[0]!.path.join(".")}: ${parsed.error.issues[0]!.message}`);
+    if (!parsed.success)
+      throw new UsageError(
+        `config ${source}: ${parsed.error.issues[0]!.path.join(".")}: ${parsed.error.issues[0]!.message}`,
+      );
     file = parsed.data;
   }
   const str = (flag: string) => flags[flag] as string | undefined;
@@ -172,8 +207,13 @@ async function resolveOptions(flags: Record<string, string | boolean | undefined
     url: str("url") ?? env.INFLUXDB_URL ?? file.influxdb?.url,
     org: str("org") ?? env.INFLUXDB_ORG ?? file.influxdb?.org ?? DEFAULT_ORG,
     token: str("token") ?? env.INFLUXDB_MONITOR_TOKEN ?? file.monitor?.token,
-    systemBucket: str("system-bucket") ?? env.INFLUXDB_SYSTEM_BUCKET ?? file.influxdb?.buckets?.system ?? DEFAULT_BUCKETS.system.name,
-    eventsBucket: str("events-bucket") ?? env.INFLUXDB_BUCKET ?? file.influxdb?.buckets?.events ?? DEFAULT_BUCKETS.events.name,
+    systemBucket:
+      str("system-bucket") ??
+      env.INFLUXDB_SYSTEM_BUCKET ??
+      file.influxdb?.buckets?.system ??
+      DEFAULT_BUCKETS.system.name,
+    eventsBucket:
+      str("events-bucket") ?? env.INFLUXDB_BUCKET ?? file.influxdb?.buckets?.events ?? DEFAULT_BUCKETS.events.name,
     dataDir: str("data-dir") ?? file.monitor?.dataDir,
     capacityBytes: capacityGb !== undefined ? capacityGb * 1e9 : file.monitor?.capacityBytes,
     windowDays: num("window-days") ?? file.monitor?.growthWindowDays ?? MONITOR_DEFAULTS.growthWindowDays,
@@ -187,7 +227,9 @@ async function resolveOptions(flags: Record<string, string | boolean | undefined
     const issue = parsed.error.issues[0]!;
     const key = String(issue.path[0]);
     const where = OPTION_SOURCES[key] ?? key;
-    throw new UsageError(`${where}: ${issue.code === "invalid_type" && issue.input === undefined ? "required" : issue.message}`);
+    throw new UsageError(
+      `${where}: ${issue.code === "invalid_type" && issue.input === undefined ? "required" : issue.message}`,
+    );
   }
   return parsed.data;
 }

@@ -75,7 +75,9 @@ async function replay(file: string, config: WriterConfig, logger: Logger, deadli
   let pending = (await pipeline.flush(DRAIN_REPORT_MS)).pendingEvents;
   while (pending > 0 && !signal.received()) {
     process.stderr.write(`waiting for InfluxDB: ${pending} events not yet acknowledged\n`);
-    pending = (await Promise.race([pipeline.flush(DRAIN_REPORT_MS), signal.promise.then(() => ({ pendingEvents: pending }))])).pendingEvents;
+    pending = (
+      await Promise.race([pipeline.flush(DRAIN_REPORT_MS), signal.promise.then(() => ({ pendingEvents: pending }))])
+    ).pendingEvents;
   }
   const result = await pipeline.stop(deadlineMs);
   process.stderr.write(
@@ -107,7 +109,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { config: { type: "string" }, "shutdown-timeout": { type: "string" }, help: { type: "boolean", short: "h" } },
+      options: {
+        config: { type: "string" },
+        "shutdown-timeout": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
     });
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}`);
@@ -121,7 +127,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   const [command, file, ...extra] = positionals;
   const isReplay = command === "replay";
   const isHealthcheck = command === "healthcheck";
-  const validCommand = command === undefined || (isReplay && file !== undefined) || (isHealthcheck && file === undefined);
+  const validCommand =
+    command === undefined || (isReplay && file !== undefined) || (isHealthcheck && file === undefined);
   if (!validCommand || extra.length > 0) {
     process.stderr.write(USAGE);
     return 1;

@@ -46,7 +46,9 @@ export function isTimeZone(zone: string): boolean {
 }
 
 /** An IANA time zone (checked, so a typo fails at start-up rather than at the first event). */
-export const TimeZoneSchema = z.string().refine(isTimeZone, { message: "must be an IANA time zone such as Europe/Berlin" });
+export const TimeZoneSchema = z
+  .string()
+  .refine(isTimeZone, { message: "must be an IANA time zone such as Europe/Berlin" });
 
 const httpUrl = z
   .string()
@@ -73,7 +75,9 @@ const filterSelector = z
 export type FilterSelector = z.infer<typeof filterSelector>;
 
 /** Include/exclude filters with Home Assistant's semantics (`filters.ts`); each side defaults to empty. */
-export const FiltersSchema = z.object({ include: filterSelector.prefault({}), exclude: filterSelector.prefault({}) }).strict();
+export const FiltersSchema = z
+  .object({ include: filterSelector.prefault({}), exclude: filterSelector.prefault({}) })
+  .strict();
 
 /** Bucket roles a routing rule may name; each resolves through `influxdb.buckets`. */
 export const ROUTABLE_BUCKETS = ["events", "weather", "system", "sports"] as const;
@@ -157,7 +161,10 @@ export const WriterConfigSchema = z
         recorderCommitIntervalSeconds: z.number().min(0).default(5),
       })
       .strict()
-      .refine((ha) => ha.token !== undefined || ha.tokenFile !== undefined, { message: "required (or a file holding it: HA_TOKEN_FILE, homeAssistant.tokenFile)", path: ["token"] })
+      .refine((ha) => ha.token !== undefined || ha.tokenFile !== undefined, {
+        message: "required (or a file holding it: HA_TOKEN_FILE, homeAssistant.tokenFile)",
+        path: ["token"],
+      })
       .optional(),
     /** The HTTP ingest endpoint (served only with a token) and the probes' port. */
     ingest: z
@@ -176,7 +183,10 @@ export const WriterConfigSchema = z
     /** Include/exclude filters with Home Assistant's semantics (`filters.ts`). */
     filters: FiltersSchema.prefault({}),
     /** Extra routing rules (`routing.ts`). */
-    routing: z.object({ rules: z.array(routingRule).default([]) }).strict().prefault({}),
+    routing: z
+      .object({ rules: z.array(routingRule).default([]) })
+      .strict()
+      .prefault({}),
     /** The durable spool (`spool.ts`): its directory and its bound in bytes. */
     spool: z
       .object({
@@ -272,7 +282,8 @@ export async function loadConfig(options: LoadConfigOptions): Promise<WriterConf
     const source = options.file === "-" ? "standard input" : options.file;
     let text: string;
     try {
-      text = options.file === "-" ? await readAll(options.stdin ?? process.stdin) : await readFile(options.file, "utf8");
+      text =
+        options.file === "-" ? await readAll(options.stdin ?? process.stdin) : await readFile(options.file, "utf8");
     } catch (error) {
       throw new ConfigError([`config file ${source}: cannot be read (${(error as Error).message})`]);
     }
@@ -318,7 +329,8 @@ export function resolveConfig(json: unknown, env: NodeJS.ProcessEnv): WriterConf
     throw new ConfigError(
       parsed.error.issues.flatMap((issue) => {
         const path = issue.path.map(String).join(".");
-        if (issue.code === "unrecognized_keys") return issue.keys.map((key) => `${path ? `${path}.` : ""}${key}: unknown key`);
+        if (issue.code === "unrecognized_keys")
+          return issue.keys.map((key) => `${path ? `${path}.` : ""}${key}: unknown key`);
         const envName = fromEnv.get(path) ?? envNameFor(path);
         const label = envName ? `${envName} (${path})` : path || "config";
         return `${label}: ${issue.code === "invalid_type" && issue.input === undefined ? "required" : issue.message}`;

@@ -281,7 +281,11 @@ export class Deliverer {
       const itemLines = item.lines;
       const decision = decide(
         outcome,
-        { lineCount: item.count, attempt: this.health.consecutiveFailures, lineTexts: () => itemLines.map((line) => line.toString("utf8", 0, line.length - 1)) },
+        {
+          lineCount: item.count,
+          attempt: this.health.consecutiveFailures,
+          lineTexts: () => itemLines.map((line) => line.toString("utf8", 0, line.length - 1)),
+        },
         retry,
       );
       switch (decision.kind) {
@@ -291,9 +295,19 @@ export class Deliverer {
         case "retry": {
           this.delayAll(decision.delayMs, decision.probe);
           metrics.batchesRetried.inc({ bucket, reason: failureReason(outcome) });
-          const log = this.health.consecutiveFailures === 1 || outcome.kind === "unauthorized" ? logger.error.bind(logger) : logger.warn.bind(logger);
+          const log =
+            this.health.consecutiveFailures === 1 || outcome.kind === "unauthorized"
+              ? logger.error.bind(logger)
+              : logger.warn.bind(logger);
           log(
-            { bucket, lines: item.count, outcome: outcome.kind, reason: failureReason(outcome), retryInMs: Math.round(decision.delayMs), error: outcome.message },
+            {
+              bucket,
+              lines: item.count,
+              outcome: outcome.kind,
+              reason: failureReason(outcome),
+              retryInMs: Math.round(decision.delayMs),
+              error: outcome.message,
+            },
             "write to InfluxDB failed; the batch stays spooled and will be retried",
           );
           break;
@@ -307,7 +321,12 @@ export class Deliverer {
           break;
         case "dead-letter": {
           const status = outcome.kind === "rejected" ? outcome.status : 413;
-          await this.deadLetter(bucket, decision.lines.map((index) => itemLines[index]!), status, outcome.message);
+          await this.deadLetter(
+            bucket,
+            decision.lines.map((index) => itemLines[index]!),
+            status,
+            outcome.message,
+          );
           work.pop();
           if (decision.rest.length > 0) {
             const rest = decision.rest.map((index) => itemLines[index]!);
@@ -341,7 +360,10 @@ export class Deliverer {
       if (!this.running) return;
       this.tracker.probed(outcome);
       if (outcome.kind === "delivered" && this.running) {
-        this.options.logger.info({ backoffLeftMs: Math.round(this.notBefore - Date.now()) }, "InfluxDB answers its health probe again; ending the backoff");
+        this.options.logger.info(
+          { backoffLeftMs: Math.round(this.notBefore - Date.now()) },
+          "InfluxDB answers its health probe again; ending the backoff",
+        );
         this.notBefore = 0;
         this.wakeGate();
         return;
@@ -412,7 +434,10 @@ export class Deliverer {
       await appendFile(this.options.deadLetterPath, `${records}\n`);
     } catch (error) {
       // The file cannot take them (a full disk): the log is the last place these lines are kept.
-      this.options.logger.error({ err: error, bucket, status, reason, records }, "could not write the dead-letter file; the refused lines follow in this log entry");
+      this.options.logger.error(
+        { err: error, bucket, status, reason, records },
+        "could not write the dead-letter file; the refused lines follow in this log entry",
+      );
     }
     this.options.metrics.deadLetterLines.inc({ bucket }, lines.length);
     this.options.logger.error(

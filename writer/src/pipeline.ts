@@ -160,7 +160,10 @@ class WriterPipeline implements Pipeline {
   private submitsInProgress = 0;
   private readonly statsPrefix: string;
 
-  constructor(private readonly config: WriterConfig, private readonly deps: PipelineDeps) {
+  constructor(
+    private readonly config: WriterConfig,
+    private readonly deps: PipelineDeps,
+  ) {
     this.clock = new ZoneClock(config.timeZone ?? "UTC");
     this.filter = new EntityFilter(config.filters);
     this.router = new Router(config);
@@ -209,7 +212,8 @@ class WriterPipeline implements Pipeline {
   }
 
   async submit(rawEvents: readonly unknown[], source: string): Promise<SubmitResult[]> {
-    if (this.state !== "running" || this.spool === undefined) throw new Error(`pipeline is not accepting events: it is ${this.state}`);
+    if (this.state !== "running" || this.spool === undefined)
+      throw new Error(`pipeline is not accepting events: it is ${this.state}`);
     this.submitsInProgress++;
     try {
       await this.spool.waitForRoom();
@@ -234,7 +238,13 @@ class WriterPipeline implements Pipeline {
         if (event.entityId === this.weatherEntity) this.rememberWeather(event);
         const fromHomeAssistant = source === HOME_ASSISTANT_SOURCE;
         if (!this.filter.passes(event.entityId, event.domain)) {
-          results[index] = { index, status: "filtered", reason: "excluded", message: FILTER_REASONS.excluded, entityId: event.entityId };
+          results[index] = {
+            index,
+            status: "filtered",
+            reason: "excluded",
+            message: FILTER_REASONS.excluded,
+            entityId: event.entityId,
+          };
           filtered.set("excluded", (filtered.get("excluded") ?? 0) + 1);
           continue;
         }
@@ -255,11 +265,15 @@ class WriterPipeline implements Pipeline {
       try {
         // A full spool refuses HTTP ingest (its client is answered 503 and resends) and makes the
         // other sources wait (backpressure), so nothing acknowledged is ever dropped for room.
-        await this.spool.append([...records.values()], { source, whenFull: source === INGEST_SOURCE ? "refuse" : "wait" });
+        await this.spool.append([...records.values()], {
+          source,
+          whenFull: source === INGEST_SOURCE ? "refuse" : "wait",
+        });
       } catch (error) {
         // Nothing of this call is durable: forget what it taught about its entities, or the caller's
         // retry of the same events would be taken for repeats and skipped.
-        for (const result of results) if (result?.status === "accepted" && result.entityId) this.entities.delete(result.entityId);
+        for (const result of results)
+          if (result?.status === "accepted" && result.entityId) this.entities.delete(result.entityId);
         throw error;
       }
       if (accepted > 0) this.memoryChanged();
@@ -281,7 +295,10 @@ class WriterPipeline implements Pipeline {
     if (memory !== undefined) {
       const repeat = fromHomeAssistant
         ? !event.timeFromReceipt && memory.lastHadTime && event.timeUs <= memory.lastEventUs
-        : !event.timeFromReceipt && memory.lastHadTime && event.timeUs === memory.lastEventUs && event.state === memory.state;
+        : !event.timeFromReceipt &&
+          memory.lastHadTime &&
+          event.timeUs === memory.lastEventUs &&
+          event.state === memory.state;
       if (repeat) return undefined;
       if (event.timeUs >= memory.lastEventUs && event.timeUs <= memory.lastWrittenUs) time = memory.lastWrittenUs + 1;
     }
@@ -322,7 +339,10 @@ class WriterPipeline implements Pipeline {
       const key = `${event.entityId} ${unit}`;
       if (this.unknownUnitsLogged.has(key)) continue;
       this.unknownUnitsLogged.add(key);
-      this.deps.logger.warn({ entityId: event.entityId, unit }, "weather value in a unit the writer cannot convert to °C / hPa; that value is not written");
+      this.deps.logger.warn(
+        { entityId: event.entityId, unit },
+        "weather value in a unit the writer cannot convert to °C / hPa; that value is not written",
+      );
     }
     return reading;
   }
@@ -344,7 +364,10 @@ class WriterPipeline implements Pipeline {
       this.clock = new ZoneClock(timeZone);
       this.deps.logger.info({ timeZone }, "time_of_day follows Home Assistant's time zone");
     } catch {
-      this.deps.logger.warn({ timeZone }, "Home Assistant's time zone is unknown to this runtime; time_of_day stays in UTC");
+      this.deps.logger.warn(
+        { timeZone },
+        "Home Assistant's time zone is unknown to this runtime; time_of_day stays in UTC",
+      );
     }
   }
 
@@ -364,10 +387,15 @@ class WriterPipeline implements Pipeline {
     }
     const parsed = MemoryFileSchema.safeParse(json);
     if (!parsed.success) {
-      this.deps.logger.warn({ file }, "the entity memory is unreadable; previous_state and duration_seconds start afresh");
+      this.deps.logger.warn(
+        { file },
+        "the entity memory is unreadable; previous_state and duration_seconds start afresh",
+      );
       return;
     }
-    for (const [entityId, [lastEventUs, lastWrittenUs, lastHadTime, state, changedUs]] of Object.entries(parsed.data.entities)) {
+    for (const [entityId, [lastEventUs, lastWrittenUs, lastHadTime, state, changedUs]] of Object.entries(
+      parsed.data.entities,
+    )) {
       this.entities.set(entityId, { lastEventUs, lastWrittenUs, lastHadTime, state, changedUs });
     }
     for (const { atUs, reading } of parsed.data.weather) this.weather.record(atUs, reading);
@@ -388,7 +416,8 @@ class WriterPipeline implements Pipeline {
     if (!this.memoryDirty) return;
     this.memoryDirty = false;
     const entities: Record<string, [number, number, boolean, string, number]> = {};
-    for (const [entityId, m] of this.entities) entities[entityId] = [m.lastEventUs, m.lastWrittenUs, m.lastHadTime, m.state, m.changedUs];
+    for (const [entityId, m] of this.entities)
+      entities[entityId] = [m.lastEventUs, m.lastWrittenUs, m.lastHadTime, m.state, m.changedUs];
     const latest = this.weather.latest();
     const file = join(this.config.spool.dir, MEMORY_FILE);
     try {
@@ -420,9 +449,11 @@ class WriterPipeline implements Pipeline {
       ...(health?.lastSuccessAt ? { lastSuccessAt: health.lastSuccessAt.toISOString() } : {}),
       details,
     };
-    if (health === undefined || this.deliverer === undefined) return { ...base, healthy: false, message: `pipeline is ${this.state}` };
+    if (health === undefined || this.deliverer === undefined)
+      return { ...base, healthy: false, message: `pipeline is ${this.state}` };
     const verdict = this.deliverer.verdict();
-    if (!verdict.healthy) return { ...base, healthy: false, message: `${verdict.message}; ${spool.events} events kept in the spool` };
+    if (!verdict.healthy)
+      return { ...base, healthy: false, message: `${verdict.message}; ${spool.events} events kept in the spool` };
     return { ...base, healthy: this.state === "running", message: `${spool.events} events waiting for delivery` };
   }
 
@@ -430,23 +461,39 @@ class WriterPipeline implements Pipeline {
     const current = this.currentWeather();
     const at = this.weatherAt === undefined ? {} : { lastSuccessAt: new Date(this.weatherAt).toISOString() };
     if (this.weatherEntity === undefined) {
-      return { name: "weather", healthy: true, message: "no weather entity configured; weather comes with events when they carry it" };
+      return {
+        name: "weather",
+        healthy: true,
+        message: "no weather entity configured; weather comes with events when they carry it",
+      };
     }
     if (current === undefined) {
       return { name: "weather", healthy: false, message: `no current reading from ${this.weatherEntity}`, ...at };
     }
-    return { name: "weather", healthy: true, message: `current reading from ${this.weatherEntity} (°C, hPa)`, ...at, details: { ...current } };
+    return {
+      name: "weather",
+      healthy: true,
+      message: `current reading from ${this.weatherEntity} (°C, hPa)`,
+      ...at,
+      details: { ...current },
+    };
   }
 
   async checkWritable(): Promise<WritableCheck> {
     const health = this.deliverer?.health;
     const verdict = this.deliverer?.verdict();
-    if (verdict !== undefined && !verdict.healthy) return { ok: false, message: health?.unauthorized && health.lastError ? health.lastError : verdict.message };
-    if (health?.lastSuccessAt && health.consecutiveFailures === 0 && Date.now() - health.lastSuccessAt.getTime() < RECENT_SUCCESS_MS) {
+    if (verdict !== undefined && !verdict.healthy)
+      return { ok: false, message: health?.unauthorized && health.lastError ? health.lastError : verdict.message };
+    if (
+      health?.lastSuccessAt &&
+      health.consecutiveFailures === 0 &&
+      Date.now() - health.lastSuccessAt.getTime() < RECENT_SUCCESS_MS
+    ) {
       return { ok: true, message: "InfluxDB accepted a write recently" };
     }
     const outcome = await this.client.probe(this.config.influxdb.buckets.events);
-    if (outcome.kind === "delivered") return { ok: true, message: "InfluxDB is reachable and accepts writes with this token" };
+    if (outcome.kind === "delivered")
+      return { ok: true, message: "InfluxDB is reachable and accepts writes with this token" };
     return { ok: false, message: `${outcome.kind}: ${outcome.message}` };
   }
 
@@ -472,7 +519,12 @@ class WriterPipeline implements Pipeline {
     await this.spool?.close();
     this.state = "stopped";
     const level = result.drained ? "info" : "warn";
-    this.deps.logger[level]({ pendingEvents: result.pendingEvents }, result.drained ? "pipeline stopped; everything delivered" : "pipeline stopped before everything was delivered; the rest stays in the spool");
+    this.deps.logger[level](
+      { pendingEvents: result.pendingEvents },
+      result.drained
+        ? "pipeline stopped; everything delivered"
+        : "pipeline stopped before everything was delivered; the rest stays in the spool",
+    );
     return result;
   }
 
@@ -504,14 +556,18 @@ class WriterPipeline implements Pipeline {
     const fields = figures.map(([key, value]) => `${key}=${formatFloat(value)}`).join(",");
     const line = `${this.statsPrefix}${fields} ${Date.now() * 1000}\n`;
     try {
-      await this.spool.append([{ bucket: this.config.influxdb.buckets.system, lines: line, count: 1 }], { source: "statistics" });
+      await this.spool.append([{ bucket: this.config.influxdb.buckets.system, lines: line, count: 1 }], {
+        source: "statistics",
+      });
     } catch (error) {
       this.deps.logger.warn({ err: error }, "could not spool the writer's statistics");
     }
   }
 }
 
-async function total(metric: { get(): Promise<{ values: { value: number }[] }> | { values: { value: number }[] } }): Promise<number> {
+async function total(metric: {
+  get(): Promise<{ values: { value: number }[] }> | { values: { value: number }[] };
+}): Promise<number> {
   const { values } = await metric.get();
   return values.reduce((sum, sample) => sum + sample.value, 0);
 }

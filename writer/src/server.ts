@@ -10,7 +10,13 @@
  *   details are readings: both are shown only to a request bearing the ingest token.
  * - `/metrics`: the Prometheus registry, plus `writer_component_healthy{component}` read at scrape.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import { Gauge } from "prom-client";
 import type { Logger } from "./logger";
 import type { StorageStatus } from "./monitor";
@@ -92,7 +98,9 @@ class RequestLog extends LogController {
 /** Combines the components into the overall verdict. */
 export function overallStatus(components: Record<ComponentName, ServiceComponent>): ServiceStatus["status"] {
   if (!components.influxdb.healthy) return "unhealthy";
-  return Object.values(components).every((component) => !component.enabled || component.healthy) ? "healthy" : "degraded";
+  return Object.values(components).every((component) => !component.enabled || component.healthy)
+    ? "healthy"
+    : "degraded";
 }
 
 /** Builds the status report from the live components. */
@@ -103,9 +111,19 @@ export function serviceStatus(options: ServerOptions): ServiceStatus {
   const components: Record<ComponentName, ServiceComponent> = {
     websocket_client: ha
       ? { ...ha.status(), enabled: true }
-      : { name: "websocket_client", enabled: false, healthy: false, message: "not configured (no homeAssistant section)" },
+      : {
+          name: "websocket_client",
+          enabled: false,
+          healthy: false,
+          message: "not configured (no homeAssistant section)",
+        },
     ingest: ingestEnabled
-      ? { name: "ingest", enabled: true, healthy: accepting, message: accepting ? `accepting events at ${INGEST_PATH}` : "shutting down" }
+      ? {
+          name: "ingest",
+          enabled: true,
+          healthy: accepting,
+          message: accepting ? `accepting events at ${INGEST_PATH}` : "shutting down",
+        }
       : { name: "ingest", enabled: false, healthy: false, message: "not configured (no ingest token)" },
     influxdb: { ...options.pipeline.status(), name: "influxdb", enabled: true },
     weather: { ...options.pipeline.weatherStatus(), name: "weather", enabled: options.weatherConfigured },
@@ -158,7 +176,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return reply.code(check.ok ? 200 : 503).send({ ready: check.ok, message: check.message });
   });
   const fullStatusAllowed = options.ingest.token === undefined ? () => false : bearerTokenMatcher(options.ingest.token);
-  app.get("/status", async (request) => (fullStatusAllowed(request.headers.authorization) ? status() : publicStatus(status())));
+  app.get("/status", async (request) =>
+    fullStatusAllowed(request.headers.authorization) ? status() : publicStatus(status()),
+  );
   app.get("/metrics", async (_request, reply) => {
     reply.header("content-type", options.metrics.registry.contentType);
     return options.metrics.registry.metrics();

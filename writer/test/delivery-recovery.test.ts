@@ -24,15 +24,26 @@ describe("recovery and health", () => {
   let metrics: WriterMetrics;
 
   /** A pipeline whose backoff is a full minute, as production's reaches during an outage. */
-  async function start(overrides: Record<string, unknown> = {}, retry = { baseMs: 60_000, maxMs: 60_000 }): Promise<Pipeline> {
+  async function start(
+    overrides: Record<string, unknown> = {},
+    retry = { baseMs: 60_000, maxMs: 60_000 },
+  ): Promise<Pipeline> {
     metrics = createMetrics({ processMetrics: false });
-    pipeline = createPipeline(testConfig(fake.url, spool.dir, overrides), { logger: memoryLogger().logger, metrics, retry });
+    pipeline = createPipeline(testConfig(fake.url, spool.dir, overrides), {
+      logger: memoryLogger().logger,
+      metrics,
+      retry,
+    });
     await pipeline.start();
     return pipeline;
   }
 
   const events = (count: number, from = 0, entity = "sensor.power") =>
-    Array.from({ length: count }, (_, i) => ({ entity_id: entity, state: String(from + i), timestamp: new Date(Date.UTC(2026, 0, 1) + (from + i) * 1000).toISOString() }));
+    Array.from({ length: count }, (_, i) => ({
+      entity_id: entity,
+      state: String(from + i),
+      timestamp: new Date(Date.UTC(2026, 0, 1) + (from + i) * 1000).toISOString(),
+    }));
 
   beforeEach(async () => {
     fake = await startFakeInflux();
@@ -82,7 +93,10 @@ describe("recovery and health", () => {
 
   it("a write unanswered for longer than the health timeout makes /status and /readyz unhealthy; a 204 clears it", async () => {
     fake.answer = (_request, index) => (index === 0 ? "hang" : undefined);
-    const writer = await start({ influxdb: { writeTimeoutSeconds: 2, healthTimeoutSeconds: 0.3 } }, { baseMs: 5, maxMs: 40 });
+    const writer = await start(
+      { influxdb: { writeTimeoutSeconds: 2, healthTimeoutSeconds: 0.3 } },
+      { baseMs: 5, maxMs: 40 },
+    );
     await writer.submit(events(3), "test");
     await eventually(() => writer.status().healthy === false);
     expect(writer.status().message).toMatch(/no answer for \d+ s .*InfluxDB hangs/);
@@ -119,7 +133,10 @@ describe("recovery and health", () => {
   it("with nothing to write, a health probe finds a hung InfluxDB and a working one clears it", async () => {
     let hang = true;
     fake.answer = (request) => (isProbe(request) && hang ? "hang" : undefined);
-    const writer = await start({ influxdb: { readTimeoutSeconds: 0.3, healthTimeoutSeconds: 1 } }, { baseMs: 5, maxMs: 40 });
+    const writer = await start(
+      { influxdb: { readTimeoutSeconds: 0.3, healthTimeoutSeconds: 1 } },
+      { baseMs: 5, maxMs: 40 },
+    );
     await eventually(() => writer.status().healthy === false, 5000);
     expect(writer.status().message).toMatch(/does not answer its health probe/);
     hang = false;
@@ -143,7 +160,11 @@ describe("recovery and health", () => {
     }
     expect(refused).toBeGreaterThan(0);
     // Read-ahead into memory counts as pending: exactly what was accepted, nothing dropped.
-    expect(writer.status().details).toMatchObject({ spoolEvents: accepted, spoolDroppedEvents: 0, spoolRefusedEvents: refused });
+    expect(writer.status().details).toMatchObject({
+      spoolEvents: accepted,
+      spoolDroppedEvents: 0,
+      spoolRefusedEvents: refused,
+    });
     expect(writer.status().details!.spoolDiskBytes as number).toBeLessThanOrEqual(1024 * 1024);
     const refusedMetric = (await metrics.spoolRefusedEvents.get()).values;
     expect(refusedMetric).toEqual([expect.objectContaining({ labels: { source: "ingest" }, value: refused })]);

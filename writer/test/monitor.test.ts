@@ -49,7 +49,13 @@ function syntheticSample(at: number, round: number, failingTask: boolean): Sampl
     newestPointAt: at,
     pointsLastDay: 5000,
   }));
-  return { at, buckets, tasks: [task(failingTask, at)], disk: { source: "configured", capacityBytes: 100e9, usedBytes: 10e9 + round * 6e6 }, problems: [] };
+  return {
+    at,
+    buckets,
+    tasks: [task(failingTask, at)],
+    disk: { source: "configured", capacityBytes: 100e9, usedBytes: 10e9 + round * 6e6 },
+    problems: [],
+  };
 }
 
 describe("the storage monitor over many intervals (fake clock)", () => {
@@ -57,7 +63,9 @@ describe("the storage monitor over many intervals (fake clock)", () => {
     vi.useRealTimers();
   });
 
-  it("keeps memory, metrics and logs bounded: history within the growth window, one log line per change", { timeout: 120_000 }, async () => {
+  it("keeps memory, metrics and logs bounded: history within the growth window, one log line per change", {
+    timeout: 120_000,
+  }, async () => {
     vi.useFakeTimers({ now: START });
     const { logger, lines } = memoryLogger();
     const registry = new Registry();
@@ -146,7 +154,10 @@ describe("the storage monitor when the server is down or answers garbage", () =>
 
   async function fakeServer(routes: Record<string, { status?: number; body: string }>): Promise<string> {
     const server = createServer((request, response) => {
-      const route = routes[(request.url ?? "").split("?")[0]!] ?? { status: 404, body: '{"code":"not found","message":"path not found"}' };
+      const route = routes[(request.url ?? "").split("?")[0]!] ?? {
+        status: 404,
+        body: '{"code":"not found","message":"path not found"}',
+      };
       response.writeHead(route.status ?? 200, { "content-type": "application/json" });
       response.end(route.body);
     });
@@ -158,21 +169,59 @@ describe("the storage monitor when the server is down or answers garbage", () =>
   async function statusAfterRounds(url: string, rounds = 3) {
     const { logger, lines } = memoryLogger();
     const api = new InfluxApi({ url, org: "home_assistant", token: "monitor-token-secret", timeoutMs: 2_000 });
-    const monitor = new StorageMonitor(config(), { logger, registry: new Registry(), sample: () => takeSample({ api }), store: async () => {} });
+    const monitor = new StorageMonitor(config(), {
+      logger,
+      registry: new Registry(),
+      sample: () => takeSample({ api }),
+      store: async () => {},
+    });
     for (let i = 0; i < rounds; i++) await monitor.sampleOnce();
     return { status: monitor.status(), lines };
   }
 
-  const BUCKETS = JSON.stringify({ buckets: [{ id: "b1", name: "home_assistant_events", type: "user", retentionRules: [{ type: "expire", everySeconds: 86_400 }] }] });
+  const BUCKETS = JSON.stringify({
+    buckets: [
+      {
+        id: "b1",
+        name: "home_assistant_events",
+        type: "user",
+        retentionRules: [{ type: "expire", everySeconds: 86_400 }],
+      },
+    ],
+  });
 
   type Routes = Record<string, { status?: number; body: string }>;
   it.each<{ name: string; routes?: Routes; message: RegExp }>([
-    { name: "nothing listens", routes: undefined, message: /^sampling fails: GET \/api\/v2\/buckets: server unreachable \(ECONNREFUSED\)$/ },
-    { name: "HTML instead of JSON", routes: { "/api/v2/buckets": { body: "<html>proxy error</html>" } }, message: /^sampling fails: GET \/api\/v2\/buckets: answer is not JSON: "<html>proxy error<\/html>"$/ },
-    { name: "a JSON object without buckets", routes: { "/api/v2/buckets": { body: '{"hello":1}' } }, message: /^sampling fails: GET \/api\/v2\/buckets: answer has no buckets list$/ },
-    { name: "the token is refused", routes: { "/api/v2/buckets": { status: 401, body: '{"code":"unauthorized","message":"unauthorized access"}' } }, message: /^sampling fails: GET \/api\/v2\/buckets: HTTP 401: unauthorized access$/ },
-    { name: "/metrics is not Prometheus text", routes: { "/api/v2/buckets": { body: BUCKETS }, "/metrics": { body: "{not: prometheus}" } }, message: /^sampling fails: GET \/metrics: not Prometheus text \(line 1 is not Prometheus text/ },
-    { name: "/metrics of something else", routes: { "/api/v2/buckets": { body: BUCKETS }, "/metrics": { body: "# TYPE up gauge\nup 1\n" } }, message: /^sampling fails: GET \/metrics: no storage_\* metrics/ },
+    {
+      name: "nothing listens",
+      routes: undefined,
+      message: /^sampling fails: GET \/api\/v2\/buckets: server unreachable \(ECONNREFUSED\)$/,
+    },
+    {
+      name: "HTML instead of JSON",
+      routes: { "/api/v2/buckets": { body: "<html>proxy error</html>" } },
+      message: /^sampling fails: GET \/api\/v2\/buckets: answer is not JSON: "<html>proxy error<\/html>"$/,
+    },
+    {
+      name: "a JSON object without buckets",
+      routes: { "/api/v2/buckets": { body: '{"hello":1}' } },
+      message: /^sampling fails: GET \/api\/v2\/buckets: answer has no buckets list$/,
+    },
+    {
+      name: "the token is refused",
+      routes: { "/api/v2/buckets": { status: 401, body: '{"code":"unauthorized","message":"unauthorized access"}' } },
+      message: /^sampling fails: GET \/api\/v2\/buckets: HTTP 401: unauthorized access$/,
+    },
+    {
+      name: "/metrics is not Prometheus text",
+      routes: { "/api/v2/buckets": { body: BUCKETS }, "/metrics": { body: "{not: prometheus}" } },
+      message: /^sampling fails: GET \/metrics: not Prometheus text \(line 1 is not Prometheus text/,
+    },
+    {
+      name: "/metrics of something else",
+      routes: { "/api/v2/buckets": { body: BUCKETS }, "/metrics": { body: "# TYPE up gauge\nup 1\n" } },
+      message: /^sampling fails: GET \/metrics: no storage_\* metrics/,
+    },
   ])("$name: a clear status, one log line, no crash", async ({ routes, message }) => {
     const url = await fakeServer(routes ?? {});
     // Without routes: a port that was free a moment ago, where nothing listens any more.
@@ -186,7 +235,8 @@ describe("the storage monitor when the server is down or answers garbage", () =>
   });
 
   it("a Flux query that fails is a problem of that bucket; the sizes are still reported", async () => {
-    const metrics = '# TYPE storage_shard_disk_size gauge\nstorage_shard_disk_size{bucket="b1",engine="tsm1",id="7",path="/d",walPath="/w"} 1234\n# TYPE storage_wal_size gauge\nstorage_wal_size{bucket="b1",engine="tsm1",id="7",path="/d",walPath="/w"} 34\n';
+    const metrics =
+      '# TYPE storage_shard_disk_size gauge\nstorage_shard_disk_size{bucket="b1",engine="tsm1",id="7",path="/d",walPath="/w"} 1234\n# TYPE storage_wal_size gauge\nstorage_wal_size{bucket="b1",engine="tsm1",id="7",path="/d",walPath="/w"} 34\n';
     const url = await fakeServer({
       "/api/v2/buckets": { body: BUCKETS },
       "/metrics": { body: metrics },
@@ -195,8 +245,18 @@ describe("the storage monitor when the server is down or answers garbage", () =>
     });
     const { status } = await statusAfterRounds(url, 1);
     expect(status.healthy).toBe(true);
-    expect(status.buckets).toEqual([expect.objectContaining({ name: "home_assistant_events", diskBytes: 1234, walBytes: 34, shards: 1, problem: "Flux query (figures of home_assistant_events): HTTP 500: engine is closed" })]);
-    expect(status.problems).toEqual(["bucket home_assistant_events: Flux query (figures of home_assistant_events): HTTP 500: engine is closed"]);
+    expect(status.buckets).toEqual([
+      expect.objectContaining({
+        name: "home_assistant_events",
+        diskBytes: 1234,
+        walBytes: 34,
+        shards: 1,
+        problem: "Flux query (figures of home_assistant_events): HTTP 500: engine is closed",
+      }),
+    ]);
+    expect(status.problems).toEqual([
+      "bucket home_assistant_events: Flux query (figures of home_assistant_events): HTTP 500: engine is closed",
+    ]);
   });
 });
 
@@ -204,30 +264,61 @@ describe("task health from the runs API", () => {
   it("takes a failed run's error from its log before the task's lastRunError is set, and counts failures and lag", async () => {
     const hour = 3_600_000;
     const now = Date.parse("2026-06-01T12:00:00Z");
-    const run = (status: string, hoursAgo: number, log: string[] = []) => ({ id: `r${hoursAgo}`, status, scheduledFor: new Date(now - hoursAgo * hour).toISOString(), log: log.map((message) => ({ message })) });
+    const run = (status: string, hoursAgo: number, log: string[] = []) => ({
+      id: `r${hoursAgo}`,
+      status,
+      scheduledFor: new Date(now - hoursAgo * hour).toISOString(),
+      log: log.map((message) => ({ message })),
+    });
     const routes: Record<string, string> = {
-      "/api/v2/buckets": JSON.stringify({ buckets: [{ id: "b2", name: "home_assistant_hourly", type: "user", retentionRules: [] }] }),
+      "/api/v2/buckets": JSON.stringify({
+        buckets: [{ id: "b2", name: "home_assistant_hourly", type: "user", retentionRules: [] }],
+      }),
       "/metrics": "# TYPE storage_shard_disk_size gauge\n",
       "/api/v2/query": "",
-      "/api/v2/tasks": JSON.stringify({ tasks: [{ id: "t1", name: "rollup-hourly", status: "active", every: "1h", offset: "5m", lastRunStatus: "success", flux: 'x |> to(bucket: "home_assistant_hourly")' }] }),
+      "/api/v2/tasks": JSON.stringify({
+        tasks: [
+          {
+            id: "t1",
+            name: "rollup-hourly",
+            status: "active",
+            every: "1h",
+            offset: "5m",
+            lastRunStatus: "success",
+            flux: 'x |> to(bucket: "home_assistant_hourly")',
+          },
+        ],
+      }),
       "/api/v2/tasks/t1/runs": JSON.stringify({
         runs: [
           run("success", 5),
-          run("failed", 3, ["Started task from script: \"…\"", "Completed(failed)", 'could not find bucket "raw"', "Task encountered unrecoverable error, requires admin action: could not find bucket \"raw\""]),
-          run("failed", 2, ["Started task from script: \"…\"", "Completed(failed)", 'could not find bucket "raw"']),
-          run("failed", 1, ["Started task from script: \"…\"", "Completed(failed)", 'could not find bucket "raw"']),
+          run("failed", 3, [
+            'Started task from script: "…"',
+            "Completed(failed)",
+            'could not find bucket "raw"',
+            'Task encountered unrecoverable error, requires admin action: could not find bucket "raw"',
+          ]),
+          run("failed", 2, ['Started task from script: "…"', "Completed(failed)", 'could not find bucket "raw"']),
+          run("failed", 1, ['Started task from script: "…"', "Completed(failed)", 'could not find bucket "raw"']),
           run("started", 0),
         ],
       }),
     };
     const server = createServer((request, response) => {
       const body = routes[(request.url ?? "").split("?")[0]!];
-      response.writeHead(body === undefined ? 404 : 200, { "content-type": request.url?.startsWith("/api/v2/query") ? "text/csv" : "application/json" });
+      response.writeHead(body === undefined ? 404 : 200, {
+        "content-type": request.url?.startsWith("/api/v2/query") ? "text/csv" : "application/json",
+      });
       response.end(body ?? "{}");
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
-      const api = new InfluxApi({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, org: "o", token: "t", timeoutMs: 2_000 });
+      const api = new InfluxApi({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        org: "o",
+        token: "t",
+        timeoutMs: 2_000,
+      });
       const sample = await takeSample({ api, now: () => now });
       expect(sample.tasks).toEqual([
         expect.objectContaining({
@@ -267,7 +358,7 @@ describe("parsePrometheusText", () => {
     expect(families.get("storage_wal_size")).toEqual([{ labels: {}, value: Infinity }]);
   });
 
-  it.each(["<html>", 'm{a="1"} lots', 'm{a=1} 2'])("refuses %j", (line) => {
+  it.each(["<html>", 'm{a="1"} lots', "m{a=1} 2"])("refuses %j", (line) => {
     expect(() => parsePrometheusText(line, ["m"])).toThrow(/line 1/);
   });
 });

@@ -143,7 +143,10 @@ describe("spool under faults", () => {
     writeFileSync(join(dir.dir, "cursor.json"), JSON.stringify({ segment: 0, offset: 0 }));
     const fs: SpoolFs = {
       ...nodeFs,
-      readFile: (path) => (path.endsWith("cursor.json") ? Promise.reject(Object.assign(new Error("EIO: i/o error"), { code: "EIO" })) : nodeFs.readFile(path)),
+      readFile: (path) =>
+        path.endsWith("cursor.json")
+          ? Promise.reject(Object.assign(new Error("EIO: i/o error"), { code: "EIO" }))
+          : nodeFs.readFile(path),
     };
     const spool = await open({ fs });
     expect(delivered(await readAll(spool))).toHaveLength(3);
@@ -173,7 +176,8 @@ describe("spool under faults", () => {
           write: (buffer, offset, length) => file.write(buffer, offset, length),
           read: (buffer, offset, length, position) => file.read(buffer, offset, length, position),
           close: () => file.close(),
-          datasync: () => (failing ? Promise.reject(Object.assign(new Error("EIO: fsync failed"), { code: "EIO" })) : file.datasync()),
+          datasync: () =>
+            failing ? Promise.reject(Object.assign(new Error("EIO: fsync failed"), { code: "EIO" })) : file.datasync(),
         };
       },
     };
@@ -183,7 +187,9 @@ describe("spool under faults", () => {
     await new Promise((resolve) => setTimeout(resolve, 1300));
     expect(spool.health().healthy).toBe(false);
     expect(faults.map((fault) => fault.kind)).toContain("fsync");
-    expect(logLines.some((line) => line.includes("fsync of the spool failed") && line.includes('"level":50'))).toBe(true);
+    expect(logLines.some((line) => line.includes("fsync of the spool failed") && line.includes('"level":50'))).toBe(
+      true,
+    );
     failing = false;
     await spool.append([{ bucket: "a", lines: lines(2, 2), count: 2 }]);
     await spool.close();

@@ -28,7 +28,10 @@ describe("spool", () => {
     return Spool.open({ dir: dir.dir, maxBytes, logger, onDrop }).then((spool) => ({ spool, logLines }));
   };
 
-  const onDiskBytes = () => readdirSync(dir.dir).filter((name) => name.startsWith("segment-")).reduce((sum, name) => sum + statSync(join(dir.dir, name)).size, 0);
+  const onDiskBytes = () =>
+    readdirSync(dir.dir)
+      .filter((name) => name.startsWith("segment-"))
+      .reduce((sum, name) => sum + statSync(join(dir.dir, name)).size, 0);
 
   beforeEach(() => {
     dir = tempDir();
@@ -37,7 +40,10 @@ describe("spool", () => {
 
   it("reads back what was appended, per bucket, in order", async () => {
     const { spool } = await open();
-    await spool.append([{ bucket: "a", lines: lines(0, 3), count: 3 }, { bucket: "b", lines: lines(3, 1), count: 1 }]);
+    await spool.append([
+      { bucket: "a", lines: lines(0, 3), count: 3 },
+      { bucket: "b", lines: lines(3, 1), count: 1 },
+    ]);
     await spool.append([{ bucket: "a", lines: lines(4, 2), count: 2 }]);
     const entries = await readAll(spool);
     expect(entries.map((entry) => [entry.bucket, entry.count, entry.data.toString()])).toEqual([
@@ -87,7 +93,12 @@ describe("spool", () => {
   it("never passes its byte bound: an append that does not fit is refused, counted by source, and nothing accepted is lost", async () => {
     const refused: [number, string][] = [];
     const { logger } = memoryLogger();
-    const spool = await Spool.open({ dir: dir.dir, maxBytes: 1024 * 1024, logger, onRefuse: (events, source) => refused.push([events, source]) });
+    const spool = await Spool.open({
+      dir: dir.dir,
+      maxBytes: 1024 * 1024,
+      logger,
+      onRefuse: (events, source) => refused.push([events, source]),
+    });
     const record = lines(0, 1000); // ~16 kB per append
     let accepted = 0;
     let refusals = 0;
@@ -123,7 +134,9 @@ describe("spool", () => {
     }
     const before = spool.stats().events;
     let admitted = false;
-    const waiting = spool.append([{ bucket: "a", lines: record, count: 1000 }], { source: "websocket", whenFull: "wait" }).then(() => (admitted = true));
+    const waiting = spool
+      .append([{ bucket: "a", lines: record, count: 1000 }], { source: "websocket", whenFull: "wait" })
+      .then(() => (admitted = true));
     await new Promise((resolve) => setTimeout(resolve, 150));
     expect(admitted).toBe(false);
     // Delivery acknowledges everything: the spool reclaims the delivered segments (the current one too).
@@ -154,7 +167,9 @@ describe("spool", () => {
   it("refuses a record larger than the whole bound, even to a source that would wait", async () => {
     const { spool } = await open(1024 * 1024);
     const huge = `m s="${"x".repeat(1024 * 1024)}" 1\n`;
-    await expect(spool.append([{ bucket: "a", lines: huge, count: 1 }], { whenFull: "wait" })).rejects.toBeInstanceOf(SpoolFullError);
+    await expect(spool.append([{ bucket: "a", lines: huge, count: 1 }], { whenFull: "wait" })).rejects.toBeInstanceOf(
+      SpoolFullError,
+    );
     await spool.close();
   });
 

@@ -37,7 +37,12 @@ export interface BatchFacts {
 const MAX_ATTEMPT = 64;
 
 /** The decision for one outcome. */
-export function decide(outcome: WriteOutcome, batch: BatchFacts, policy: RetryPolicy, random: () => number = Math.random): Decision {
+export function decide(
+  outcome: WriteOutcome,
+  batch: BatchFacts,
+  policy: RetryPolicy,
+  random: () => number = Math.random,
+): Decision {
   switch (outcome.kind) {
     case "delivered":
       return { kind: "done" };
@@ -50,14 +55,22 @@ export function decide(outcome: WriteOutcome, batch: BatchFacts, policy: RetryPo
     case "unauthorized":
       return { kind: "retry", delayMs: retryDelayMs(MAX_ATTEMPT, policy, undefined, random), probe: true };
     case "too_large":
-      return batch.lineCount === 1 ? { kind: "dead-letter", lines: [0], rest: [] } : { kind: "split", parts: halves(batch.lineCount) };
+      return batch.lineCount === 1
+        ? { kind: "dead-letter", lines: [0], rest: [] }
+        : { kind: "split", parts: halves(batch.lineCount) };
     case "rejected": {
       const named = offendingLines(outcome.message, batch.lineTexts());
       if (named.size > 0) {
         const all = Array.from({ length: batch.lineCount }, (_, index) => index);
-        return { kind: "dead-letter", lines: all.filter((index) => named.has(index)), rest: all.filter((index) => !named.has(index)) };
+        return {
+          kind: "dead-letter",
+          lines: all.filter((index) => named.has(index)),
+          rest: all.filter((index) => !named.has(index)),
+        };
       }
-      return batch.lineCount === 1 ? { kind: "dead-letter", lines: [0], rest: [] } : { kind: "split", parts: halves(batch.lineCount) };
+      return batch.lineCount === 1
+        ? { kind: "dead-letter", lines: [0], rest: [] }
+        : { kind: "split", parts: halves(batch.lineCount) };
     }
   }
 }

@@ -36,7 +36,10 @@ export class HealthTracker {
   private timedOut = false;
   private probeFailure: string | undefined;
 
-  constructor(private readonly healthTimeoutMs: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly healthTimeoutMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Notes a write request going out; pass the id to `writeEnded`. */
   writeStarted(): number {
@@ -71,14 +74,23 @@ export class HealthTracker {
 
   /** The current verdict. */
   verdict(): HealthVerdict {
-    if (this.state.unauthorized) return { healthy: false, message: "InfluxDB refuses the token or the org/bucket is missing" };
+    if (this.state.unauthorized)
+      return { healthy: false, message: "InfluxDB refuses the token or the org/bucket is missing" };
     const oldest = Math.min(...this.inFlight.values());
     const waited = this.now() - oldest;
     if (waited > this.healthTimeoutMs) {
-      return { healthy: false, message: `a write has had no answer for ${Math.round(waited / 1000)} s (health timeout ${this.healthTimeoutMs / 1000} s): InfluxDB hangs` };
+      return {
+        healthy: false,
+        message: `a write has had no answer for ${Math.round(waited / 1000)} s (health timeout ${this.healthTimeoutMs / 1000} s): InfluxDB hangs`,
+      };
     }
-    if (this.timedOut) return { healthy: false, message: "the last write had no answer within the write timeout: InfluxDB hangs or is overloaded" };
-    if (this.probeFailure !== undefined) return { healthy: false, message: `InfluxDB does not answer its health probe (${this.probeFailure})` };
+    if (this.timedOut)
+      return {
+        healthy: false,
+        message: "the last write had no answer within the write timeout: InfluxDB hangs or is overloaded",
+      };
+    if (this.probeFailure !== undefined)
+      return { healthy: false, message: `InfluxDB does not answer its health probe (${this.probeFailure})` };
     if (this.state.consecutiveFailures >= UNHEALTHY_AFTER_FAILURES) {
       return { healthy: false, message: `writes keep failing (${this.state.consecutiveFailures} in a row)` };
     }

@@ -8,7 +8,14 @@ import type { DiskForecast, Rate } from "./forecast";
 import type { TaskSample } from "./sampler";
 
 /** The alerts the monitor raises; the README's "Watching storage" says what each means. */
-export const ALERT_NAMES = ["disk_used", "disk_full_soon", "task_failing", "task_lagging", "series_high", "series_growth"] as const;
+export const ALERT_NAMES = [
+  "disk_used",
+  "disk_full_soon",
+  "task_failing",
+  "task_lagging",
+  "series_high",
+  "series_growth",
+] as const;
 export type AlertName = (typeof ALERT_NAMES)[number];
 
 /** One breached threshold. `bucket` is empty for the disk and the task's target bucket for a task. */

@@ -40,13 +40,21 @@ export function fitRate(observations: readonly Observation[], options: FitOption
   const minSamples = options.minSamples ?? 3;
   const minSpanDays = options.minSpanDays ?? 1 / 24;
   if (points.length < minSamples) {
-    return { ok: false, samples: points.length, reason: `${points.length} sample${points.length === 1 ? "" : "s"} in the last ${options.windowDays} d (need ${minSamples})` };
+    return {
+      ok: false,
+      samples: points.length,
+      reason: `${points.length} sample${points.length === 1 ? "" : "s"} in the last ${options.windowDays} d (need ${minSamples})`,
+    };
   }
   const first = Math.min(...points.map((p) => p.at));
   const last = Math.max(...points.map((p) => p.at));
   const spanDays = (last - first) / DAY_MS;
   if (spanDays < minSpanDays) {
-    return { ok: false, samples: points.length, reason: `samples span ${formatDays(spanDays)} (need ${formatDays(minSpanDays)})` };
+    return {
+      ok: false,
+      samples: points.length,
+      reason: `samples span ${formatDays(spanDays)} (need ${formatDays(minSpanDays)})`,
+    };
   }
   // Days relative to the first sample keep the sums small enough for exact-enough floating point.
   const xs = points.map((p) => (p.at - first) / DAY_MS);
@@ -105,12 +113,24 @@ export function forecastBucket(state: BucketState, now: number): BucketForecast 
   const steadyBelow = Math.max(1, state.bytes * 1e-4);
   if (perDay < steadyBelow) {
     // Not growing (or shrinking, e.g. after a retention cut): it settles where it is.
-    return { ...base, bytesPerDay: perDay, trend: perDay <= -steadyBelow ? "shrinking" : "steady", daysToSettle: 0, settledBytes: state.bytes };
+    return {
+      ...base,
+      bytesPerDay: perDay,
+      trend: perDay <= -steadyBelow ? "shrinking" : "steady",
+      daysToSettle: 0,
+      settledBytes: state.bytes,
+    };
   }
   if (retentionDays === 0) return { ...base, bytesPerDay: perDay, trend: "growing", settledBytes: Infinity };
   const keepDays = retentionDays + state.shardGroupSeconds / 86_400;
   const daysToSettle = Math.max(0, keepDays - ageDays);
-  return { ...base, bytesPerDay: perDay, trend: "growing", daysToSettle, settledBytes: state.bytes + perDay * daysToSettle };
+  return {
+    ...base,
+    bytesPerDay: perDay,
+    trend: "growing",
+    daysToSettle,
+    settledBytes: state.bytes + perDay * daysToSettle,
+  };
 }
 
 /** The disk InfluxDB's data lives on. */
@@ -162,7 +182,12 @@ export function forecastDisk(disk: DiskState, buckets: readonly BucketForecast[]
     neededBytes,
     unknownBuckets,
   };
-  const fills = (days: number) => ({ ...base, verdict: "fills" as const, daysUntilFull: days, fillsAt: now + days * DAY_MS });
+  const fills = (days: number) => ({
+    ...base,
+    verdict: "fills" as const,
+    daysUntilFull: days,
+    fillsAt: now + days * DAY_MS,
+  });
   if (disk.usedBytes >= disk.capacityBytes) return fills(0);
 
   let day = 0;
@@ -170,7 +195,8 @@ export function forecastDisk(disk: DiskState, buckets: readonly BucketForecast[]
   let rate = bytesPerDay;
   for (const bucket of growing) {
     const segmentDays = bucket.untilDay - day;
-    if (rate > 0 && used + rate * segmentDays >= disk.capacityBytes) return fills(day + (disk.capacityBytes - used) / rate);
+    if (rate > 0 && used + rate * segmentDays >= disk.capacityBytes)
+      return fills(day + (disk.capacityBytes - used) / rate);
     used += rate * segmentDays;
     day = bucket.untilDay;
     rate -= bucket.rate;

@@ -24,14 +24,38 @@ export interface MonitorConnection {
 }
 
 /** Creates the monitor (not yet started). */
-export function createStorageMonitor(config: MonitorConfig, connection: MonitorConnection, deps: { logger: Logger; registry: Registry }): StorageMonitor {
-  const api = new InfluxApi({ url: connection.url, org: connection.org, token: config.token, timeoutMs: connection.timeoutMs, metricsUrl: config.metricsUrl });
+export function createStorageMonitor(
+  config: MonitorConfig,
+  connection: MonitorConnection,
+  deps: { logger: Logger; registry: Registry },
+): StorageMonitor {
+  const api = new InfluxApi({
+    url: connection.url,
+    org: connection.org,
+    token: config.token,
+    timeoutMs: connection.timeoutMs,
+    metricsUrl: config.metricsUrl,
+  });
   return new StorageMonitor(config, {
     ...deps,
     sample: () =>
-      takeSample({ api, dataDir: config.dataDir, capacityBytes: config.capacityBytes, runsPerTask: Math.max(10, config.alerts.taskFailedRuns + 1) }),
+      takeSample({
+        api,
+        dataDir: config.dataDir,
+        capacityBytes: config.capacityBytes,
+        runsPerTask: Math.max(10, config.alerts.taskFailedRuns + 1),
+      }),
     store: (sample) =>
-      writeLines({ url: connection.url, org: connection.org, bucket: connection.systemBucket, token: connection.writerToken, timeoutMs: connection.timeoutMs }, sampleLines(sample)),
+      writeLines(
+        {
+          url: connection.url,
+          org: connection.org,
+          bucket: connection.systemBucket,
+          token: connection.writerToken,
+          timeoutMs: connection.timeoutMs,
+        },
+        sampleLines(sample),
+      ),
     loadHistory: () => loadHistory(api, connection.systemBucket, config.growthWindowDays),
   });
 }

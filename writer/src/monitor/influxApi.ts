@@ -39,20 +39,26 @@ export class InfluxApi {
 
   constructor(readonly options: InfluxApiOptions) {
     this.base = options.url.replace(/\/+$/, "");
-    this.queryApi = new InfluxDB({ url: this.base, token: options.token, timeout: options.timeoutMs }).getQueryApi(options.org);
+    this.queryApi = new InfluxDB({ url: this.base, token: options.token, timeout: options.timeoutMs }).getQueryApi(
+      options.org,
+    );
   }
 
   /** GET of a JSON API path (`/api/v2/...`); throws `InfluxApiError` unless the answer is 200 with a JSON object. */
   async getJson(path: string): Promise<Record<string, unknown>> {
     const endpoint = `GET ${path.split("?")[0]}`;
-    const text = await this.getText(endpoint, `${this.base}${path}`, { Authorization: `Token ${this.options.token}`, Accept: "application/json" });
+    const text = await this.getText(endpoint, `${this.base}${path}`, {
+      Authorization: `Token ${this.options.token}`,
+      Accept: "application/json",
+    });
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
       throw new InfluxApiError(endpoint, `answer is not JSON: ${JSON.stringify(text.slice(0, 80))}`);
     }
-    if (body === null || typeof body !== "object" || Array.isArray(body)) throw new InfluxApiError(endpoint, "answer is not a JSON object");
+    if (body === null || typeof body !== "object" || Array.isArray(body))
+      throw new InfluxApiError(endpoint, "answer is not a JSON object");
     return body as Record<string, unknown>;
   }
 
@@ -77,7 +83,11 @@ export class InfluxApi {
           // keep the client's message
         }
       }
-      throw new InfluxApiError(`Flux query (${what})`, status === undefined ? detail : `HTTP ${status}: ${detail}`, status);
+      throw new InfluxApiError(
+        `Flux query (${what})`,
+        status === undefined ? detail : `HTTP ${status}: ${detail}`,
+        status,
+      );
     }
   }
 
@@ -97,27 +107,56 @@ export class InfluxApi {
 }
 
 /** Writes line protocol of second precision to `bucket` with `token` (the writer's, which may write there). */
-export async function writeLines(options: { url: string; org: string; bucket: string; token: string; timeoutMs: number }, lines: string): Promise<void> {
+export async function writeLines(
+  options: { url: string; org: string; bucket: string; token: string; timeoutMs: number },
+  lines: string,
+): Promise<void> {
   const endpoint = "POST /api/v2/write";
   const query = new URLSearchParams({ org: options.org, bucket: options.bucket, precision: "s" });
   const headers = { Authorization: `Token ${options.token}`, "Content-Type": "text/plain; charset=utf-8" };
-  const { status, text } = await request(endpoint, "POST", `${options.url.replace(/\/+$/, "")}/api/v2/write?${query}`, headers, lines, options.timeoutMs);
+  const { status, text } = await request(
+    endpoint,
+    "POST",
+    `${options.url.replace(/\/+$/, "")}/api/v2/write?${query}`,
+    headers,
+    lines,
+    options.timeoutMs,
+  );
   if (status !== 204) throw new InfluxApiError(endpoint, `HTTP ${status}: ${text.slice(0, 200)}`, status);
 }
 
 /** One HTTP exchange; network failures and timeouts become an `InfluxApiError` for `endpoint`. */
-function request(endpoint: string, method: string, url: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+function request(
+  endpoint: string,
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  timeoutMs: number,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const send = target.protocol === "https:" ? https.request : http.request;
-    const req = send(target, { method, headers: body === undefined ? headers : { ...headers, "Content-Length": Buffer.byteLength(body) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-      res.on("error", (error) => reject(new InfluxApiError(endpoint, `answer broken off (${error.message})`)));
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new InfluxApiError(endpoint, `server unreachable (no answer within ${timeoutMs} ms)`)));
-    req.on("error", (error: NodeJS.ErrnoException) => reject(error instanceof InfluxApiError ? error : new InfluxApiError(endpoint, `server unreachable (${error.code ?? error.message})`)));
+    const req = send(
+      target,
+      { method, headers: body === undefined ? headers : { ...headers, "Content-Length": Buffer.byteLength(body) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", (error) => reject(new InfluxApiError(endpoint, `answer broken off (${error.message})`)));
+      },
+    );
+    req.setTimeout(timeoutMs, () =>
+      req.destroy(new InfluxApiError(endpoint, `server unreachable (no answer within ${timeoutMs} ms)`)),
+    );
+    req.on("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        error instanceof InfluxApiError
+          ? error
+          : new InfluxApiError(endpoint, `server unreachable (${error.code ?? error.message})`),
+      ),
+    );
     req.end(body);
   });
 }

@@ -11,7 +11,15 @@ import { Gauge, type Registry } from "prom-client";
 import type { Logger } from "../logger";
 import { AlertTracker, evaluateAlerts, type ActiveAlert } from "./alerts";
 import type { MonitorConfig } from "./config";
-import { fitRate, forecastBucket, forecastDisk, type BucketForecast, type DiskForecast, type Observation, type Rate } from "./forecast";
+import {
+  fitRate,
+  forecastBucket,
+  forecastDisk,
+  type BucketForecast,
+  type DiskForecast,
+  type Observation,
+  type Rate,
+} from "./forecast";
 import type { History } from "./history";
 import type { BucketSample, Sample, TaskSample } from "./sampler";
 
@@ -59,9 +67,17 @@ export interface StorageStatus {
   lastSampleAt?: string;
   lastError?: string;
   lastErrorAt?: string;
-  disk?: Omit<DiskForecast, "fillsAt" | "neededBytes"> & { source: string; fillsOn?: string; neededBytes: number | null };
+  disk?: Omit<DiskForecast, "fillsAt" | "neededBytes"> & {
+    source: string;
+    fillsOn?: string;
+    neededBytes: number | null;
+  };
   buckets: BucketStatus[];
-  tasks: (Omit<TaskSample, "lastRunAt" | "lastSuccessAt" | "newestWindowAt"> & { lastRunAt?: string; lastSuccessAt?: string; newestWindow?: string })[];
+  tasks: (Omit<TaskSample, "lastRunAt" | "lastSuccessAt" | "newestWindowAt"> & {
+    lastRunAt?: string;
+    lastSuccessAt?: string;
+    newestWindow?: string;
+  })[];
   alerts: ActiveAlert[];
   problems: string[];
 }
@@ -103,7 +119,10 @@ export class StorageMonitor {
         try {
           for (const [bucket, past] of await this.deps.loadHistory()) this.remember(bucket, past.bytes, past.series);
         } catch (error) {
-          this.deps.logger.warn({ err: error }, "storage monitor: could not read stored samples; growth is fitted from new samples only");
+          this.deps.logger.warn(
+            { err: error },
+            "storage monitor: could not read stored samples; growth is fitted from new samples only",
+          );
         }
       }
       await this.sampleOnce();
@@ -124,15 +143,27 @@ export class StorageMonitor {
       sample = await this.deps.sample();
     } catch (error) {
       const message = (error as Error).message;
-      if (!this.failure) this.deps.logger.error({ err: message }, "storage monitor: sampling failed; figures and alerts stay as last seen until it works again");
+      if (!this.failure)
+        this.deps.logger.error(
+          { err: message },
+          "storage monitor: sampling failed; figures and alerts stay as last seen until it works again",
+        );
       this.failure = { message, at: this.now() };
       return;
     }
-    if (this.failure) this.deps.logger.info({ failedSince: new Date(this.failure.at).toISOString() }, "storage monitor: sampling works again");
+    if (this.failure)
+      this.deps.logger.info(
+        { failedSince: new Date(this.failure.at).toISOString() },
+        "storage monitor: sampling works again",
+      );
     this.failure = undefined;
 
     for (const bucket of sample.buckets) {
-      this.remember(bucket.name, [{ at: sample.at, value: bucket.diskBytes }], bucket.series === undefined ? [] : [{ at: sample.at, value: bucket.series }]);
+      this.remember(
+        bucket.name,
+        [{ at: sample.at, value: bucket.diskBytes }],
+        bucket.series === undefined ? [] : [{ at: sample.at, value: bucket.series }],
+      );
     }
     this.forget(sample);
     const evaluation = this.evaluate(sample);
@@ -141,7 +172,11 @@ export class StorageMonitor {
     const { started, cleared } = this.alerts.update(
       evaluateAlerts(
         {
-          buckets: sample.buckets.map((b) => ({ name: b.name, series: b.series, seriesGrowth: evaluation.seriesRates.get(b.name)! })),
+          buckets: sample.buckets.map((b) => ({
+            name: b.name,
+            series: b.series,
+            seriesGrowth: evaluation.seriesRates.get(b.name)!,
+          })),
           disk: evaluation.disk,
           tasks: sample.tasks,
         },
@@ -149,15 +184,27 @@ export class StorageMonitor {
       ),
       sample.at,
     );
-    for (const alert of started) this.deps.logger.warn({ alert: alert.name, bucket: alert.bucket, task: alert.task, value: alert.value, threshold: alert.threshold }, `storage alert: ${alert.message}`);
-    for (const alert of cleared) this.deps.logger.info({ alert: alert.name, bucket: alert.bucket, task: alert.task, since: alert.since }, `storage alert cleared: ${alert.name}${alert.bucket ? ` (${alert.bucket})` : ""}`);
+    for (const alert of started)
+      this.deps.logger.warn(
+        { alert: alert.name, bucket: alert.bucket, task: alert.task, value: alert.value, threshold: alert.threshold },
+        `storage alert: ${alert.message}`,
+      );
+    for (const alert of cleared)
+      this.deps.logger.info(
+        { alert: alert.name, bucket: alert.bucket, task: alert.task, since: alert.since },
+        `storage alert cleared: ${alert.name}${alert.bucket ? ` (${alert.bucket})` : ""}`,
+      );
 
     try {
       await this.deps.store(sample);
       if (this.storeFailing) this.deps.logger.info("storage monitor: samples are stored again");
       this.storeFailing = false;
     } catch (error) {
-      if (!this.storeFailing) this.deps.logger.warn({ err: (error as Error).message }, "storage monitor: could not store the sample in the system bucket");
+      if (!this.storeFailing)
+        this.deps.logger.warn(
+          { err: (error as Error).message },
+          "storage monitor: could not store the sample in the system bucket",
+        );
       this.storeFailing = true;
     }
   }
@@ -249,7 +296,14 @@ export class StorageMonitor {
       const past = this.history.get(b.name)!;
       seriesRates.set(b.name, fitRate(past.series, window));
       return forecastBucket(
-        { name: b.name, bytes: b.diskBytes, retentionSeconds: b.retentionSeconds, shardGroupSeconds: b.shardGroupSeconds, oldestPointAt: b.oldestPointAt, growth: fitRate(past.bytes, window) },
+        {
+          name: b.name,
+          bytes: b.diskBytes,
+          retentionSeconds: b.retentionSeconds,
+          shardGroupSeconds: b.shardGroupSeconds,
+          oldestPointAt: b.oldestPointAt,
+          growth: fitRate(past.bytes, window),
+        },
         sample.at,
       );
     });
@@ -277,7 +331,11 @@ export class StorageMonitor {
   private registerMetrics(registry: Registry): void {
     const monitor = this;
     const registers = [registry];
-    const perBucket = (name: string, help: string, value: (b: BucketSample, f: BucketForecast, series: Rate) => number | undefined) =>
+    const perBucket = (
+      name: string,
+      help: string,
+      value: (b: BucketSample, f: BucketForecast, series: Rate) => number | undefined,
+    ) =>
       new Gauge({
         name,
         help,
@@ -293,16 +351,38 @@ export class StorageMonitor {
           });
         },
       });
-    perBucket("ha_influx_bucket_disk_bytes", "Bytes of the bucket's shards on disk (TSM and WAL), from influxd /metrics", (b) => b.diskBytes);
+    perBucket(
+      "ha_influx_bucket_disk_bytes",
+      "Bytes of the bucket's shards on disk (TSM and WAL), from influxd /metrics",
+      (b) => b.diskBytes,
+    );
     perBucket("ha_influx_bucket_wal_bytes", "Of the bucket's disk bytes, those in the WAL", (b) => b.walBytes);
     perBucket("ha_influx_bucket_shards", "Shards of the bucket", (b) => b.shards);
     perBucket("ha_influx_bucket_series", "Series cardinality of the bucket (influxdb.cardinality)", (b) => b.series);
-    perBucket("ha_influx_bucket_points_last_day", "Points (field values) with a time in the last 24 h", (b) => b.pointsLastDay);
-    perBucket("ha_influx_bucket_oldest_point_timestamp_seconds", "Time of the bucket's oldest point", (b) => seconds(b.oldestPointAt));
-    perBucket("ha_influx_bucket_newest_point_timestamp_seconds", "Time of the bucket's newest point", (b) => seconds(b.newestPointAt));
-    perBucket("ha_influx_bucket_growth_bytes_per_day", "Fitted growth of the bucket's disk bytes", (_b, f) => f.bytesPerDay);
-    perBucket("ha_influx_bucket_series_growth_per_day", "Fitted growth of the bucket's series", (_b, _f, s) => (s.ok ? s.perDay : undefined));
-    perBucket("ha_influx_bucket_settled_bytes", "Size the bucket settles at under its retention (+Inf: never)", (_b, f) => f.settledBytes);
+    perBucket(
+      "ha_influx_bucket_points_last_day",
+      "Points (field values) with a time in the last 24 h",
+      (b) => b.pointsLastDay,
+    );
+    perBucket("ha_influx_bucket_oldest_point_timestamp_seconds", "Time of the bucket's oldest point", (b) =>
+      seconds(b.oldestPointAt),
+    );
+    perBucket("ha_influx_bucket_newest_point_timestamp_seconds", "Time of the bucket's newest point", (b) =>
+      seconds(b.newestPointAt),
+    );
+    perBucket(
+      "ha_influx_bucket_growth_bytes_per_day",
+      "Fitted growth of the bucket's disk bytes",
+      (_b, f) => f.bytesPerDay,
+    );
+    perBucket("ha_influx_bucket_series_growth_per_day", "Fitted growth of the bucket's series", (_b, _f, s) =>
+      s.ok ? s.perDay : undefined,
+    );
+    perBucket(
+      "ha_influx_bucket_settled_bytes",
+      "Size the bucket settles at under its retention (+Inf: never)",
+      (_b, f) => f.settledBytes,
+    );
 
     const single = (name: string, help: string, value: () => number | undefined) =>
       new Gauge({
@@ -315,14 +395,22 @@ export class StorageMonitor {
           if (v !== undefined) this.set(v);
         },
       });
-    single("ha_influx_disk_capacity_bytes", "Bytes InfluxDB's data may fill (statfs or the configured capacity)", () => monitor.latest?.disk?.capacityBytes);
+    single(
+      "ha_influx_disk_capacity_bytes",
+      "Bytes InfluxDB's data may fill (statfs or the configured capacity)",
+      () => monitor.latest?.disk?.capacityBytes,
+    );
     single("ha_influx_disk_used_bytes", "Bytes in use on that disk", () => monitor.latest?.disk?.usedBytes);
     single("ha_influx_disk_days_until_full", "Days until the disk is full at the current growth (+Inf: never)", () => {
       const disk = monitor.latest?.disk;
       return disk === undefined ? undefined : disk.verdict === "fills" ? disk.daysUntilFull : Infinity;
     });
-    single("ha_influx_monitor_sample_ok", "1 when the last sampling round worked, 0 when it failed", () => (monitor.failure ? 0 : monitor.latest ? 1 : undefined));
-    single("ha_influx_monitor_last_sample_timestamp_seconds", "Time of the last sample", () => seconds(monitor.latest?.sample.at));
+    single("ha_influx_monitor_sample_ok", "1 when the last sampling round worked, 0 when it failed", () =>
+      monitor.failure ? 0 : monitor.latest ? 1 : undefined,
+    );
+    single("ha_influx_monitor_last_sample_timestamp_seconds", "Time of the last sample", () =>
+      seconds(monitor.latest?.sample.at),
+    );
 
     const perTask = (name: string, help: string, value: (t: TaskSample) => number | undefined) =>
       new Gauge({
@@ -339,8 +427,16 @@ export class StorageMonitor {
         },
       });
     perTask("ha_influx_task_consecutive_failures", "Failed runs in a row of the task", (t) => t.consecutiveFailures);
-    perTask("ha_influx_task_last_success_timestamp_seconds", "Scheduled time of the task's newest successful run", (t) => seconds(t.lastSuccessAt));
-    perTask("ha_influx_task_lag_seconds", "How far the task's newest successful run is behind its schedule", (t) => t.lagSeconds);
+    perTask(
+      "ha_influx_task_last_success_timestamp_seconds",
+      "Scheduled time of the task's newest successful run",
+      (t) => seconds(t.lastSuccessAt),
+    );
+    perTask(
+      "ha_influx_task_lag_seconds",
+      "How far the task's newest successful run is behind its schedule",
+      (t) => t.lagSeconds,
+    );
 
     new Gauge({
       name: "ha_influx_alert",
@@ -369,7 +465,8 @@ function bucketStatus(b: BucketSample, f: BucketForecast, series: Rate): BucketS
     growthBytesPerDay: f.bytesPerDay === undefined ? undefined : Math.round(f.bytesPerDay),
     seriesPerDay: series.ok ? Math.round(series.perDay * 10) / 10 : undefined,
     trend: f.trend,
-    settledBytes: f.settledBytes === undefined ? undefined : Number.isFinite(f.settledBytes) ? Math.round(f.settledBytes) : null,
+    settledBytes:
+      f.settledBytes === undefined ? undefined : Number.isFinite(f.settledBytes) ? Math.round(f.settledBytes) : null,
     daysToSettle: f.daysToSettle === undefined ? undefined : Math.round(f.daysToSettle * 10) / 10,
     problem: b.problem ?? f.reason,
   };

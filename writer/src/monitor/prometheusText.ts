@@ -28,7 +28,9 @@ export function parsePrometheusText(text: string, families: readonly string[]): 
     if (!match) throw new Error(`line ${lineNumber} is not Prometheus text: ${JSON.stringify(line.slice(0, 80))}`);
     const [, name, labelText, valueText] = match;
     if (!wanted.has(name!)) continue;
-    out.get(name!)!.push({ labels: parseLabels(labelText ?? "", lineNumber), value: parseValue(valueText!, lineNumber) });
+    out
+      .get(name!)!
+      .push({ labels: parseLabels(labelText ?? "", lineNumber), value: parseValue(valueText!, lineNumber) });
   }
   return out;
 }

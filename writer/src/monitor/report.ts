@@ -5,7 +5,14 @@
  */
 import { evaluateAlerts, type Alert } from "./alerts";
 import type { AlertThresholds } from "./config";
-import { fitRate, forecastBucket, forecastDisk, type BucketForecast, type DiskForecast, type Observation } from "./forecast";
+import {
+  fitRate,
+  forecastBucket,
+  forecastDisk,
+  type BucketForecast,
+  type DiskForecast,
+  type Observation,
+} from "./forecast";
 import type { History } from "./history";
 import type { InfluxApi } from "./influxApi";
 import { formatBytes } from "./monitor";
@@ -48,15 +55,38 @@ export interface CapacityReport {
   windowDays: number;
   buckets: ReportBucket[];
   totals: { bytes: number; bytesPerDay: number; settledBytes: number | null };
-  disk?: { source: string; capacityBytes: number; usedBytes: number; usedPercent: number; bytesPerDay: number; verdict: DiskForecast["verdict"]; daysUntilFull?: number; fillsOn?: string; headroomBytes?: number; unknownBuckets: string[] };
-  tasks: (Omit<TaskSample, "lastRunAt" | "lastSuccessAt" | "newestWindowAt"> & { lastRunAt?: string; lastSuccessAt?: string; newestWindow?: string })[];
+  disk?: {
+    source: string;
+    capacityBytes: number;
+    usedBytes: number;
+    usedPercent: number;
+    bytesPerDay: number;
+    verdict: DiskForecast["verdict"];
+    daysUntilFull?: number;
+    fillsOn?: string;
+    headroomBytes?: number;
+    unknownBuckets: string[];
+  };
+  tasks: (Omit<TaskSample, "lastRunAt" | "lastSuccessAt" | "newestWindowAt"> & {
+    lastRunAt?: string;
+    lastSuccessAt?: string;
+    newestWindow?: string;
+  })[];
   topEntities?: TopEntities;
   alerts: Alert[];
   problems: string[];
 }
 
 /** Builds the report from a live sample and the stored history (the sample is added to it). */
-export function buildReport(args: { sample: Sample; history: History; windowDays: number; server: string; org: string; thresholds: AlertThresholds; topEntities?: TopEntities }): CapacityReport {
+export function buildReport(args: {
+  sample: Sample;
+  history: History;
+  windowDays: number;
+  server: string;
+  org: string;
+  thresholds: AlertThresholds;
+  topEntities?: TopEntities;
+}): CapacityReport {
   const { sample, history, windowDays } = args;
   const window = { now: sample.at, windowDays };
   const pastOf = (name: string, kind: "bytes" | "series", live: number | undefined): Observation[] => [
@@ -67,9 +97,28 @@ export function buildReport(args: { sample: Sample; history: History; windowDays
   const forecasts = sample.buckets.map((b) => {
     const bytes = pastOf(b.name, "bytes", b.diskBytes);
     const growth = fitRate(bytes, window);
-    return { forecast: forecastBucket({ name: b.name, bytes: b.diskBytes, retentionSeconds: b.retentionSeconds, shardGroupSeconds: b.shardGroupSeconds, oldestPointAt: b.oldestPointAt, growth }, sample.at), samples: growth.samples };
+    return {
+      forecast: forecastBucket(
+        {
+          name: b.name,
+          bytes: b.diskBytes,
+          retentionSeconds: b.retentionSeconds,
+          shardGroupSeconds: b.shardGroupSeconds,
+          oldestPointAt: b.oldestPointAt,
+          growth,
+        },
+        sample.at,
+      ),
+      samples: growth.samples,
+    };
   });
-  const disk = sample.disk ? forecastDisk(sample.disk, forecasts.map((f) => f.forecast), sample.at) : undefined;
+  const disk = sample.disk
+    ? forecastDisk(
+        sample.disk,
+        forecasts.map((f) => f.forecast),
+        sample.at,
+      )
+    : undefined;
   const settled = forecasts.reduce((sum, { forecast }) => sum + (forecast.settledBytes ?? forecast.bytes), 0);
   return {
     generatedAt: iso(sample.at)!,
@@ -93,14 +142,21 @@ export function buildReport(args: { sample: Sample; history: History; windowDays
         samples,
         growthBytesPerDay: f.bytesPerDay === undefined ? undefined : Math.round(f.bytesPerDay),
         trend: f.trend,
-        settledBytes: f.settledBytes === undefined ? undefined : Number.isFinite(f.settledBytes) ? Math.round(f.settledBytes) : null,
+        settledBytes:
+          f.settledBytes === undefined
+            ? undefined
+            : Number.isFinite(f.settledBytes)
+              ? Math.round(f.settledBytes)
+              : null,
         daysToSettle: f.daysToSettle === undefined ? undefined : round(f.daysToSettle, 1),
         note: b.problem ?? f.reason,
       };
     }),
     totals: {
       bytes: sample.buckets.reduce((sum, b) => sum + b.diskBytes, 0),
-      bytesPerDay: Math.round(forecasts.reduce((sum, { forecast }) => sum + (forecast.trend === "growing" ? forecast.bytesPerDay! : 0), 0)),
+      bytesPerDay: Math.round(
+        forecasts.reduce((sum, { forecast }) => sum + (forecast.trend === "growing" ? forecast.bytesPerDay! : 0), 0),
+      ),
       settledBytes: Number.isFinite(settled) ? Math.round(settled) : null,
     },
     disk:
@@ -118,10 +174,23 @@ export function buildReport(args: { sample: Sample; history: History; windowDays
             unknownBuckets: disk.unknownBuckets,
           }
         : undefined,
-    tasks: sample.tasks.map(({ lastRunAt, lastSuccessAt, newestWindowAt, ...task }) => ({ ...task, lastRunAt: iso(lastRunAt), lastSuccessAt: iso(lastSuccessAt), newestWindow: iso(newestWindowAt) })),
+    tasks: sample.tasks.map(({ lastRunAt, lastSuccessAt, newestWindowAt, ...task }) => ({
+      ...task,
+      lastRunAt: iso(lastRunAt),
+      lastSuccessAt: iso(lastSuccessAt),
+      newestWindow: iso(newestWindowAt),
+    })),
     topEntities: args.topEntities,
     alerts: evaluateAlerts(
-      { buckets: sample.buckets.map((b) => ({ name: b.name, series: b.series, seriesGrowth: seriesRates.get(b.name)! })), disk, tasks: sample.tasks },
+      {
+        buckets: sample.buckets.map((b) => ({
+          name: b.name,
+          series: b.series,
+          seriesGrowth: seriesRates.get(b.name)!,
+        })),
+        disk,
+        tasks: sample.tasks,
+      },
       args.thresholds,
     ),
     problems: sample.problems,
@@ -138,16 +207,24 @@ from(bucket: ${b}) |> range(start: -1d) |> filter(fn: (r) => r._field == "state_
   const rows = await api.query(flux, `top entities of ${bucket}`);
   return {
     bucket,
-    bySeries: rows.filter((r) => r.result === "series").map((r) => ({ entityId: r.entity_id ?? "", series: Number(r._value) })),
-    byEvents: rows.filter((r) => r.result === "events").map((r) => ({ entityId: r.entity_id ?? "", events: Number(r._value) })),
+    bySeries: rows
+      .filter((r) => r.result === "series")
+      .map((r) => ({ entityId: r.entity_id ?? "", series: Number(r._value) })),
+    byEvents: rows
+      .filter((r) => r.result === "events")
+      .map((r) => ({ entityId: r.entity_id ?? "", events: Number(r._value) })),
   };
 }
 
 /** The report as a text table. */
 export function formatTable(report: CapacityReport): string {
   const out: string[] = [];
-  out.push(`ha-influx capacity report: ${report.server}, org ${report.org}, ${report.generatedAt.slice(0, 16).replace("T", " ")} UTC`);
-  out.push(`growth fitted over the last ${report.windowDays} day${report.windowDays === 1 ? "" : "s"} of stored samples`);
+  out.push(
+    `ha-influx capacity report: ${report.server}, org ${report.org}, ${report.generatedAt.slice(0, 16).replace("T", " ")} UTC`,
+  );
+  out.push(
+    `growth fitted over the last ${report.windowDays} day${report.windowDays === 1 ? "" : "s"} of stored samples`,
+  );
   out.push("");
   const rows = report.buckets.map((b) => [
     b.name,
@@ -157,11 +234,33 @@ export function formatTable(report: CapacityReport): string {
     b.pointsLastDay === undefined ? "?" : count(b.pointsLastDay),
     b.retentionDays === 0 ? "infinite" : `${round(b.retentionDays, 1)} d`,
     b.settledBytes === undefined ? "?" : b.settledBytes === null ? "never" : formatBytes(b.settledBytes),
-    b.daysToSettle === undefined ? (b.settledBytes === null ? "never" : "?") : b.daysToSettle === 0 ? "now" : `${Math.round(b.daysToSettle)} d`,
+    b.daysToSettle === undefined
+      ? b.settledBytes === null
+        ? "never"
+        : "?"
+      : b.daysToSettle === 0
+        ? "now"
+        : `${Math.round(b.daysToSettle)} d`,
     b.note ?? "",
   ]);
-  rows.push(["total", formatBytes(report.totals.bytes), "", formatBytes(report.totals.bytesPerDay), "", "", report.totals.settledBytes === null ? "never" : formatBytes(report.totals.settledBytes), "", ""]);
-  out.push(...table(["bucket", "size", "series", "growth/day", "points/day", "retention", "settles at", "in", ""], rows, [1, 2, 3, 4, 5, 6, 7]));
+  rows.push([
+    "total",
+    formatBytes(report.totals.bytes),
+    "",
+    formatBytes(report.totals.bytesPerDay),
+    "",
+    "",
+    report.totals.settledBytes === null ? "never" : formatBytes(report.totals.settledBytes),
+    "",
+    "",
+  ]);
+  out.push(
+    ...table(
+      ["bucket", "size", "series", "growth/day", "points/day", "retention", "settles at", "in", ""],
+      rows,
+      [1, 2, 3, 4, 5, 6, 7],
+    ),
+  );
   out.push("");
   const d = report.disk;
   if (d) {
@@ -171,7 +270,8 @@ export function formatTable(report: CapacityReport): string {
         ? `${head}: full on ${d.fillsOn!.slice(0, 10)} (in ${Math.round(d.daysUntilFull!)} days)`
         : `${head}: never full at this growth, ${formatBytes(d.headroomBytes!)} headroom once every bucket has settled`,
     );
-    if (d.unknownBuckets.length > 0) out.push(`  (too few samples to know the growth of ${d.unknownBuckets.join(", ")}: counted as not growing)`);
+    if (d.unknownBuckets.length > 0)
+      out.push(`  (too few samples to know the growth of ${d.unknownBuckets.join(", ")}: counted as not growing)`);
   } else {
     out.push("disk: unknown (set monitor.dataDir, or monitor.capacityBytes / --capacity-gb for an external server)");
   }
@@ -180,7 +280,9 @@ export function formatTable(report: CapacityReport): string {
     out.push("");
     out.push(`top entities in ${t.bucket}`);
     out.push(`  by series: ${t.bySeries.map((e) => `${e.entityId} ${count(e.series)}`).join(", ") || "none"}`);
-    out.push(`  by events in the last 24 h: ${t.byEvents.map((e) => `${e.entityId} ${count(e.events)}`).join(", ") || "none"}`);
+    out.push(
+      `  by events in the last 24 h: ${t.byEvents.map((e) => `${e.entityId} ${count(e.events)}`).join(", ") || "none"}`,
+    );
   }
   out.push("");
   if (report.tasks.length === 0) out.push("tasks: none visible to this token");
@@ -194,7 +296,11 @@ export function formatTable(report: CapacityReport): string {
           t.lastRunAt ? t.lastRunAt.slice(0, 16).replace("T", " ") : "never",
           t.lastRunStatus === "failed" ? `failed: ${t.lastError ?? ""}` : (t.lastRunStatus ?? "-"),
           String(t.consecutiveFailures),
-          t.lagWindows === undefined ? (t.lagSeconds === undefined ? "?" : `${Math.round(t.lagSeconds / 60)} min`) : `${t.lagWindows} windows`,
+          t.lagWindows === undefined
+            ? t.lagSeconds === undefined
+              ? "?"
+              : `${Math.round(t.lagSeconds / 60)} min`
+            : `${t.lagWindows} windows`,
           t.newestWindow ? t.newestWindow.slice(0, 16).replace("T", " ") : "-",
         ]),
         [],
@@ -202,7 +308,11 @@ export function formatTable(report: CapacityReport): string {
     );
   }
   out.push("");
-  out.push(report.alerts.length === 0 ? "alerts: none" : `alerts:\n${report.alerts.map((a) => `  ${a.name}${a.bucket ? ` (${a.bucket})` : ""}: ${a.message}`).join("\n")}`);
+  out.push(
+    report.alerts.length === 0
+      ? "alerts: none"
+      : `alerts:\n${report.alerts.map((a) => `  ${a.name}${a.bucket ? ` (${a.bucket})` : ""}: ${a.message}`).join("\n")}`,
+  );
   if (report.problems.length > 0) out.push(`problems:\n${report.problems.map((p) => `  ${p}`).join("\n")}`);
   return out.join("\n") + "\n";
 }

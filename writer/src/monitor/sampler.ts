@@ -10,7 +10,7 @@
  * the rest.
  */
 import { statfs } from "node:fs/promises";
-import { InfluxApi, InfluxApiError } from "./influxApi";
+import { type InfluxApi, InfluxApiError } from "./influxApi";
 import { parsePrometheusText } from "./prometheusText";
 
 /** One bucket at the time of the sample. */
@@ -117,13 +117,19 @@ export async function takeSample(options: SamplerOptions): Promise<Sample> {
   const shardSizes = families.get("storage_shard_disk_size")!;
   if (shardSizes.length === 0 && !/^# (HELP|TYPE) storage_/m.test(metricsText)) {
     // An empty server still names the storage families; text without them is not influxd's.
-    throw new InfluxApiError("GET /metrics", "no storage_* metrics (is this influxd 2.x, and are its metrics enabled?)");
+    throw new InfluxApiError(
+      "GET /metrics",
+      "no storage_* metrics (is this influxd 2.x, and are its metrics enabled?)",
+    );
   }
   const problems: string[] = [];
   const bucketSamples = await Promise.all(
     buckets.map(async (bucket): Promise<BucketSample> => {
       const bytes = new Map<string, { disk: number; wal: number }>();
-      for (const [family, key] of [["storage_shard_disk_size", "disk"], ["storage_wal_size", "wal"]] as const) {
+      for (const [family, key] of [
+        ["storage_shard_disk_size", "disk"],
+        ["storage_wal_size", "wal"],
+      ] as const) {
         for (const s of families.get(family)!) {
           if (s.labels.bucket !== bucket.id) continue;
           const shard = bytes.get(s.labels.id ?? "") ?? { disk: 0, wal: 0 };
@@ -159,22 +165,32 @@ export async function takeSample(options: SamplerOptions): Promise<Sample> {
   return { at: now, buckets: bucketSamples, tasks, disk: await sampleDisk(options, bucketSamples), problems };
 }
 
-async function listBuckets(api: InfluxApi): Promise<Pick<BucketSample, "name" | "id" | "retentionSeconds" | "shardGroupSeconds">[]> {
+async function listBuckets(
+  api: InfluxApi,
+): Promise<Pick<BucketSample, "name" | "id" | "retentionSeconds" | "shardGroupSeconds">[]> {
   const body = await api.getJson(`/api/v2/buckets?org=${encodeURIComponent(api.options.org)}&limit=100`);
   if (!Array.isArray(body.buckets)) throw new InfluxApiError("GET /api/v2/buckets", "answer has no buckets list");
   return (body.buckets as Record<string, unknown>[])
     .filter((b) => b.type !== "system" && typeof b.name === "string" && typeof b.id === "string")
     .map((b) => {
-      const rule = (Array.isArray(b.retentionRules) ? b.retentionRules : []).find((r: { type?: string }) => r.type === "expire") as
-        | { everySeconds?: number; shardGroupDurationSeconds?: number }
-        | undefined;
-      return { name: b.name as string, id: b.id as string, retentionSeconds: rule?.everySeconds ?? 0, shardGroupSeconds: rule?.shardGroupDurationSeconds ?? 0 };
+      const rule = (Array.isArray(b.retentionRules) ? b.retentionRules : []).find(
+        (r: { type?: string }) => r.type === "expire",
+      ) as { everySeconds?: number; shardGroupDurationSeconds?: number } | undefined;
+      return {
+        name: b.name as string,
+        id: b.id as string,
+        retentionSeconds: rule?.everySeconds ?? 0,
+        shardGroupSeconds: rule?.shardGroupDurationSeconds ?? 0,
+      };
     })
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** Series, oldest and newest point, and the last day's points of one bucket, in one Flux query. */
-async function bucketFigures(api: InfluxApi, bucket: string): Promise<Pick<BucketSample, "series" | "oldestPointAt" | "newestPointAt" | "pointsLastDay">> {
+async function bucketFigures(
+  api: InfluxApi,
+  bucket: string,
+): Promise<Pick<BucketSample, "series" | "oldestPointAt" | "newestPointAt" | "pointsLastDay">> {
   const b = fluxString(bucket);
   // first()/last() per series and count() are pushed down to the storage engine: cheap even on a year of raw data.
   const flux = `import "influxdata/influxdb"
@@ -194,7 +210,12 @@ from(bucket: ${b}) |> range(start: -1d) |> count() |> keep(columns: ["_value"]) 
   };
 }
 
-async function sampleTasks(api: InfluxApi, runsPerTask: number, now: number, buckets: readonly BucketSample[]): Promise<TaskSample[]> {
+async function sampleTasks(
+  api: InfluxApi,
+  runsPerTask: number,
+  now: number,
+  buckets: readonly BucketSample[],
+): Promise<TaskSample[]> {
   const body = await api.getJson(`/api/v2/tasks?org=${encodeURIComponent(api.options.org)}&limit=100`);
   if (!Array.isArray(body.tasks)) throw new InfluxApiError("GET /api/v2/tasks", "answer has no tasks list");
   const tasks = body.tasks as Record<string, unknown>[];
@@ -214,24 +235,37 @@ async function sampleTasks(api: InfluxApi, runsPerTask: number, now: number, buc
       };
       try {
         const runs = await api.getJson(`/api/v2/tasks/${encodeURIComponent(sample.id)}/runs?limit=${runsPerTask}`);
-        if (!Array.isArray(runs.runs)) throw new InfluxApiError("GET /api/v2/tasks/{id}/runs", "answer has no runs list");
+        if (!Array.isArray(runs.runs))
+          throw new InfluxApiError("GET /api/v2/tasks/{id}/runs", "answer has no runs list");
         const finished = (runs.runs as Record<string, unknown>[])
           .filter((run) => run.status === "success" || run.status === "failed" || run.status === "canceled")
-          .map((run) => ({ status: String(run.status), at: Date.parse(String(run.scheduledFor)), log: Array.isArray(run.log) ? (run.log as { message?: string }[]) : [] }))
+          .map((run) => ({
+            status: String(run.status),
+            at: Date.parse(String(run.scheduledFor)),
+            log: Array.isArray(run.log) ? (run.log as { message?: string }[]) : [],
+          }))
           .sort((a, b) => b.at - a.at);
         const newest = finished[0];
         if (newest) {
           sample.lastRunAt = newest.at;
           sample.lastRunStatus = newest.status;
         }
-        while (sample.consecutiveFailures < finished.length && finished[sample.consecutiveFailures]!.status === "failed") sample.consecutiveFailures++;
+        while (
+          sample.consecutiveFailures < finished.length &&
+          finished[sample.consecutiveFailures]!.status === "failed"
+        )
+          sample.consecutiveFailures++;
         if (newest?.status === "failed") {
           // The task's lastRunError is the server's text for its newest failure, but it is set a moment
           // after the run is marked failed; the run's own log carries the same text right after its
           // "Started task…" and "Completed(failed)" lines.
-          const fromLog = newest.log.map((entry) => entry.message ?? "").find((m) => m !== "" && !/^(Started task|Completed\()/.test(m));
+          const fromLog = newest.log
+            .map((entry) => entry.message ?? "")
+            .find((m) => m !== "" && !/^(Started task|Completed\()/.test(m));
           sample.lastError =
-            (task.lastRunStatus === "failed" && typeof task.lastRunError === "string" && task.lastRunError) || fromLog || "the run failed without an error message";
+            (task.lastRunStatus === "failed" && typeof task.lastRunError === "string" && task.lastRunError) ||
+            fromLog ||
+            "the run failed without an error message";
         }
         sample.lastSuccessAt = finished.find((run) => run.status === "success")?.at;
       } catch (error) {
@@ -255,7 +289,11 @@ async function sampleDisk(options: SamplerOptions, buckets: readonly BucketSampl
     return { source: "statfs", capacityBytes: usedBytes + fs.bavail * fs.bsize, usedBytes };
   }
   if (options.capacityBytes !== undefined) {
-    return { source: "configured", capacityBytes: options.capacityBytes, usedBytes: buckets.reduce((sum, b) => sum + b.diskBytes, 0) };
+    return {
+      source: "configured",
+      capacityBytes: options.capacityBytes,
+      usedBytes: buckets.reduce((sum, b) => sum + b.diskBytes, 0),
+    };
   }
   return undefined;
 }
@@ -271,7 +309,17 @@ export function targetBucketOf(flux: string): string | undefined {
   }
 }
 
-const UNIT_SECONDS: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3_600, d: 86_400, w: 604_800 };
+const UNIT_SECONDS: Record<string, number> = {
+  ns: 1e-9,
+  us: 1e-6,
+  µs: 1e-6,
+  ms: 1e-3,
+  s: 1,
+  m: 60,
+  h: 3_600,
+  d: 86_400,
+  w: 604_800,
+};
 
 /** Seconds of a Flux duration (`1h`, `1h30m`, `5m`); undefined for months and years, whose length varies. */
 export function fluxDurationSeconds(text: string): number | undefined {

@@ -181,9 +181,18 @@ export class Spool {
   health(): { healthy: boolean; message: string; faults: SpoolFault[] } {
     const faults = [...this.faultList];
     if (this.fsyncFailed) {
-      return { healthy: false, message: "an fsync of the spool failed: events since the last good fsync may not survive a power cut; check the disk and restart the writer", faults };
+      return {
+        healthy: false,
+        message:
+          "an fsync of the spool failed: events since the last good fsync may not survive a power cut; check the disk and restart the writer",
+        faults,
+      };
     }
-    return { healthy: true, message: faults.length > 0 ? `${faults.length} spool faults since start (see faults)` : "spool works", faults };
+    return {
+      healthy: true,
+      message: faults.length > 0 ? `${faults.length} spool faults since start (see faults)` : "spool works",
+      faults,
+    };
   }
 
   /** Waits while more than `MAX_QUEUED_BYTES` of appends wait for the disk (backpressure). */
@@ -214,7 +223,11 @@ export class Spool {
     if (this.fitWaiters.length === 0 && this.fits(buffer.length)) return this.enqueue(buffer, events);
     if (options.whenFull === "wait" && buffer.length <= this.options.maxBytes) {
       return new Promise<void>((resolve, reject) => {
-        this.fitWaiters.push({ size: buffer.length, admit: () => void this.enqueue(buffer, events).then(resolve, reject), reject });
+        this.fitWaiters.push({
+          size: buffer.length,
+          admit: () => void this.enqueue(buffer, events).then(resolve, reject),
+          reject,
+        });
         void this.reclaim();
       });
     }
@@ -317,7 +330,10 @@ export class Spool {
    */
   private async reclaim(): Promise<void> {
     const last = this.segments[this.segments.length - 1];
-    const delivered = last !== undefined && last.bytes > 0 && comparePositions(this.cursor, { segment: last.number, offset: last.bytes }) >= 0;
+    const delivered =
+      last !== undefined &&
+      last.bytes > 0 &&
+      comparePositions(this.cursor, { segment: last.number, offset: last.bytes }) >= 0;
     if (delivered && !this.writing && !this.closed) {
       // Holding `writing` keeps appends off the handle while it changes.
       this.writing = true;
@@ -360,19 +376,26 @@ export class Spool {
     this.cursor = recovered.cursor;
     this.reader = new SpoolReader(this.fs, dir, this.segments, this.cursor, (segment, offset, lost) => {
       this.dropped(lost);
-      this.fault("corrupt", `a record of segment ${segment.number} at byte ${offset} is damaged; skipped the rest of the segment (${segment.bytes - offset} bytes, ${lost} events lost)`, {
-        segment: segment.number,
-        fromByte: offset,
-        toByte: segment.bytes,
-        lostEvents: lost,
-      });
+      this.fault(
+        "corrupt",
+        `a record of segment ${segment.number} at byte ${offset} is damaged; skipped the rest of the segment (${segment.bytes - offset} bytes, ${lost} events lost)`,
+        {
+          segment: segment.number,
+          fromByte: offset,
+          toByte: segment.bytes,
+          lostEvents: lost,
+        },
+      );
     });
     const last = this.segments[this.segments.length - 1];
     if (last === undefined) await this.openSegment(this.cursor.segment);
     else this.handle = await this.fs.open(segmentPath(dir, last.number), "a");
     const stats = this.stats();
     if (stats.events > 0) {
-      logger.info({ events: stats.events, bytes: stats.bytes, segments: this.segments.length }, "spool: recovered events not yet delivered");
+      logger.info(
+        { events: stats.events, bytes: stats.bytes, segments: this.segments.length },
+        "spool: recovered events not yet delivered",
+      );
     }
   }
 

@@ -57,7 +57,8 @@ export function takeLock(dir: string, identity: LockIdentity = processIdentity):
       // Our own pid counts only if this process took the lock: in a container the writer is pid 1 on
       // every start, so a lock left by the previous run carries the same pid.
       const held = owner === identity.pid ? lockedHere.has(key) : identity.isAlive(owner);
-      if (Number.isInteger(owner) && owner > 0 && held) throw new Error(`spool directory ${dir} is in use by process ${owner}`);
+      if (Number.isInteger(owner) && owner > 0 && held)
+        throw new Error(`spool directory ${dir} is in use by process ${owner}`);
       rmSync(path, { force: true });
     }
   }

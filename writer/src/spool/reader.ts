@@ -66,18 +66,26 @@ export class SpoolReader {
       const limit = segment.holes.find((candidate) => candidate.from > from)?.from ?? segment.bytes;
       const available = limit - from;
       const remembered = this.fromTail(segment.number, from);
-      const chunk = remembered ?? (await this.readFromDisk(segment.number, from, Math.min(available, Math.max(budget, 64 * 1024)), available));
+      const chunk =
+        remembered ??
+        (await this.readFromDisk(segment.number, from, Math.min(available, Math.max(budget, 64 * 1024)), available));
       if (chunk === undefined) {
         // Deleted under us: by reclaiming (then it left the list) or by hand (then wait for new data).
         if (this.segments.includes(segment)) break;
         continue;
       }
-      if (!this.segments.includes(segment) || this.readPos.segment !== segment.number || this.readPos.offset !== from) continue;
+      if (!this.segments.includes(segment) || this.readPos.segment !== segment.number || this.readPos.offset !== from)
+        continue;
       let at = 0;
       while (budget > 0 && from + at < limit) {
         const decoded = decodeRecord(chunk, at, remembered === undefined);
         if (decoded.kind === "record") {
-          entries.push({ bucket: decoded.bucket, data: decoded.data, count: decoded.count, end: { segment: segment.number, offset: from + decoded.end } });
+          entries.push({
+            bucket: decoded.bucket,
+            data: decoded.data,
+            count: decoded.count,
+            end: { segment: segment.number, offset: from + decoded.end },
+          });
           segment.readEvents += decoded.count;
           budget -= decoded.end - at;
           at = decoded.end;
@@ -122,7 +130,12 @@ export class SpoolReader {
   }
 
   /** Bytes from `from` on (a whole record when it fits in `available`); undefined when the segment was deleted. */
-  private async readFromDisk(segment: number, from: number, length: number, available: number): Promise<Buffer | undefined> {
+  private async readFromDisk(
+    segment: number,
+    from: number,
+    length: number,
+    available: number,
+  ): Promise<Buffer | undefined> {
     try {
       const handle = await this.readHandleFor(segment);
       const chunk = await readRange(handle, from, length);

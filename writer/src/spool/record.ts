@@ -58,11 +58,18 @@ export function decodeRecord(bytes: Buffer, at: number, verify = true): Decoded 
   if (end > bytes.length) return { kind: "incomplete" };
   const payload = bytes.subarray(at + HEADER_BYTES, end);
   const bucketLength = payload.readUInt16LE(0);
-  if (2 + bucketLength > payloadLength) return { kind: "corrupt", reason: "bad_header", declaredCount: count, declaredEnd: end };
+  if (2 + bucketLength > payloadLength)
+    return { kind: "corrupt", reason: "bad_header", declaredCount: count, declaredEnd: end };
   if (verify && crc32(payload) !== bytes.readUInt32LE(at + 4)) {
     return { kind: "corrupt", reason: "bad_checksum", declaredCount: count, declaredEnd: end };
   }
-  return { kind: "record", bucket: payload.toString("utf8", 2, 2 + bucketLength), data: payload.subarray(2 + bucketLength), count, end };
+  return {
+    kind: "record",
+    bucket: payload.toString("utf8", 2, 2 + bucketLength),
+    data: payload.subarray(2 + bucketLength),
+    count,
+    end,
+  };
 }
 
 /** A stretch of a segment that holds no readable record. */
@@ -99,7 +106,15 @@ export interface SegmentScan {
  * in four billion); what cannot be followed by a whole record is the torn end of the file.
  */
 export function scanSegment(bytes: Buffer, cursorOffset: number): SegmentScan {
-  const scan: SegmentScan = { validBytes: 0, events: 0, eventsBefore: 0, cursorOnBoundary: cursorOffset === 0, boundaryBeforeCursor: 0, holes: [], corruptTail: undefined };
+  const scan: SegmentScan = {
+    validBytes: 0,
+    events: 0,
+    eventsBefore: 0,
+    cursorOnBoundary: cursorOffset === 0,
+    boundaryBeforeCursor: 0,
+    holes: [],
+    corruptTail: undefined,
+  };
   let at = 0;
   while (at < bytes.length) {
     const decoded = decodeRecord(bytes, at);
@@ -115,7 +130,8 @@ export function scanSegment(bytes: Buffer, cursorOffset: number): SegmentScan {
     }
     const next = nextRecordAfter(bytes, at);
     if (next === undefined) {
-      if (decoded.kind === "corrupt" && decoded.declaredEnd === bytes.length) scan.corruptTail = { events: decoded.declaredCount };
+      if (decoded.kind === "corrupt" && decoded.declaredEnd === bytes.length)
+        scan.corruptTail = { events: decoded.declaredCount };
       break;
     }
     const lengthProvedRight = decoded.kind === "corrupt" && decoded.declaredEnd === next;

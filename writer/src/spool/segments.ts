@@ -46,11 +46,19 @@ export interface RecoveryReport {
 }
 
 /** Reads the cursor and every segment file after it; deletes delivered files and cuts torn tails. */
-export async function recoverSegments(fs: SpoolFs, dir: string, report: RecoveryReport): Promise<{ segments: Segment[]; cursor: SpoolPosition }> {
+export async function recoverSegments(
+  fs: SpoolFs,
+  dir: string,
+  report: RecoveryReport,
+): Promise<{ segments: Segment[]; cursor: SpoolPosition }> {
   const { position, problem } = await readCursor(fs, dir);
   let cursor = position;
   if (problem !== undefined) {
-    report.fault("cursor", `${problem}; delivering again from the oldest segment (points already written are overwritten with themselves)`, {});
+    report.fault(
+      "cursor",
+      `${problem}; delivering again from the oldest segment (points already written are overwritten with themselves)`,
+      {},
+    );
   }
   const numbers = (await fs.readdir(dir))
     .map((name) => SEGMENT_PATTERN.exec(name))
@@ -69,37 +77,60 @@ export async function recoverSegments(fs: SpoolFs, dir: string, report: Recovery
     const scan = scanSegment(bytes, isCursorSegment ? cursor.offset : 0);
     for (const hole of scan.holes) {
       report.dropped(hole.events ?? 0);
-      report.fault("corrupt", `skipped damaged bytes ${hole.from}–${hole.to} of segment ${number}: ${hole.events ?? "an unknown number of"} events lost`, {
-        segment: number,
-        fromByte: hole.from,
-        toByte: hole.to,
-        lostEvents: hole.events ?? "unknown",
-      });
+      report.fault(
+        "corrupt",
+        `skipped damaged bytes ${hole.from}–${hole.to} of segment ${number}: ${hole.events ?? "an unknown number of"} events lost`,
+        {
+          segment: number,
+          fromByte: hole.from,
+          toByte: hole.to,
+          lostEvents: hole.events ?? "unknown",
+        },
+      );
     }
     if (scan.validBytes < bytes.length) {
       if (scan.corruptTail !== undefined) {
         report.dropped(scan.corruptTail.events);
-        report.fault("corrupt", `the last record of segment ${number} is damaged: ${scan.corruptTail.events} events lost`, {
-          segment: number,
-          fromByte: scan.validBytes,
-          lostEvents: scan.corruptTail.events,
-        });
+        report.fault(
+          "corrupt",
+          `the last record of segment ${number} is damaged: ${scan.corruptTail.events} events lost`,
+          {
+            segment: number,
+            fromByte: scan.validBytes,
+            lostEvents: scan.corruptTail.events,
+          },
+        );
       } else {
-        report.logger.warn({ segment: number, validBytes: scan.validBytes, fileBytes: bytes.length }, "spool: cut a torn record off the end of a segment");
+        report.logger.warn(
+          { segment: number, validBytes: scan.validBytes, fileBytes: bytes.length },
+          "spool: cut a torn record off the end of a segment",
+        );
       }
       await fs.truncate(path, scan.validBytes);
     }
     if (isCursorSegment && !scan.cursorOnBoundary && cursor.offset <= scan.validBytes) {
-      report.fault("cursor", `the cursor points inside a record of segment ${number}; delivering again from the record before it`, {
-        segment: number,
-        cursorOffset: cursor.offset,
-        resumeOffset: scan.boundaryBeforeCursor,
-      });
+      report.fault(
+        "cursor",
+        `the cursor points inside a record of segment ${number}; delivering again from the record before it`,
+        {
+          segment: number,
+          cursorOffset: cursor.offset,
+          resumeOffset: scan.boundaryBeforeCursor,
+        },
+      );
       cursor = { segment: number, offset: scan.boundaryBeforeCursor };
     }
     // No record ends between a misplaced cursor and the boundary before it: the events before are the same.
     const before = isCursorSegment ? scan.eventsBefore : 0;
-    segments.push({ number, bytes: scan.validBytes, events: scan.events, ackedEvents: before, readEvents: before, skippedEvents: 0, holes: scan.holes });
+    segments.push({
+      number,
+      bytes: scan.validBytes,
+      events: scan.events,
+      ackedEvents: before,
+      readEvents: before,
+      skippedEvents: 0,
+      holes: scan.holes,
+    });
   }
   const first = segments[0];
   if (first === undefined) cursor = { segment: cursor.segment + 1, offset: 0 };
