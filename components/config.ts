@@ -1,5 +1,4 @@
 import * as pulumi from "@pulumi/pulumi";
-import { z } from "zod";
 import {
   FiltersSchema,
   HomeAssistantUrlSchema,
@@ -12,6 +11,7 @@ import {
 } from "ha-influx-writer/config";
 import { domainOf, isEntityId } from "ha-influx-writer/entity-id";
 import { DEFAULT_BUCKETS, DEFAULT_ORG } from "ha-influx-writer/schema";
+import { z } from "zod";
 
 /** Pulumi config namespace of every stack setting (`ha-influx:<key>`). */
 export const CONFIG_NAMESPACE = "ha-influx";

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { type RollupFluxArgs, dailyRollupFlux, hourlyRollupFlux } from "./flux";
+import { dailyRollupFlux, hourlyRollupFlux, type RollupFluxArgs } from "./flux";
 import { type InfluxConnectionArgs, Task } from "./provider";
 
 /** When one rollup task runs. */

@@ -5,7 +5,7 @@ import { Downsampling } from "./downsampling";
 import { DockerInfluxServer, ExternalInfluxServer, type InfluxServerOutputs } from "./server";
 import { Tenancy } from "./tenancy";
 import { Tokens } from "./tokens";
-import { type WriterBuckets, type WriterConfig, buildWriterConfig } from "./writer-config";
+import { buildWriterConfig, type WriterBuckets, type WriterConfig } from "./writer-config";
 import { WriterService } from "./writer-service";
 
 /** The buckets the writer writes; the rollup buckets are written by the tasks alone. */

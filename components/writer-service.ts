@@ -1,6 +1,6 @@
+import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import * as path from "node:path";
 import type { WriterConfig } from "./writer-config";
 
 /** Where the configuration file and the spool live inside the writer container. */

@@ -9,9 +9,9 @@ import {
   AUTHORIZATION_TYPE,
   BUCKET_TYPE,
   ONBOARDING_TYPE,
-  TASK_TYPE,
   retentionViolations,
   rollupRetentionViolations,
+  TASK_TYPE,
   tokenViolations,
 } from "./rules";
 
@@ -22,11 +22,11 @@ export const finiteRetention = {
   enforcementLevel: "mandatory",
   validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {
     if (args.type === BUCKET_TYPE) {
-      retentionViolations(`bucket ${args.props.name}`, args.props.retentionSeconds).forEach((v) => reportViolation(v));
+      for (const v of retentionViolations(`bucket ${args.props.name}`, args.props.retentionSeconds)) reportViolation(v);
     } else if (args.type === ONBOARDING_TYPE) {
-      retentionViolations(`initial bucket ${args.props.bucket}`, args.props.retentionSeconds).forEach((v) =>
-        reportViolation(v),
-      );
+      for (const v of retentionViolations(`initial bucket ${args.props.bucket}`, args.props.retentionSeconds)) {
+        reportViolation(v);
+      }
     }
   },
 } satisfies ResourceValidationPolicy;
@@ -38,7 +38,7 @@ export const leastPrivilegeTokens = {
   enforcementLevel: "mandatory",
   validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {
     if (args.type !== AUTHORIZATION_TYPE) return;
-    tokenViolations(`token ${args.name}`, args.props.permissions).forEach((v) => reportViolation(v));
+    for (const v of tokenViolations(`token ${args.name}`, args.props.permissions)) reportViolation(v);
   },
 } satisfies ResourceValidationPolicy;
 
@@ -54,6 +54,6 @@ export const rollupOutlivesRaw = {
     const buckets = args.resources
       .filter((r) => r.type === BUCKET_TYPE)
       .map((r) => ({ name: String(r.props.name), retentionSeconds: Number(r.props.retentionSeconds ?? 0) }));
-    rollupRetentionViolations(tasks, buckets).forEach((v) => reportViolation(v));
+    for (const v of rollupRetentionViolations(tasks, buckets)) reportViolation(v);
   },
 } satisfies StackValidationPolicy;

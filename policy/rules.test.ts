@@ -6,10 +6,10 @@ import {
   AUTHORIZATION_TYPE,
   BUCKET_TYPE,
   ONBOARDING_TYPE,
-  TASK_TYPE,
   retentionViolations,
   rollupBuckets,
   rollupRetentionViolations,
+  TASK_TYPE,
   tokenViolations,
 } from "./rules";
 

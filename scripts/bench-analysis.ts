@@ -6,7 +6,7 @@
 // Each set is a thermometer (a change every hour), a heater (a few changes a day) and an energy meter
 // (a reading every hour), so 17 sets are 51 entities. The daily rollups are written by the real
 // rollup Flux; both answers come from `analyze` (the library behind ha-influx-analyze).
-import { analyze, type AnalysisRequest } from "../analysis/src/analyze";
+import { type AnalysisRequest, analyze } from "../analysis/src/analyze";
 import type { AnalysisConfig } from "../analysis/src/config";
 import { dailyRollupFlux } from "../components/flux";
 import { startInfluxd } from "../test/harness/influxd";
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
       hemisphere: "north",
     });
     const dailyRuns: number[] = [];
-    let fromDaily;
+    let fromDaily: Awaited<ReturnType<typeof analyze>> | undefined;
     for (let run = 0; run < 5; run++) {
       const [result, ms] = await timed(() => analyze(config, request("daily")));
       fromDaily = result;

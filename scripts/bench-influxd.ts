@@ -12,8 +12,8 @@ import { parseArgs } from "node:util";
 import { InfluxDB } from "@influxdata/influxdb-client";
 import { startInfluxd } from "../test/harness/influxd";
 import { generateChunks } from "../writer/bench/events";
-import { resolveConfig } from "../writer/src/config";
 import { startWriter } from "../writer/src/app";
+import { resolveConfig } from "../writer/src/config";
 
 const { values } = parseArgs({
   options: { events: { type: "string", default: "300000" }, "batch-size": { type: "string", default: "1000" } },

@@ -194,7 +194,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.error;
   }
   const args = ["preview", "--refresh", "--expect-no-changes", "--json", "--non-interactive", "--stack", values.stack];
-  let result;
+  let result: Awaited<ReturnType<typeof runPulumi>>;
   try {
     result = await runPulumi(args, values.cwd);
   } catch (error) {

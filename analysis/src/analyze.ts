@@ -2,12 +2,12 @@
 // events through the same step-function statistics the rollup tasks compute), read per-window
 // statistics, and combine the windows of each pattern key exactly (means weighted by coverage).
 import type { AnalysisConfig } from "./config";
-import { type Row, query } from "./influx";
-import { type Hemisphere, type Pattern, keyRank, needsHours, patternKey, seasonName } from "./patterns";
+import { UserError } from "./errors";
+import { query, type Row } from "./influx";
+import { type Hemisphere, keyRank, needsHours, type Pattern, patternKey, seasonName } from "./patterns";
 import { DAILY_MEASUREMENT, HOURLY_MEASUREMENT, RAW_MEASUREMENT, STATISTIC_FIELDS, UNIT_FIELD } from "./schema";
 import { windowStatisticsFlux } from "./stepFlux";
 import { localParts, startOfLocalDay, startOfLocalHour } from "./time";
-import { UserError } from "./errors";
 
 export type Resolution = "raw" | "hourly" | "daily";
 export const RESOLUTIONS = ["auto", "raw", "hourly", "daily"] as const;
@@ -313,9 +313,15 @@ export function combine(
   for (const window of windows) {
     const key = patternKey(pattern, localParts(window.start, timeZone));
     let rows = byEntity.get(window.entity_id);
-    if (!rows) byEntity.set(window.entity_id, (rows = new Map()));
+    if (!rows) {
+      rows = new Map();
+      byEntity.set(window.entity_id, rows);
+    }
     let row = rows.get(key);
-    if (!row) rows.set(key, (row = { key, count: 0, coverage_seconds: 0, weighted: 0 }));
+    if (!row) {
+      row = { key, count: 0, coverage_seconds: 0, weighted: 0 };
+      rows.set(key, row);
+    }
     row.count += window.count;
     if (window.mean !== undefined && window.coverage_seconds > 0) {
       row.coverage_seconds += window.coverage_seconds;

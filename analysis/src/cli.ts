@@ -2,7 +2,7 @@
 // ha-influx-analyze: patterns of Home Assistant history as a table, CSV, JSON, SVG or an HTML page.
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { type AnalysisRequest, type PatternResult, RESOLUTIONS, analyze } from "./analyze";
+import { type AnalysisRequest, analyze, type PatternResult, RESOLUTIONS } from "./analyze";
 import { resolveConfig } from "./config";
 import { UserError } from "./errors";
 import { type Hemisphere, PATTERNS, type Pattern } from "./patterns";
@@ -44,37 +44,42 @@ function joinRelativeTimes(argv: string[]): string[] {
   return out;
 }
 
+/** The command line's options (a function so that its result type can be named). */
+function parseCommandLine(argv: string[]) {
+  return parseArgs({
+    args: joinRelativeTimes(argv),
+    options: {
+      pattern: { type: "string" },
+      entity: { type: "string", multiple: true },
+      domain: { type: "string", multiple: true },
+      area: { type: "string", multiple: true },
+      "device-class": { type: "string", multiple: true },
+      start: { type: "string" },
+      stop: { type: "string" },
+      resolution: { type: "string" },
+      hemisphere: { type: "string" },
+      format: { type: "string" },
+      output: { type: "string" },
+      config: { type: "string" },
+      url: { type: "string" },
+      token: { type: "string" },
+      org: { type: "string" },
+      "time-zone": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: false,
+  });
+}
+
 export async function main(
   argv: string[],
   env: NodeJS.ProcessEnv,
   out: (text: string) => void,
   err: (text: string) => void,
 ): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseCommandLine>;
   try {
-    parsed = parseArgs({
-      args: joinRelativeTimes(argv),
-      options: {
-        pattern: { type: "string" },
-        entity: { type: "string", multiple: true },
-        domain: { type: "string", multiple: true },
-        area: { type: "string", multiple: true },
-        "device-class": { type: "string", multiple: true },
-        start: { type: "string" },
-        stop: { type: "string" },
-        resolution: { type: "string" },
-        hemisphere: { type: "string" },
-        format: { type: "string" },
-        output: { type: "string" },
-        config: { type: "string" },
-        url: { type: "string" },
-        token: { type: "string" },
-        org: { type: "string" },
-        "time-zone": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: false,
-    });
+    parsed = parseCommandLine(argv);
   } catch (error) {
     throw new UserError((error as Error).message.split("\n")[0]);
   }

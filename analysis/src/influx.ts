@@ -61,7 +61,9 @@ export function parseCsv(text: string): Row[] {
     }
     if (header.includes("error")) throw new Error(`InfluxDB query failed: ${cells[header.indexOf("error")]}`);
     const row: Row = {};
-    header.forEach((name, i) => (row[name] = cells[i] ?? ""));
+    header.forEach((name, i) => {
+      row[name] = cells[i] ?? "";
+    });
     rows.push(row);
   }
   return rows;
@@ -75,12 +77,16 @@ function splitCsvLine(line: string): string[] {
   for (let i = 0; i < line.length; i++) {
     const c = line[i];
     if (quoted) {
-      if (c === '"' && line[i + 1] === '"') (cell += '"'), i++;
-      else if (c === '"') quoted = false;
+      if (c === '"' && line[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (c === '"') quoted = false;
       else cell += c;
     } else if (c === '"') quoted = true;
-    else if (c === ",") cells.push(cell), (cell = "");
-    else cell += c;
+    else if (c === ",") {
+      cells.push(cell);
+      cell = "";
+    } else cell += c;
   }
   cells.push(cell);
   return cells;

@@ -1,5 +1,5 @@
 // Pattern keys: which bucket of a pattern a window falls in, by the local time of the window's start.
-import { type LocalParts, isoWeek } from "./time";
+import { isoWeek, type LocalParts } from "./time";
 
 export const PATTERNS = [
   "summary",

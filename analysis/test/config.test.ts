@@ -3,9 +3,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import * as writerSchema from "../../writer/src/schema";
 import { resolveConfig } from "../src/config";
 import * as analysisSchema from "../src/schema";
-import * as writerSchema from "../../writer/src/schema";
 
 const dir = mkdtempSync(join(tmpdir(), "analysis-config-"));
 const file = (name: string, content: unknown) => {

@@ -1,15 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import {
   type ConnectedInputs,
-  type InfluxConnectionArgs,
-  inputChecker,
-  UNKNOWN,
   canonical,
+  defined,
   diffByRules,
+  type InfluxConnectionArgs,
   ignoreNotFound,
   influxApis,
+  inputChecker,
+  UNKNOWN,
   unlessGone,
-  defined,
 } from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { defined, inputChecker, PROVIDER_VERSION, UNKNOWN, diffByRules, influxApis, unlessGone } from "./common";
 import { MIN_RETENTION_SECONDS } from "./bucket";
+import { defined, diffByRules, influxApis, inputChecker, PROVIDER_VERSION, UNKNOWN, unlessGone } from "./common";
 
 /** Arguments of an {@link Onboarding}. */
 export interface OnboardingArgs {

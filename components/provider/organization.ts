@@ -1,13 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import {
   type ConnectedInputs,
-  type InfluxConnectionArgs,
-  inputChecker,
+  defined,
   diffByRules,
+  type InfluxConnectionArgs,
   ignoreNotFound,
   influxApis,
+  inputChecker,
   unlessGone,
-  defined,
 } from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 

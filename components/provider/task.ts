@@ -1,14 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import {
   type ConnectedInputs,
-  type InfluxConnectionArgs,
-  inputChecker,
-  UNKNOWN,
+  defined,
   diffByRules,
+  type InfluxConnectionArgs,
   ignoreNotFound,
   influxApis,
+  inputChecker,
+  UNKNOWN,
   unlessGone,
-  defined,
 } from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 

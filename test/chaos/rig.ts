@@ -4,7 +4,7 @@
  * ingest client that counts what the writer acknowledged (200 answers) event by event, and a query of
  * what InfluxDB stored. Scenarios (`*.chaos.ts`) build on it; more can be added beside them.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";

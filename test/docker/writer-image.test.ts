@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type InfluxdInstance, findOnPath, inCi, randomSecret, startInfluxd } from "../harness/influxd";
+import { findOnPath, type InfluxdInstance, inCi, randomSecret, startInfluxd } from "../harness/influxd";
 
 const run = promisify(execFile);
 const image = process.env.HA_INFLUX_WRITER_IMAGE;

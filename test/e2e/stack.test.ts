@@ -6,11 +6,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { loadConfig } from "../../writer/src/config";
 import { startWriter } from "../../writer/src/app";
-import { type InfluxdInstance, findOnPath, inCi, startInfluxd } from "../harness/influxd";
-import { PulumiWorkspace } from "./pulumi-cli";
+import { loadConfig } from "../../writer/src/config";
+import { findOnPath, type InfluxdInstance, inCi, startInfluxd } from "../harness/influxd";
 import { type BucketState, InfluxApi } from "./influx-api";
+import { PulumiWorkspace } from "./pulumi-cli";
 
 const missing = ["pulumi", "influxd"].filter((tool) => findOnPath(tool) === undefined);
 if (missing.length > 0) {

@@ -3,7 +3,7 @@
 // → /auth/token → WebSocket auth/long_lived_access_token), registry and REST helpers, and stop /
 // kill / restart on the same port and directory. `hass` comes from scripts/install-homeassistant.sh.
 // Framework-free, like the influxd harness.
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";

@@ -1,7 +1,7 @@
 // A throwaway influxd for tests: temporary directories, a free port on 127.0.0.1, onboarding with a
 // random password and token that are never printed, and teardown even when the test process dies.
 // Framework-free so end-to-end tests, the writer's tests and scripts can all use it.
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";

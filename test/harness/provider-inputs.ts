@@ -10,12 +10,12 @@ import type {
   TaskInputs,
 } from "../../components/provider";
 import {
-  PROVIDER_VERSION,
   authorizationProvider,
   bucketProvider,
   dbrpProvider,
   onboardingProvider,
   organizationProvider,
+  PROVIDER_VERSION,
   serverReadyProvider,
   taskProvider,
 } from "../../components/provider";

@@ -2,21 +2,21 @@
 // real influxd: registry tags, renames, Home Assistant restarts (SIGTERM and SIGKILL) and writer
 // restarts with every change of Home Assistant's own history in InfluxDB exactly once, and a wrong
 // token that never gets the host banned.
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startWriter, type RunningWriter } from "../../writer/src/app";
+import { type RunningWriter, startWriter } from "../../writer/src/app";
 import { resolveConfig } from "../../writer/src/config";
 import { createLogger } from "../../writer/src/logger";
 import {
+  type HomeAssistantInstance,
   locateHomeAssistant,
   startHomeAssistant,
   TEST_ENTITIES,
-  type HomeAssistantInstance,
 } from "../harness/homeassistant";
-import { locateInfluxd, startInfluxd, type InfluxdInstance } from "../harness/influxd";
+import { type InfluxdInstance, locateInfluxd, startInfluxd } from "../harness/influxd";
 import {
   keysOf,
   micros,

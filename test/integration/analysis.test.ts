@@ -16,14 +16,14 @@ import { locateInfluxd } from "../harness/influxd";
 import { useInfluxd } from "../harness/vitest";
 import {
   FIXTURE_TIME_ZONE,
+  fixtureEntities,
+  fixtureLines,
   HOURLY_SLOPE,
   MONTH_OFFSET,
   WEEKDAY_KWH,
   WEEKEND_BONUS,
   WEEKEND_KWH,
   YEARLY_RISE,
-  fixtureEntities,
-  fixtureLines,
 } from "./analysis-fixture";
 import { influxApi } from "./rollups-helpers";
 

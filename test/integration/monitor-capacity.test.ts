@@ -33,7 +33,18 @@ describe.skipIf(!influxdFound)("ha-influx-capacity against a real influxd with s
   async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     let stdout = "";
     let stderr = "";
-    const code = await main(args, {}, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
+    const code = await main(
+      args,
+      {},
+      {
+        stdout: (t) => {
+          stdout += t;
+        },
+        stderr: (t) => {
+          stderr += t;
+        },
+      },
+    );
     return { code, stdout, stderr };
   }
 

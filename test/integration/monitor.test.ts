@@ -6,7 +6,7 @@ import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hourlyRollupFlux } from "../../components/flux";
 import { monitorPermissions } from "../../components/tokens";
-import { startWriter, type RunningWriter } from "../../writer/src/app";
+import { type RunningWriter, startWriter } from "../../writer/src/app";
 import { resolveConfig } from "../../writer/src/config";
 import { createLogger } from "../../writer/src/logger";
 import { createMetrics } from "../../writer/src/metrics";
@@ -154,8 +154,8 @@ describe.skipIf(!influxdFound)("the storage monitor against a real influxd", () 
     for (let i = 0; i < 150 && (await shardBytes(bucketIds.home_assistant_events!)).disk === 0; i++)
       await new Promise((r) => setTimeout(r, 100));
 
-    let sample;
-    let after;
+    let sample: Awaited<ReturnType<typeof takeSample>> | undefined;
+    let after: Awaited<ReturnType<typeof shardBytes>> | undefined;
     // The gauges may tick between the sample and the check: then the two moments differ, so try again.
     for (let attempt = 0; attempt < 3; attempt++) {
       const before = await shardBytes(bucketIds.home_assistant_events!);

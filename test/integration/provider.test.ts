@@ -10,8 +10,8 @@ import {
   type BucketOutputs,
   type DbrpMappingInputs,
   type OrganizationInputs,
-  PROVIDER_VERSION,
   type Permission,
+  PROVIDER_VERSION,
   type TaskInputs,
   waitForHealthy,
 } from "../../components/provider";

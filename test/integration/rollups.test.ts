@@ -7,7 +7,7 @@ import { dailyRollupFlux, hourlyRollupFlux } from "../../components/flux";
 import { normalizeState } from "../../writer/src/normalize";
 import { locateInfluxd } from "../harness/influxd";
 import { useInfluxd } from "../harness/vitest";
-import { type Row, influxApi, tagValue } from "./rollups-helpers";
+import { influxApi, type Row, tagValue } from "./rollups-helpers";
 
 const influxdFound = locateInfluxd() !== undefined;
 const TIME_ZONE = "Europe/Berlin";

@@ -1,7 +1,7 @@
 // Stack configuration: the defaults of docs/schema.md, and one message per bad key naming the rule.
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { StackConfigError, durationSeconds, parseStackConfig, readStackConfig } from "../../components/config";
+import { durationSeconds, parseStackConfig, readStackConfig, StackConfigError } from "../../components/config";
 import { setPath, stackFileSettings } from "./helpers/declare";
 
 /** The smallest valid docker-runtime stack. */

@@ -1,6 +1,6 @@
 // The drift report over `pulumi preview --refresh --json` digests shaped as the engine prints them.
 import { describe, expect, it } from "vitest";
-import { type DriftReport, EXIT, driftExitCode, formatDriftReport, parseDriftReport } from "../../scripts/drift";
+import { type DriftReport, driftExitCode, EXIT, formatDriftReport, parseDriftReport } from "../../scripts/drift";
 
 const STACK = "urn:pulumi:dev::ha-influx::pulumi:pulumi:Stack::ha-influx-dev";
 const BUCKET =

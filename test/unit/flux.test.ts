@@ -2,7 +2,7 @@
 // proven against a real influxd in test/integration/rollups.test.ts; these tests pin where every
 // parameter lands and which rules the text encodes.
 import { describe, expect, it } from "vitest";
-import { CARRY_HORIZON, type RollupFluxArgs, dailyRollupFlux, hourlyRollupFlux } from "../../components/flux";
+import { CARRY_HORIZON, dailyRollupFlux, hourlyRollupFlux, type RollupFluxArgs } from "../../components/flux";
 
 const hourlyDefaults: RollupFluxArgs = {
   sourceBucket: "home_assistant_events",

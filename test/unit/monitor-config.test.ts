@@ -1,7 +1,7 @@
 // The monitor's stack keys: defaults, text values as `pulumi config set --path` stores them, clear
 // errors, and how they reach the writer's `monitor` section (with the monitor token) in writerConfig.
 import { describe, expect, it } from "vitest";
-import { type StackConfigError, parseStackConfig } from "../../components/config";
+import { parseStackConfig, type StackConfigError } from "../../components/config";
 import { buildWriterConfig } from "../../components/writer-config";
 import { WriterConfigSchema } from "../../writer/src/config";
 

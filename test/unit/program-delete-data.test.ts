@@ -4,8 +4,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseStackConfig } from "../../components/config";
 import {
-  DYNAMIC,
   type Declaration,
+  DYNAMIC,
   declareProgram,
   inputsOf,
   isSecretValue,

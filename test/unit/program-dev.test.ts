@@ -1,17 +1,17 @@
 // The dev stack (Pulumi.dev.yaml, docker runtime) under mocks: the exact resources it declares.
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { WriterConfigSchema } from "ha-influx-writer/config";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseStackConfig } from "../../components/config";
 import { dailyRollupFlux, hourlyRollupFlux } from "../../components/flux";
-import { WriterConfigSchema } from "ha-influx-writer/config";
 import {
-  DYNAMIC,
   type Declaration,
+  DYNAMIC,
+  inputsOf as declaredInputs,
   declareProgram,
   graphBelowServer,
   graphOf,
-  inputsOf as declaredInputs,
   isSecretValue,
   optionsOf,
   reveal,

@@ -1,7 +1,7 @@
 // A stack with everything optional turned off: what the switches remove, and nothing else.
 import { beforeAll, expect, it } from "vitest";
 import { parseStackConfig } from "../../components/config";
-import { DYNAMIC, type Declaration, bucketGraph, declareProgram, graphOf } from "./helpers/declare";
+import { bucketGraph, type Declaration, DYNAMIC, declareProgram, graphOf } from "./helpers/declare";
 
 let declared: Declaration;
 beforeAll(async () => {

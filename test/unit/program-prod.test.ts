@@ -1,15 +1,16 @@
 // A prod-like stack (Pulumi.prod.yaml: an existing server, cron schedule, ingest, filters) under mocks.
+
+import { WriterConfigSchema } from "ha-influx-writer/config";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseStackConfig } from "../../components/config";
 import { hourlyRollupFlux } from "../../components/flux";
-import { WriterConfigSchema } from "ha-influx-writer/config";
 import {
-  DYNAMIC,
   type Declaration,
+  DYNAMIC,
+  inputsOf as declaredInputs,
   declareProgram,
   graphBelowServer,
   graphOf,
-  inputsOf as declaredInputs,
   isSecretValue,
   optionsOf,
   reveal,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type ResourceKind, providers, validInputs } from "../harness/provider-inputs";
+import { providers, type ResourceKind, validInputs } from "../harness/provider-inputs";
 
 /** The engine's marker for a value not known during preview. */
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";

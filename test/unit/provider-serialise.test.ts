@@ -11,7 +11,7 @@ import {
   ServerReady,
   Task,
 } from "../../components/provider";
-import { type ResourceKind, providers, validInputs } from "../harness/provider-inputs";
+import { providers, type ResourceKind, validInputs } from "../harness/provider-inputs";
 
 /** Loads serialised provider text the way the dynamic-provider plugin does: as a module in the project. */
 function load(text: string): pulumi.dynamic.ResourceProvider {

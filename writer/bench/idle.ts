@@ -46,7 +46,12 @@ async function main(): Promise<void> {
   const cli = join(__dirname, "..", "..", "cli.js");
   const writer = spawn(process.execPath, [cli, "--config", configFile], { stdio: ["ignore", "ignore", "inherit"] });
   let exitCode: number | null | undefined;
-  const exited = new Promise<void>((resolve) => writer.once("exit", (code) => ((exitCode = code), resolve())));
+  const exited = new Promise<void>((resolve) =>
+    writer.once("exit", (code) => {
+      exitCode = code;
+      resolve();
+    }),
+  );
   try {
     const samples: number[] = [];
     const until = Date.now() + SETTLE_MS;

@@ -8,7 +8,7 @@
  * Run: `npm run bench --workspace writer`. BENCH_EVENTS=<n> sets the event count (default 300,000);
  * BENCH_PROFILE=<dir> writes a CPU profile of each measured run (not of the input generation) there.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { cpus, tmpdir } from "node:os";

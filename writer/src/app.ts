@@ -10,7 +10,7 @@ import { secretsOf, type WriterConfig } from "./config";
 import { createLogger, type Logger } from "./logger";
 import { createMetrics, type WriterMetrics } from "./metrics";
 import { createPipeline, type FlushResult, type Pipeline } from "./pipeline";
-import { createServer, serviceStatus, type ServerOptions, type ServiceStatus } from "./server";
+import { createServer, type ServerOptions, type ServiceStatus, serviceStatus } from "./server";
 import { HomeAssistantSource } from "./sources/homeassistant";
 
 // A plain require keeps package.json out of the compilation while finding it from src/ and dist/ alike.

@@ -91,29 +91,34 @@ export interface Io {
 
 const defaultIo: Io = { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
 
+/** The command line's options (a function so that its result type can be named). */
+function parseCommandLine(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    options: {
+      config: { type: "string" },
+      url: { type: "string" },
+      org: { type: "string" },
+      token: { type: "string" },
+      "system-bucket": { type: "string" },
+      "events-bucket": { type: "string" },
+      "data-dir": { type: "string" },
+      "capacity-gb": { type: "string" },
+      "window-days": { type: "string" },
+      top: { type: "string" },
+      format: { type: "string" },
+      output: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+
 /** Runs the command; resolves with the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = defaultIo): Promise<number> {
   try {
-    let values;
+    let values: ReturnType<typeof parseCommandLine>["values"];
     try {
-      values = parseArgs({
-        args: argv,
-        options: {
-          config: { type: "string" },
-          url: { type: "string" },
-          org: { type: "string" },
-          token: { type: "string" },
-          "system-bucket": { type: "string" },
-          "events-bucket": { type: "string" },
-          "data-dir": { type: "string" },
-          "capacity-gb": { type: "string" },
-          "window-days": { type: "string" },
-          top: { type: "string" },
-          format: { type: "string" },
-          output: { type: "string" },
-          help: { type: "boolean", short: "h" },
-        },
-      }).values;
+      values = parseCommandLine(argv).values;
     } catch (error) {
       throw new UsageError(`${(error as Error).message} (--help lists the options)`);
     }

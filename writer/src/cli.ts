@@ -102,19 +102,24 @@ async function healthcheck(config: WriterConfig): Promise<number> {
   }
 }
 
+/** The command line's options (a function so that its result type can be named). */
+function parseCommandLine(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: "string" },
+      "shutdown-timeout": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+
 /** Parses the command line, runs the command and resolves with the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseCommandLine>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: "string" },
-        "shutdown-timeout": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
+    parsed = parseCommandLine(argv);
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}`);
     return 1;

@@ -11,16 +11,16 @@
  * the executor share the trackers that move the spool's cursor.)
  */
 import { appendFile } from "node:fs/promises";
-import { DEFAULT_RETRY, retryDelayMs, sleep, type RetryPolicy } from "./backoff";
+import { DEFAULT_RETRY, type RetryPolicy, retryDelayMs, sleep } from "./backoff";
 import { decide, failureReason, offendingLines } from "./delivery/decide";
-import { HealthTracker, type DeliveryHealth, type HealthVerdict } from "./delivery/health";
+import { type DeliveryHealth, HealthTracker, type HealthVerdict } from "./delivery/health";
 import type { InfluxClient } from "./influxClient";
 import type { Logger } from "./logger";
 import type { WriterMetrics } from "./metrics";
 import type { Spool, SpoolEntry, SpoolPosition } from "./spool";
 
 // Sources import the backoff from here; it lives in its own module now.
-export { DEFAULT_RETRY, retryDelayMs, offendingLines, type RetryPolicy, type DeliveryHealth, type HealthVerdict };
+export { DEFAULT_RETRY, type DeliveryHealth, type HealthVerdict, offendingLines, type RetryPolicy, retryDelayMs };
 
 /** How often a health probe asks InfluxDB whether it is back while senders wait out a backoff. */
 export const PROBE_INTERVAL_MS = 1000;

@@ -3,7 +3,7 @@
  * `/metrics`. The pipeline increments counters once per submit call or batch with a count, never once
  * per event: a labelled `inc()` costs about as much as mapping an event.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /** The writer's metric objects; other modules may register more on `registry`. */
 export interface WriterMetrics {

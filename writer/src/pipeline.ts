@@ -22,11 +22,11 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import type { ComponentStatus } from "./componentStatus";
 import { z } from "zod";
+import type { ComponentStatus } from "./componentStatus";
 import type { WriterConfig } from "./config";
 import { DEFAULT_RETRY, Deliverer, type RetryPolicy } from "./delivery";
-import { parseEvent, type HaEvent, type WeatherReading, FILTER_REASONS } from "./events";
+import { FILTER_REASONS, type HaEvent, parseEvent, type WeatherReading } from "./events";
 import { EntityFilter } from "./filters";
 import { InfluxClient } from "./influxClient";
 import { escapeKey, escapeMeasurement, formatFloat, TimestampFormatter } from "./lineProtocol";
@@ -35,16 +35,16 @@ import { mapEvent, TagCache } from "./mapping";
 import type { WriterMetrics } from "./metrics";
 import { Router } from "./routing";
 import { WRITER_STATS_MEASUREMENT } from "./schema";
-import { Spool, type SpoolRecord } from "./spool";
-import type { SubmitResult } from "./sources/sink";
 import { HOME_ASSISTANT_SOURCE } from "./sources/homeassistant";
 import { INGEST_SOURCE } from "./sources/ingest";
+import type { SubmitResult } from "./sources/sink";
+import { Spool, type SpoolRecord } from "./spool";
 import { ZoneClock } from "./timezone";
 import { WeatherTimeline, weatherReadingOf } from "./weather";
 
+export type { ComponentStatus } from "./componentStatus";
 // The contracts sources and the server depend on live in their own modules; re-exported for callers of the pipeline.
 export type { SubmitResult } from "./sources/sink";
-export type { ComponentStatus } from "./componentStatus";
 
 /** Answer of `checkWritable`, for `/readyz`. */
 export interface WritableCheck {

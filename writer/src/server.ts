@@ -11,20 +11,20 @@
  * - `/metrics`: the Prometheus registry, plus `writer_component_healthy{component}` read at scrape.
  */
 import Fastify, {
-  LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  LogController,
 } from "fastify";
 import { Gauge } from "prom-client";
-import type { Logger } from "./logger";
-import type { StorageStatus } from "./monitor";
-import type { WriterMetrics } from "./metrics";
 import type { ComponentStatus } from "./componentStatus";
+import type { Logger } from "./logger";
+import type { WriterMetrics } from "./metrics";
+import type { StorageStatus } from "./monitor";
 import type { Pipeline } from "./pipeline";
-import { bearerTokenMatcher, registerIngest, INGEST_PATH } from "./sources/ingest";
 import type { HomeAssistantSource } from "./sources/homeassistant";
+import { bearerTokenMatcher, INGEST_PATH, registerIngest } from "./sources/ingest";
 
 /** Names of the components `/status` reports (`docs/schema.md`). */
 export const COMPONENTS = ["websocket_client", "ingest", "influxdb", "weather"] as const;

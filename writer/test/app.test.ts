@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { startWriter, type RunningWriter } from "../src/app";
+import { type RunningWriter, startWriter } from "../src/app";
 import type { ServiceStatus } from "../src/server";
 import { FakeHomeAssistant, haState } from "./fake-homeassistant";
 import { eventually } from "./helpers/eventually";
-import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
+import { type FakeInflux, startFakeInflux } from "./helpers/fakeInflux";
 import { memoryLogger, tempDir, testConfig } from "./helpers/setup";
 
 const HA_TOKEN = "ha-token-for-app-test";

@@ -7,8 +7,12 @@ async function run(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string) 
   let stdout = "";
   let stderr = "";
   const code = await main(args, env, {
-    stdout: (t) => void (stdout += t),
-    stderr: (t) => void (stderr += t),
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
     stdin: stdin === undefined ? undefined : Readable.from([stdin]),
   });
   return { code, stdout, stderr };

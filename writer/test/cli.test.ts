@@ -1,9 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
-import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { type FakeInflux, startFakeInflux } from "./helpers/fakeInflux";
 import { tempDir } from "./helpers/setup";
 
 const CLI = join(__dirname, "..", "src", "cli.ts");
@@ -149,7 +149,7 @@ describe("ha-influx-writer CLI", () => {
     const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify(flatEvent(i)));
     lines.splice(100, 0, "{oops");
     lines.splice(200, 0, JSON.stringify({ entity_id: "Not An Entity", state: "on" }));
-    writeFileSync(file, lines.join("\n") + "\n");
+    writeFileSync(file, `${lines.join("\n")}\n`);
 
     child = spawnCli(["replay", file, "--config", writeConfig()]);
     expect(await child.exited).toBe(2);

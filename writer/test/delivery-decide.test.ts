@@ -1,6 +1,6 @@
 /** The delivery policy as a table: one InfluxDB outcome in, one decision out. */
 import { describe, expect, it } from "vitest";
-import { decide, failureReason, halves, offendingLines, type Decision } from "../src/delivery/decide";
+import { type Decision, decide, failureReason, halves, offendingLines } from "../src/delivery/decide";
 import type { WriteOutcome } from "../src/influxClient";
 
 const policy = { baseMs: 1000, maxMs: 60_000 };
@@ -137,7 +137,14 @@ describe("decide", () => {
 
   it("asks for the lines' text only when the server's message might name them", () => {
     let asked = 0;
-    const counting = { lineCount: 4, attempt: 1, lineTexts: () => (asked++, texts) };
+    const counting = {
+      lineCount: 4,
+      attempt: 1,
+      lineTexts: () => {
+        asked++;
+        return texts;
+      },
+    };
     decide({ kind: "too_large", message: "x" }, counting, policy);
     decide({ kind: "retry", reason: "network", message: "x" }, counting, policy);
     expect(asked).toBe(0);

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createMetrics, type WriterMetrics } from "../src/metrics";
 import { createPipeline, type Pipeline } from "../src/pipeline";
 import { SpoolFullError } from "../src/spool";
-import { startFakeInflux, type FakeInflux, type SeenRequest } from "./helpers/fakeInflux";
+import { type FakeInflux, type SeenRequest, startFakeInflux } from "./helpers/fakeInflux";
 import { eventually, memoryLogger, stateOf, tempDir, testConfig } from "./helpers/setup";
 
 const isProbe = (request: SeenRequest) => request.lines.length === 0;

@@ -5,8 +5,8 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { classify, parseRetryAfter } from "../src/influxClient";
 import { offendingLines, retryDelayMs } from "../src/delivery";
+import { classify, parseRetryAfter } from "../src/influxClient";
 import { eventually, stateChanged, stateOf, usePipelineHarness } from "./helpers/setup";
 
 function events(count: number, entity = "sensor.power"): Record<string, unknown>[] {

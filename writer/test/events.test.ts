@@ -191,7 +191,7 @@ const valid: [string, unknown][] = [
     {
       entity_id: "sensor.t",
       state: "1",
-      attributes: { friendly_name: "\u20ac".repeat(341) + "x", area: "a".repeat(1024) },
+      attributes: { friendly_name: `${"\u20ac".repeat(341)}x`, area: "a".repeat(1024) },
     },
   ],
   [

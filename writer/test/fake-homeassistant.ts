@@ -4,7 +4,7 @@
  * `history/history_during_period`, `ping`, and dropping connections on demand. The real Home Assistant
  * is exercised by the end-to-end suite (test/e2e/homeassistant.test.ts).
  */
-import { WebSocketServer, type WebSocket } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 
 export interface FakeState {
   entity_id: string;

@@ -1,6 +1,6 @@
 /** Include/exclude filters with Home Assistant's semantics, and routing. */
 import { describe, expect, it } from "vitest";
-import { resolveConfig, type FilterSelector } from "../src/config";
+import { type FilterSelector, resolveConfig } from "../src/config";
 import { EntityFilter, globToRegExp } from "../src/filters";
 import { Router } from "../src/routing";
 

@@ -3,7 +3,7 @@ import { parseTimestampUs } from "../src/events";
 import { historyEvents, isoFromMicros, secondsToMicros } from "../src/sources/haHistory";
 import { Registries } from "../src/sources/haRegistries";
 import { ZoneClock } from "../src/timezone";
-import { weatherReadingOf, WeatherTimeline } from "../src/weather";
+import { WeatherTimeline, weatherReadingOf } from "../src/weather";
 
 describe("registry enrichment", () => {
   const registries = new Registries();

@@ -1,10 +1,10 @@
 /** Bounded work per ingest request and the input contract: limits, summaries, content types, UTF-8, metrics. */
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
+import { afterEach, describe, expect, it } from "vitest";
 import { createMetrics, type WriterMetrics } from "../src/metrics";
 import type { SubmitResult } from "../src/pipeline";
-import { DETAILED_RESULTS_UP_TO, registerIngest, SUMMARY_REJECTIONS, type IngestResponse } from "../src/sources/ingest";
+import { DETAILED_RESULTS_UP_TO, type IngestResponse, registerIngest, SUMMARY_REJECTIONS } from "../src/sources/ingest";
 import { splitBody } from "../src/sources/ingestBody";
 import type { EventSink } from "../src/sources/sink";
 

@@ -1,12 +1,12 @@
 /** The ingest contract through the whole writer: size limits at ingest, request logs, and what /status tells whom. */
 import { Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { startWriter, type RunningWriter } from "../src/app";
+import { type RunningWriter, startWriter } from "../src/app";
 import { createLogger } from "../src/logger";
-import type { IngestResponse } from "../src/sources/ingest";
 import type { ServiceStatus } from "../src/server";
+import type { IngestResponse } from "../src/sources/ingest";
 import { eventually } from "./helpers/eventually";
-import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
+import { type FakeInflux, startFakeInflux } from "./helpers/fakeInflux";
 import { tempDir, testConfig } from "./helpers/setup";
 
 const INGEST_TOKEN = "ingest-token-for-contract-test";

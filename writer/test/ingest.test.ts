@@ -1,7 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createMetrics, type WriterMetrics } from "../src/metrics";
-import { bearerTokenMatcher, registerIngest, type IngestResponse } from "../src/sources/ingest";
+import { bearerTokenMatcher, type IngestResponse, registerIngest } from "../src/sources/ingest";
 import type { EventSink } from "../src/sources/sink";
 
 const TOKEN = "ingest-secret-7c1d";

@@ -1,6 +1,6 @@
 /** The mapping table: events → measurement, tags and fields; normalisation; time of day. */
 import { describe, expect, it } from "vitest";
-import { parseEvent, type HaEvent } from "../src/events";
+import { type HaEvent, parseEvent } from "../src/events";
 import { mapEvent, timeOfDay } from "../src/mapping";
 import { normalizeState } from "../src/normalize";
 import { ZoneClock } from "../src/timezone";

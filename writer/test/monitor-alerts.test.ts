@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AlertTracker, evaluateAlerts, type AlertInput } from "../src/monitor/alerts";
+import { type AlertInput, AlertTracker, evaluateAlerts } from "../src/monitor/alerts";
 import { AlertThresholdsSchema } from "../src/monitor/config";
 import type { DiskForecast } from "../src/monitor/forecast";
 import type { TaskSample } from "../src/monitor/sampler";
@@ -116,7 +116,7 @@ describe("evaluateAlerts (default thresholds)", () => {
   ])("$name", ({ input, alerts }) => {
     const found = evaluateAlerts(input, thresholds);
     expect(found).toHaveLength(alerts.length);
-    alerts.forEach((alert, i) => expect(found[i]).toMatchObject(alert));
+    for (const [i, alert] of alerts.entries()) expect(found[i]).toMatchObject(alert);
   });
 });
 

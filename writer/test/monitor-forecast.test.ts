@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import {
+  type BucketForecast,
   DAY_MS,
   fitRate,
   forecastBucket,
   forecastDisk,
-  type BucketForecast,
   type Observation,
 } from "../src/monitor/forecast";
 

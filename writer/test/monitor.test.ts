@@ -6,7 +6,7 @@ import { MonitorConfigSchema } from "../src/monitor/config";
 import { InfluxApi } from "../src/monitor/influxApi";
 import { StorageMonitor } from "../src/monitor/monitor";
 import { parsePrometheusText } from "../src/monitor/prometheusText";
-import { takeSample, type Sample, type TaskSample } from "../src/monitor/sampler";
+import { type Sample, type TaskSample, takeSample } from "../src/monitor/sampler";
 import { memoryLogger } from "./helpers/setup";
 
 const START = Date.parse("2026-01-01T00:00:00Z");

@@ -3,11 +3,11 @@
  * InfluxDB already acknowledged; on SIGTERM it flushes before exiting. The child runs the compiled
  * sources (built once for this file).
  */
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { createInterface } from "node:readline";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
+import { type FakeInflux, startFakeInflux } from "./helpers/fakeInflux";
 import { startTestPipeline, tempDir, testConfig } from "./helpers/setup";
 
 const writerDir = join(__dirname, "..");

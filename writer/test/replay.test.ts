@@ -1,7 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { replayFile } from "../src/sources/replay";
 import type { EventSink } from "../src/sources/sink";
 import { tempDir } from "./helpers/setup";
@@ -58,7 +58,7 @@ describe("NDJSON replay", () => {
       JSON.stringify({ entity_id: "sensor.ignored", state: "1" }),
       ...good.slice(11),
     ];
-    writeFileSync(file, lines.join("\r\n") + "\n");
+    writeFileSync(file, `${lines.join("\r\n")}\n`);
     const sink = judgingSink();
     const output = capture(false);
 
@@ -108,6 +108,7 @@ describe("NDJSON replay", () => {
 
     expect(summary).toMatchObject({ lines: 3, accepted: 2, rejected: 1 });
     expect(output.text()).toMatch(
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the progress line is redrawn with the terminal's ESC [K (erase line) on purpose
       /^\r\x1b\[Kline 2: invalid_json: [^\n]+\n\r\x1b\[Kreplay 100\.0% 3 lines, \d+ lines\/s: 2 accepted, 0 filtered, 1 rejected\n$/,
     );
   });

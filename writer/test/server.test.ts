@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from "vitest";
-import pino from "pino";
 import type { FastifyInstance } from "fastify";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
 import { createMetrics } from "../src/metrics";
 import type { ComponentStatus, Pipeline, WritableCheck } from "../src/pipeline";
 import { createServer, type ServerOptions, type ServiceStatus } from "../src/server";

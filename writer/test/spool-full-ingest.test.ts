@@ -2,8 +2,8 @@
 import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
 import { createMetrics } from "../src/metrics";
-import { SpoolFullError } from "../src/spool";
 import { registerIngest } from "../src/sources/ingest";
+import { SpoolFullError } from "../src/spool";
 
 describe("ingest at a full spool", () => {
   it("answers 503 with Retry-After and says nothing was accepted", async () => {

@@ -2,7 +2,7 @@
 import { appendFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Spool, SpoolFullError, type SpoolEntry } from "../src/spool";
+import { Spool, type SpoolEntry, SpoolFullError } from "../src/spool";
 import { memoryLogger, tempDir } from "./helpers/setup";
 
 function lines(from: number, count: number): string {

@@ -118,7 +118,10 @@ export function setPath(settings: Record<string, unknown>, path: string, value: 
   const copy = structuredClone(settings);
   const keys = path.split(".");
   let node = copy;
-  for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+  for (const key of keys.slice(0, -1)) {
+    node[key] ??= {};
+    node = node[key] as Record<string, unknown>;
+  }
   node[keys[keys.length - 1]] = value;
   return copy;
 }

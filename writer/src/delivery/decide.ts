@@ -10,7 +10,7 @@
  * - 400/422: dead-letter the lines the server names and send the rest; when it names none, split in
  *   halves until the bad lines stand alone.
  */
-import { retryDelayMs, type RetryPolicy } from "../backoff";
+import { type RetryPolicy, retryDelayMs } from "../backoff";
 import type { WriteOutcome } from "../influxClient";
 
 /** The next step for a batch. */

@@ -55,7 +55,7 @@ export function sampleLines(sample: Sample): string {
     ]);
     lines.push(`${escapeMeasurement(TASK_MEASUREMENT)},task=${escapeKey(t.name)} ${f} ${ts}`);
   }
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 /** Reads the stored sizes and series of the last `days` from the system bucket. */
@@ -71,7 +71,10 @@ export async function loadHistory(api: InfluxApi, systemBucket: string, days: nu
     const value = Number(row._value);
     if (!row.bucket || !Number.isFinite(at) || !Number.isFinite(value)) continue;
     let entry = history.get(row.bucket);
-    if (!entry) history.set(row.bucket, (entry = { bytes: [], series: [] }));
+    if (!entry) {
+      entry = { bytes: [], series: [] };
+      history.set(row.bucket, entry);
+    }
     (row._field === "disk_bytes" ? entry.bytes : entry.series).push({ at, value });
   }
   for (const entry of history.values()) {

@@ -9,14 +9,14 @@
  */
 import { Gauge, type Registry } from "prom-client";
 import type { Logger } from "../logger";
-import { AlertTracker, evaluateAlerts, type ActiveAlert } from "./alerts";
+import { type ActiveAlert, AlertTracker, evaluateAlerts } from "./alerts";
 import type { MonitorConfig } from "./config";
 import {
+  type BucketForecast,
+  type DiskForecast,
   fitRate,
   forecastBucket,
   forecastDisk,
-  type BucketForecast,
-  type DiskForecast,
   type Observation,
   type Rate,
 } from "./forecast";
@@ -268,7 +268,10 @@ export class StorageMonitor {
 
   private remember(bucket: string, bytes: readonly Observation[], series: readonly Observation[]): void {
     let entry = this.history.get(bucket);
-    if (!entry) this.history.set(bucket, (entry = { bytes: [], series: [] }));
+    if (!entry) {
+      entry = { bytes: [], series: [] };
+      this.history.set(bucket, entry);
+    }
     entry.bytes.push(...bytes);
     entry.series.push(...series);
   }

@@ -3,14 +3,14 @@
  * forecast with the same pure functions the monitor uses, and printed as a table or JSON (the SVG
  * picture is `svg.ts`).
  */
-import { evaluateAlerts, type Alert } from "./alerts";
+import { type Alert, evaluateAlerts } from "./alerts";
 import type { AlertThresholds } from "./config";
 import {
+  type BucketForecast,
+  type DiskForecast,
   fitRate,
   forecastBucket,
   forecastDisk,
-  type BucketForecast,
-  type DiskForecast,
   type Observation,
 } from "./forecast";
 import type { History } from "./history";
@@ -314,7 +314,7 @@ export function formatTable(report: CapacityReport): string {
       : `alerts:\n${report.alerts.map((a) => `  ${a.name}${a.bucket ? ` (${a.bucket})` : ""}: ${a.message}`).join("\n")}`,
   );
   if (report.problems.length > 0) out.push(`problems:\n${report.problems.map((p) => `  ${p}`).join("\n")}`);
-  return out.join("\n") + "\n";
+  return `${out.join("\n")}\n`;
 }
 
 function table(header: string[], rows: string[][], rightAligned: number[]): string[] {

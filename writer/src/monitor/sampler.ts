@@ -108,7 +108,7 @@ export async function takeSample(options: SamplerOptions): Promise<Sample> {
   if (metricsResult.status === "rejected") throw metricsResult.reason;
   const buckets = bucketsResult.value;
   const metricsText = metricsResult.value;
-  let families;
+  let families: ReturnType<typeof parsePrometheusText>;
   try {
     families = parsePrometheusText(metricsText, FAMILIES);
   } catch (error) {

@@ -81,19 +81,19 @@ export function renderCapacitySvg(report: CapacityReport, history: History): str
   );
   parts.push(`<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`);
   parts.push(
-    `<text x="${MARGIN.left}" y="22" font-size="15" font-weight="bold">${escape(`Storage of ${report.server} (org ${report.org}), ${report.generatedAt.slice(0, 10)}`)}</text>`,
+    `<text x="${MARGIN.left}" y="22" font-size="15" font-weight="bold">${escapeXml(`Storage of ${report.server} (org ${report.org}), ${report.generatedAt.slice(0, 10)}`)}</text>`,
   );
   for (const tick of x.ticks(8)) {
     const px = x(tick);
     parts.push(`<line x1="${px}" x2="${px}" y1="${MARGIN.top}" y2="${HEIGHT - MARGIN.bottom}" stroke="#eee"/>`);
     parts.push(
-      `<text x="${px}" y="${HEIGHT - MARGIN.bottom + 16}" text-anchor="middle">${escape(x.tickFormat()(tick))}</text>`,
+      `<text x="${px}" y="${HEIGHT - MARGIN.bottom + 16}" text-anchor="middle">${escapeXml(x.tickFormat()(tick))}</text>`,
     );
   }
   for (const tick of y.ticks(6).filter((t) => Math.log10(t) % 1 === 0)) {
     const py = y(tick);
     parts.push(`<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${py}" y2="${py}" stroke="#eee"/>`);
-    parts.push(`<text x="${MARGIN.left - 6}" y="${py + 4}" text-anchor="end">${escape(formatBytes(tick))}</text>`);
+    parts.push(`<text x="${MARGIN.left - 6}" y="${py + 4}" text-anchor="end">${escapeXml(formatBytes(tick))}</text>`);
   }
   parts.push(
     `<text transform="translate(16 ${(HEIGHT - MARGIN.bottom + MARGIN.top) / 2}) rotate(-90)" text-anchor="middle">size on disk (log scale)</text>`,
@@ -117,7 +117,7 @@ export function renderCapacitySvg(report: CapacityReport, history: History): str
       `<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${limitY}" y2="${limitY}" stroke="#c00" stroke-width="2"/>`,
     );
     parts.push(
-      `<text x="${MARGIN.left + 4}" y="${limitY - 5}" fill="#c00">${escape(`disk limit ${formatBytes(disk.capacityBytes)}`)}</text>`,
+      `<text x="${MARGIN.left + 4}" y="${limitY - 5}" fill="#c00">${escapeXml(`disk limit ${formatBytes(disk.capacityBytes)}`)}</text>`,
     );
     const verdict =
       disk.verdict === "fills"
@@ -128,14 +128,14 @@ export function renderCapacitySvg(report: CapacityReport, history: History): str
       parts.push(`<circle cx="${fx}" cy="${limitY}" r="5" fill="#c00"/>`);
     }
     parts.push(
-      `<text x="${WIDTH - MARGIN.right}" y="22" text-anchor="end" fill="#c00" font-weight="bold">${escape(verdict)}</text>`,
+      `<text x="${WIDTH - MARGIN.right}" y="22" text-anchor="end" fill="#c00" font-weight="bold">${escapeXml(verdict)}</text>`,
     );
   }
   report.buckets.forEach((b, i) => {
     const color = PALETTE[i % PALETTE.length]!;
     const past = [...pastOf(b.name), { at: now, value: b.bytes }];
     parts.push(
-      `<path d="${path(past)}" fill="none" stroke="${color}" stroke-width="2"><title>${escape(b.name)}</title></path>`,
+      `<path d="${path(past)}" fill="none" stroke="${color}" stroke-width="2"><title>${escapeXml(b.name)}</title></path>`,
     );
     parts.push(
       `<path d="${path(bends.map((at) => ({ at, value: projected(b, at) })))}" fill="none" stroke="${color}" stroke-width="2" stroke-dasharray="6 4"/>`,
@@ -149,15 +149,15 @@ export function renderCapacitySvg(report: CapacityReport, history: History): str
     parts.push(
       `<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${entry.color}" stroke-width="2.5"${entry.dash ? ` stroke-dasharray="${entry.dash}"` : ""}/>`,
     );
-    parts.push(`<text x="${lx + 30}" y="${ly + 4}">${escape(entry.label)}</text>`);
+    parts.push(`<text x="${lx + 30}" y="${ly + 4}">${escapeXml(entry.label)}</text>`);
   });
   const ly = MARGIN.top + 20 + legend.length * 20;
   parts.push(`<text x="${WIDTH - MARGIN.right + 16}" y="${ly}" fill="#555">solid: stored samples</text>`);
   parts.push(`<text x="${WIDTH - MARGIN.right + 16}" y="${ly + 16}" fill="#555">dashed: forecast</text>`);
   parts.push("</svg>");
-  return parts.join("\n") + "\n";
+  return `${parts.join("\n")}\n`;
 }
 
-function escape(text: string): string {
+function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }

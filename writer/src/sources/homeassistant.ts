@@ -32,8 +32,8 @@ import WebSocket from "ws";
 import { z } from "zod";
 import type { Logger } from "../logger";
 import type { ComponentStatus } from "../pipeline";
-import { historyEvents, historyRequest, weatherFirst, type HaStateObject } from "./haHistory";
-import { ENRICHMENT_KEYS, REGISTRY_COMMANDS, Registries, RegistryListsSchema, type RegistryKind } from "./haRegistries";
+import { type HaStateObject, historyEvents, historyRequest, weatherFirst } from "./haHistory";
+import { ENRICHMENT_KEYS, REGISTRY_COMMANDS, Registries, type RegistryKind, RegistryListsSchema } from "./haRegistries";
 import type { EventSink } from "./sink";
 
 /** Connection state of the client, as `/status` reports it. */

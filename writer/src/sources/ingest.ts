@@ -24,9 +24,9 @@ import type { WriterMetrics } from "../metrics";
 import { SpoolFullError } from "../spool";
 import {
   DETAILED_RESULTS_UP_TO,
-  IngestReport,
   type IngestEventResult,
   type IngestRejectReason,
+  IngestReport,
   type IngestResponse,
   SUMMARY_REJECTIONS,
 } from "./ingestReport";
@@ -34,18 +34,19 @@ import type { EventSink, SubmitResult } from "./sink";
 
 export {
   DETAILED_RESULTS_UP_TO,
-  SUMMARY_REJECTIONS,
   type IngestEventResult,
   type IngestRejectReason,
   type IngestResponse,
+  SUMMARY_REJECTIONS,
 };
+
 import {
+  type BodyEntry,
+  type BodyFormat,
   CONTAINERS_PER_EVENT,
   isUtf8Entry,
   parseEntry,
   splitBody,
-  type BodyEntry,
-  type BodyFormat,
 } from "./ingestBody";
 
 /** Source name passed to the sink. */
@@ -231,13 +232,11 @@ export async function registerIngest(
     ingest.setErrorHandler((error: FastifyError, request, reply) => {
       if (error.statusCode === 413) {
         refuseRequest("body_too_large");
-        return reply
-          .code(413)
-          .send({
-            error: `the body is over ${options.bodyLimitBytes} bytes (ingest.maxBodyBytes)`,
-            reason: "body_too_large",
-            limit: options.bodyLimitBytes,
-          });
+        return reply.code(413).send({
+          error: `the body is over ${options.bodyLimitBytes} bytes (ingest.maxBodyBytes)`,
+          reason: "body_too_large",
+          limit: options.bodyLimitBytes,
+        });
       }
       if (error.statusCode === 415) {
         refuseRequest("unsupported_media_type");

@@ -20,18 +20,18 @@
  *   events lost after acknowledgement are records damaged on disk, counted and logged loudly.
  */
 import type { Logger } from "../logger";
-import { comparePositions, writeCursor, type SpoolPosition } from "./cursor";
-import { nodeFs, writeAll, type SpoolFile, type SpoolFs } from "./fs";
-import { takeLock, type LockIdentity, type SpoolLock } from "./lock";
-import { SpoolReader, type SpoolEntry } from "./reader";
+import { comparePositions, type SpoolPosition, writeCursor } from "./cursor";
+import { nodeFs, type SpoolFile, type SpoolFs, writeAll } from "./fs";
+import { type LockIdentity, type SpoolLock, takeLock } from "./lock";
+import { type SpoolEntry, SpoolReader } from "./reader";
 import { encodeRecord, type SpoolRecord } from "./record";
-import { emptySegment, recoverSegments, segmentPath, type Segment } from "./segments";
+import { emptySegment, recoverSegments, type Segment, segmentPath } from "./segments";
 
 export { comparePositions, type SpoolPosition } from "./cursor";
-export type { SpoolRecord } from "./record";
-export type { SpoolFs, SpoolFile } from "./fs";
+export type { SpoolFile, SpoolFs } from "./fs";
 export type { LockIdentity } from "./lock";
 export type { SpoolEntry } from "./reader";
+export type { SpoolRecord } from "./record";
 
 const CURSOR_PERSIST_MS = 100;
 const FSYNC_INTERVAL_MS = 1000;

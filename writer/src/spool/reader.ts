@@ -7,7 +7,7 @@
 import type { SpoolPosition } from "./cursor";
 import { readRange, type SpoolFile, type SpoolFs } from "./fs";
 import { decodeRecord, HEADER_BYTES } from "./record";
-import { segmentPath, type Segment } from "./segments";
+import { type Segment, segmentPath } from "./segments";
 
 const MAX_TAIL_BYTES = 8 * 1024 * 1024;
 

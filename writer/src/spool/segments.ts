@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Logger } from "../logger";
 import { readCursor, type SpoolPosition } from "./cursor";
 import type { SpoolFs } from "./fs";
-import { scanSegment, type Hole } from "./record";
+import { type Hole, scanSegment } from "./record";
 
 const SEGMENT_PATTERN = /^segment-(\d{12})\.log$/;
 

@@ -8,7 +8,7 @@ import { resolveConfig, type WriterConfig } from "../../src/config";
 import { createLogger, type Logger } from "../../src/logger";
 import { createMetrics, type WriterMetrics } from "../../src/metrics";
 import { createPipeline, type Pipeline } from "../../src/pipeline";
-import { startFakeInflux, type FakeInflux } from "./fakeInflux";
+import { type FakeInflux, startFakeInflux } from "./fakeInflux";
 
 /** A temporary directory removed by the returned function. */
 export function tempDir(prefix = "ha-influx-writer-"): { dir: string; remove: () => void } {
