@@ -129,15 +129,6 @@ const HOSTILE: Hostile[] = [
       expect(answer).toMatchObject({ reason: "unsupported_media_type" });
     },
   },
-  {
-    name: "json-over-10MiB",
-    contentType: "application/json",
-    body: Buffer.from(`[${"0,".repeat(5_500_000)}0]`),
-    expectAnswer: (status, answer) => {
-      expect(status).toBe(413);
-      expect(answer).toMatchObject({ reason: "body_too_large", limit: 10 * MB });
-    },
-  },
 ];
 
 describe.skipIf(binary === undefined)("hostile ingest bodies, against a real influxd", () => {
@@ -187,23 +178,27 @@ describe.skipIf(binary === undefined)("hostile ingest bodies, against a real inf
     })();
 
     const answers: string[] = [];
-    for (const hostile of HOSTILE) {
-      const response = await fetch(`${running.url}/events`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${running.ingestToken}`, "content-type": hostile.contentType },
-        body: new Uint8Array(hostile.body.buffer, hostile.body.byteOffset, hostile.body.length),
-        signal: AbortSignal.timeout(30_000),
-      });
-      const answer = (await response.json()) as Record<string, unknown>;
-      hostile.expectAnswer(response.status, answer);
-      const reasons =
-        answer.reason ?? (answer.results as { reason?: string }[] | undefined)?.map((r) => r.reason).join("+");
-      answers.push(`${hostile.name}:${response.status}/${reasons}`);
-      running.sample();
+    try {
+      for (const hostile of HOSTILE) {
+        const response = await fetch(`${running.url}/events`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${running.ingestToken}`, "content-type": hostile.contentType },
+          body: new Uint8Array(hostile.body),
+          signal: AbortSignal.timeout(30_000),
+        });
+        const answer = (await response.json()) as Record<string, unknown>;
+        hostile.expectAnswer(response.status, answer);
+        const reasons =
+          answer.reason ?? (answer.results as { reason?: string }[] | undefined)?.map((r) => r.reason).join("+");
+        answers.push(`${hostile.name}:${response.status}/${reasons}`);
+        running.sample();
+      }
+      await sleep(500);
+    } finally {
+      // Also on a failed assertion: no probe or post may outlive the writer.
+      stop = true;
+      await Promise.all([probing, streaming]);
     }
-    await sleep(500);
-    stop = true;
-    await Promise.all([probing, streaming]);
 
     const { stored } = await untilStored(influxd, client, 30_000);
     const lost = client.missingFrom(stored);
@@ -214,7 +209,7 @@ describe.skipIf(binary === undefined)("hostile ingest bodies, against a real inf
     const deadLetterPath = join(running.spoolDir, "dead-letter.ndjson");
     const deadLetterBytes = existsSync(deadLetterPath) ? statSync(deadLetterPath).size : 0;
     running.sample();
-    const largestBodyMb = Math.max(...HOSTILE.map((h) => Math.min(h.body.length, 10 * MB))) / MB;
+    const largestBodyMb = Math.max(...HOSTILE.map((h) => h.body.length)) / MB;
     const boundMb = 2 * idleRssMb + largestBodyMb;
     report("hostile-bodies", {
       sent: client.sent,
