@@ -47,6 +47,12 @@ export function peakRssMb(pid: number): number {
   return match ? Number(match[1]) / 1024 : 0;
 }
 
+/** Resident memory of a live process now, in MB (Linux `VmRSS`). */
+export function rssMb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
 /** A restartable influxd on one data directory and port. */
 export class ChaosInfluxd {
   readonly dir = mkdtempSync(join(tmpdir(), "ha-influx-chaos-influxd-"));
@@ -141,6 +147,28 @@ export class ChaosInfluxd {
       if (match) values.add(Number(match[1]));
     }
     return values;
+  }
+
+  /** Stored field values (all fields, all measurements) of the points whose entity_id is (or is not) the chaos entity. */
+  async countPoints(chaosEntity: boolean): Promise<number> {
+    const flux = `from(bucket: "${BUCKET}") |> range(start: 0) |> filter(fn: (r) => r.entity_id ${chaosEntity ? "==" : "!="} "sensor.chaos") |> group() |> count()`;
+    const response = await fetch(`${this.url}/api/v2/query?org=${ORG}`, {
+      method: "POST",
+      headers: {
+        authorization: `Token ${this.token}`,
+        "content-type": "application/vnd.flux",
+        accept: "application/csv",
+      },
+      body: flux,
+      signal: AbortSignal.timeout(30_000),
+    });
+    if (!response.ok) throw new Error(`query failed: HTTP ${response.status} ${await response.text()}`);
+    let count = 0;
+    for (const line of (await response.text()).split(/\r?\n/)) {
+      const match = /^,_result,\d+,.*,(\d+)$/.exec(line);
+      if (match) count += Number(match[1]);
+    }
+    return count;
   }
 
   async remove(): Promise<void> {
