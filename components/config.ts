@@ -298,7 +298,10 @@ export const stackConfigSchema = z
           intervalSeconds: count(10, 86_400).default(MONITOR_DEFAULTS.intervalSeconds),
           /** Days of samples the growth rate is fitted over. */
           growthWindowDays: number().positive().default(MONITOR_DEFAULTS.growthWindowDays),
-          /** A directory the writer sees on InfluxDB's data disk; free space by statfs. */
+          /**
+           * A directory the writer sees on InfluxDB's data disk; free space by statfs. Unset with the docker
+           * runtime (and no `capacityGb`), the program mounts the data volume into the writer and sets it.
+           */
           dataDir: z.string().min(1).optional(),
           /** The disk InfluxDB may fill, in GB, when the writer cannot see its data directory (an external server). */
           capacityGb: number().positive().optional(),

@@ -5,8 +5,8 @@ import { Downsampling } from "./downsampling";
 import { DockerInfluxServer, ExternalInfluxServer, type InfluxServerOutputs } from "./server";
 import { Tenancy } from "./tenancy";
 import { Tokens } from "./tokens";
-import { buildWriterConfig, type WriterBuckets, type WriterConfig } from "./writer-config";
-import { WriterService } from "./writer-service";
+import { buildWriterConfig, monitorNeedsServerData, type WriterBuckets, type WriterConfig } from "./writer-config";
+import { WRITER_SERVER_DATA_PATH, WriterService } from "./writer-service";
 
 /** The buckets the writer writes; the rollup buckets are written by the tasks alone. */
 const WRITER_BUCKET_ROLES = [
@@ -111,6 +111,10 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
       sports: sportsName,
     }),
   );
+  // The docker runtime's data volume, mounted into the deployed writer, gives the monitor the disk's real
+  // free space. A writer run by hand (writer.enabled false) has no such mount, so its config names none.
+  const serverDataVolumeName = cfg.writer.enabled && monitorNeedsServerData(cfg) ? server.dataVolumeName : undefined;
+  const serverDataDir = serverDataVolumeName === undefined ? undefined : WRITER_SERVER_DATA_PATH;
   const writerConfig =
     tokens.writerToken === undefined
       ? undefined
@@ -118,7 +122,7 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
           pulumi
             .all([server.url, tenancy.orgName, tokens.writerToken, writerBuckets, tokens.monitorToken])
             .apply(([url, org, token, buckets, monitorToken]) =>
-              buildWriterConfig(cfg, { url, org, token, buckets, monitorToken }),
+              buildWriterConfig(cfg, { url, org, token, buckets, monitorToken, serverDataDir }),
             ),
         );
 
@@ -146,6 +150,7 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
       image: cfg.writer.image,
       buildTag: `ha-influx-writer:${stack}`,
       spoolVolumeName: cfg.writer.spoolVolume ?? `ha-influx-${stack}-writer-spool`,
+      serverDataVolumeName,
       ingestBindAddress: cfg.writer.ingest?.bindAddress,
       ingestPort: cfg.writer.ingest?.port,
     });

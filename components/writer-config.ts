@@ -19,12 +19,27 @@ export interface WriterConnection {
   buckets: WriterBuckets;
   /** The monitor token, when the stack creates one. */
   monitorToken?: string;
+  /**
+   * A directory the writer sees on the server's data filesystem because the program mounts it there
+   * (the docker runtime); the monitor's `dataDir` when the stack sets neither `dataDir` nor `capacityGb`.
+   */
+  serverDataDir?: string;
+}
+
+/** Whether the monitor needs the program to show it the server's data (no disk source is configured). */
+export function monitorNeedsServerData(cfg: StackConfig): boolean {
+  return (
+    cfg.monitor.enabled &&
+    cfg.tokens.monitor &&
+    cfg.monitor.dataDir === undefined &&
+    cfg.monitor.capacityGb === undefined
+  );
 }
 
 /** Builds the writer's configuration from the stack settings and the resolved connection. */
 export function buildWriterConfig(cfg: StackConfig, connection: WriterConnection): WriterConfig {
   const { writer } = cfg;
-  const { monitorToken, ...influx } = connection;
+  const { monitorToken, serverDataDir, ...influx } = connection;
   const config: WriterConfig = {
     influxdb: {
       ...influx,
@@ -47,7 +62,9 @@ export function buildWriterConfig(cfg: StackConfig, connection: WriterConnection
   }
   if (writer.filters !== undefined) config.filters = writer.filters;
   if (cfg.monitor.enabled && monitorToken !== undefined) {
-    const { intervalSeconds, growthWindowDays, dataDir, capacityGb, alerts } = cfg.monitor;
+    const { intervalSeconds, growthWindowDays, capacityGb, alerts } = cfg.monitor;
+    // An explicit setting wins: the sampler prefers `dataDir`, so the mount must not shadow a capacity.
+    const dataDir = cfg.monitor.dataDir ?? (capacityGb === undefined ? serverDataDir : undefined);
     config.monitor = {
       token: monitorToken,
       intervalSeconds,

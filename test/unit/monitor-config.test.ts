@@ -40,6 +40,21 @@ describe("monitor stack keys", () => {
   });
 
   it.each([
+    ["neither dataDir nor capacityGb is set", {}, { dataDir: "/mnt/server-data" }],
+    ["dataDir is set (it wins over the mount)", { dataDir: "/srv/influx" }, { dataDir: "/srv/influx" }],
+    ["capacityGb is set (it wins over the mount)", { capacityGb: "500" }, { capacityBytes: 500e9 }],
+  ])("take the disk from the server's mounted data when %s", (_name, monitor, expected) => {
+    const config = buildWriterConfig(parseStackConfig({ ...minimal, monitor }), {
+      ...connection,
+      monitorToken: "monitor-token",
+      serverDataDir: "/mnt/server-data",
+    });
+    const disk = { dataDir: config.monitor?.dataDir, capacityBytes: config.monitor?.capacityBytes };
+    expect(disk).toEqual({ dataDir: undefined, capacityBytes: undefined, ...expected });
+    expect(config.influxdb).not.toHaveProperty("serverDataDir");
+  });
+
+  it.each([
     ["monitor.enabled is false", { monitor: { enabled: "false" } }, "monitor-token"],
     ["there is no monitor token (tokens.monitor: false)", {}, undefined],
   ])("leave the monitor out when %s", (_name, extra, monitorToken) => {

@@ -234,7 +234,11 @@ describe("Pulumi.dev.yaml", () => {
         "WRITER_CONFIG_FILE=/etc/ha-influx-writer/config.json",
         "WRITER_SPOOL_DIR=/var/lib/ha-influx-writer/spool",
       ],
-      volumes: [{ volumeName: "ha-influx-dev-writer-spool", containerPath: "/var/lib/ha-influx-writer/spool" }],
+      volumes: [
+        { volumeName: "ha-influx-dev-writer-spool", containerPath: "/var/lib/ha-influx-writer/spool" },
+        // InfluxDB's own data volume, read-only: the monitor asks its filesystem for the free space.
+        { volumeName: "ha-influx-dev-data", containerPath: "/var/lib/influxdb2-data", readOnly: true },
+      ],
       networksAdvanced: [{ name: "influxdb-network-mock" }],
       ports: [],
     });
@@ -274,6 +278,8 @@ describe("Pulumi.dev.yaml", () => {
         token: "token-monitor-token-value",
         intervalSeconds: 300,
         growthWindowDays: 7,
+        // The mount above: the stack file sets neither dataDir nor capacityGb.
+        dataDir: "/var/lib/influxdb2-data",
         alerts: {
           diskUsedPercent: 85,
           daysUntilFull: 30,

@@ -107,6 +107,10 @@ describe("Pulumi.prod.yaml (external server)", () => {
       networksAdvanced: [],
       ports: [{ internal: 8087, external: 8087, ip: "0.0.0.0" }],
     });
+    // An external server's data is on another machine: only the spool is mounted.
+    expect(writer.volumes).toEqual([
+      { volumeName: "ha-influx-prod-writer-spool", containerPath: "/var/lib/ha-influx-writer/spool" },
+    ]);
   });
 
   it("exports writerConfig with batch size, ingest and filters, valid for the writer", () => {
@@ -120,6 +124,8 @@ describe("Pulumi.prod.yaml (external server)", () => {
         exclude: { entities: [], domains: ["automation", "script", "update"], entityGlobs: ["sensor.*_linkquality"] },
       },
     });
+    // Nothing tells the monitor where the disk is: no mount, and the stack sets no capacity.
+    expect(config?.value).not.toHaveProperty("monitor.dataDir");
     expect(WriterConfigSchema.safeParse(config?.value).success).toBe(true);
   });
 });

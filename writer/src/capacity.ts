@@ -219,7 +219,9 @@ async function resolveOptions(
       DEFAULT_BUCKETS.system.name,
     eventsBucket:
       str("events-bucket") ?? env.INFLUXDB_BUCKET ?? file.influxdb?.buckets?.events ?? DEFAULT_BUCKETS.events.name,
-    dataDir: str("data-dir") ?? file.monitor?.dataDir,
+    // A --capacity-gb given here wins over the file's data directory, which (for the docker runtime) is a
+    // path inside the writer container that this machine may not have.
+    dataDir: str("data-dir") ?? (capacityGb !== undefined ? undefined : file.monitor?.dataDir),
     capacityBytes: capacityGb !== undefined ? capacityGb * 1e9 : file.monitor?.capacityBytes,
     windowDays: num("window-days") ?? file.monitor?.growthWindowDays ?? MONITOR_DEFAULTS.growthWindowDays,
     top: num("top") ?? 10,
