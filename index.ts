@@ -12,3 +12,4 @@ export const buckets = outputs.buckets;
 export const taskIds = outputs.taskIds;
 export const tokens = outputs.tokens;
 export const writerConfig = outputs.writerConfig;
+export const analysisConfig = outputs.analysisConfig;

@@ -1,16 +1,17 @@
 import * as pulumi from "@pulumi/pulumi";
-import { z } from "zod";
 import {
   FiltersSchema,
   HomeAssistantUrlSchema,
   LOG_FORMATS,
   LOG_LEVELS,
   MAX_BATCH_SIZE,
+  MONITOR_DEFAULTS,
   TimeZoneSchema,
   WRITER_DEFAULTS,
 } from "ha-influx-writer/config";
 import { domainOf, isEntityId } from "ha-influx-writer/entity-id";
 import { DEFAULT_BUCKETS, DEFAULT_ORG } from "ha-influx-writer/schema";
+import { z } from "zod";
 
 /** Pulumi config namespace of every stack setting (`ha-influx:<key>`). */
 export const CONFIG_NAMESPACE = "ha-influx";
@@ -29,7 +30,8 @@ const DURATION_PATTERN = /^(?:\d+(?:s|m|h|d|w))+$/;
 export function durationSeconds(text: string): number {
   if (!DURATION_PATTERN.test(text)) throw new Error(`not a duration: ${JSON.stringify(text)}`);
   let total = 0;
-  for (const [, amount, unit] of text.matchAll(/(\d+)(s|m|h|d|w)/g)) total += Number(amount) * DURATION_UNIT_SECONDS[unit];
+  for (const [, amount, unit] of text.matchAll(/(\d+)(s|m|h|d|w)/g))
+    total += Number(amount) * DURATION_UNIT_SECONDS[unit];
   return total;
 }
 
@@ -38,15 +40,21 @@ const duration = z
   .regex(DURATION_PATTERN, { message: "must be a Flux duration of whole s/m/h/d/w units, e.g. 5m or 1h30m" });
 
 /** Pulumi's CLI stores `config set --path` values as text unless typed; accept both forms. */
-const number = () => z.coerce.number({ error: (issue) => (issue.code === "invalid_type" ? "must be a number" : undefined) });
+const number = () =>
+  z.coerce.number({ error: (issue) => (issue.code === "invalid_type" ? "must be a number" : undefined) });
 const count = (min: number, max: number) => number().int().min(min).max(max);
-const flag = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean({ error: "must be true or false" }));
+const flag = z.preprocess(
+  (v) => (v === "true" ? true : v === "false" ? false : v),
+  z.boolean({ error: "must be true or false" }),
+);
 /** Config a stack left unset arrives as `undefined`; each level then takes its defaults. */
 const section = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? {}, schema);
 
 const secretText = z.string().min(1, { message: "must not be empty" });
 const port = count(1, 65_535);
-const dockerName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/, { message: "must be a docker name (letters, digits, _ . -)" });
+const dockerName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/, { message: "must be a docker name (letters, digits, _ . -)" });
 const ipAddress = z.union([z.ipv4(), z.ipv6()], { error: "must be an IP address such as 127.0.0.1 or 0.0.0.0" });
 
 function bucketSchema(defaults: { name: string; retentionDays: number; shardGroupDays?: number }) {
@@ -59,7 +67,8 @@ function bucketSchema(defaults: { name: string; retentionDays: number; shardGrou
         /** Days the bucket keeps data; InfluxDB refuses less than one hour, and infinite retention is not offered. */
         retentionDays: number().default(defaults.retentionDays),
         /** Days per shard group; unset lets InfluxDB choose from the retention. */
-        shardGroupDays: defaults.shardGroupDays === undefined ? shardGroupDays : shardGroupDays.default(defaults.shardGroupDays),
+        shardGroupDays:
+          defaults.shardGroupDays === undefined ? shardGroupDays : shardGroupDays.default(defaults.shardGroupDays),
         /** Shown in the InfluxDB UI. */
         description: z.string().optional(),
       })
@@ -83,7 +92,8 @@ function bucketSchema(defaults: { name: string; retentionDays: number; shardGrou
 }
 
 function taskSchema(defaults: { every: string; offset: string; lookback: string }, windowSeconds: number) {
-  const effectiveEvery = (task: { every?: string; cron?: string }) => (task.cron === undefined ? (task.every ?? defaults.every) : undefined);
+  const effectiveEvery = (task: { every?: string; cron?: string }) =>
+    task.cron === undefined ? (task.every ?? defaults.every) : undefined;
   return section(
     z
       .object({
@@ -251,7 +261,9 @@ export const stackConfigSchema = z
               token: secretText.optional(),
               weatherEntity: z
                 .string()
-                .refine((id) => isEntityId(id) && domainOf(id) === "weather", { message: "must be a weather entity id" })
+                .refine((id) => isEntityId(id) && domainOf(id) === "weather", {
+                  message: "must be a weather entity id",
+                })
                 .optional(),
             })
             .strict()
@@ -273,35 +285,88 @@ export const stackConfigSchema = z
         })
         .strict(),
     ),
+    /**
+     * The storage monitor inside the writer (needs `tokens.monitor`): sizes, growth, forecasts, task
+     * health and alerts. The README's "Watching storage" says what each alert means.
+     */
+    monitor: section(
+      z
+        .object({
+          /** Whether the writer runs the monitor. */
+          enabled: flag.default(true),
+          /** Seconds between samples. */
+          intervalSeconds: count(10, 86_400).default(MONITOR_DEFAULTS.intervalSeconds),
+          /** Days of samples the growth rate is fitted over. */
+          growthWindowDays: number().positive().default(MONITOR_DEFAULTS.growthWindowDays),
+          /**
+           * A directory the writer sees on InfluxDB's data disk; free space by statfs. Unset with the docker
+           * runtime (and no `capacityGb`), the program mounts the data volume into the writer and sets it.
+           */
+          dataDir: z.string().min(1).optional(),
+          /** The disk InfluxDB may fill, in GB, when the writer cannot see its data directory (an external server). */
+          capacityGb: number().positive().optional(),
+          /** Alert thresholds. */
+          alerts: section(
+            z
+              .object({
+                /** Disk use (%) from which `disk_used` fires. */
+                diskUsedPercent: number().min(1).max(100).default(MONITOR_DEFAULTS.alerts.diskUsedPercent),
+                /** Days until full below which `disk_full_soon` fires. */
+                daysUntilFull: number().positive().default(MONITOR_DEFAULTS.alerts.daysUntilFull),
+                /** Failed runs in a row from which `task_failing` fires. */
+                taskFailedRuns: count(1, 1_000).default(MONITOR_DEFAULTS.alerts.taskFailedRuns),
+                /** Windows behind schedule above which `task_lagging` fires. */
+                taskLagWindows: number().positive().default(MONITOR_DEFAULTS.alerts.taskLagWindows),
+                /** Series in one bucket above which `series_high` fires. */
+                seriesMax: count(1, 1e12).default(MONITOR_DEFAULTS.alerts.seriesMax),
+                /** New series a day in one bucket above which `series_growth` fires. */
+                seriesGrowthPerDay: number().positive().default(MONITOR_DEFAULTS.alerts.seriesGrowthPerDay),
+              })
+              .strict(),
+          ),
+        })
+        .strict(),
+    ),
   })
   .strict()
   .superRefine((cfg, ctx) => {
     if (cfg.server.runtime === "external") {
       if (cfg.server.url === undefined) {
-        ctx.addIssue({ code: "custom", path: ["server", "url"], message: "is required when server.runtime is external" });
+        ctx.addIssue({
+          code: "custom",
+          path: ["server", "url"],
+          message: "is required when server.runtime is external",
+        });
       }
       if (cfg.server.adminToken === undefined) {
         ctx.addIssue({
           code: "custom",
           path: ["server", "adminToken"],
-          message: "is required when server.runtime is external (pulumi config set --secret --path ha-influx:server.adminToken)",
+          message:
+            "is required when server.runtime is external (pulumi config set --secret --path ha-influx:server.adminToken)",
         });
       }
     } else if (cfg.onboarding.password === undefined) {
       ctx.addIssue({
         code: "custom",
         path: ["onboarding", "password"],
-        message: "is required when server.runtime is docker (pulumi config set --secret --path ha-influx:onboarding.password)",
+        message:
+          "is required when server.runtime is docker (pulumi config set --secret --path ha-influx:onboarding.password)",
       });
     }
     if (cfg.writer.enabled && !cfg.tokens.writer) {
-      ctx.addIssue({ code: "custom", path: ["tokens", "writer"], message: "must be true while writer.enabled is true" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["tokens", "writer"],
+        message: "must be true while writer.enabled is true",
+      });
     }
     if (cfg.writer.homeAssistant !== undefined && cfg.writer.homeAssistant.token === undefined) {
       ctx.addIssue({
         code: "custom",
         path: ["writer", "homeAssistant", "token"],
-        message: "is required with writer.homeAssistant (pulumi config set --secret --path ha-influx:writer.homeAssistant.token)",
+        message:
+          "is required with writer.homeAssistant (pulumi config set --secret --path ha-influx:writer.homeAssistant.token)",
       });
     }
     const raw = cfg.buckets.events.retentionDays;
@@ -317,7 +382,11 @@ export const stackConfigSchema = z
     const names = Object.values(cfg.buckets).map((bucket) => bucket.name);
     const duplicate = names.find((name, i) => names.indexOf(name) !== i);
     if (duplicate !== undefined) {
-      ctx.addIssue({ code: "custom", path: ["buckets"], message: `bucket names must be distinct (${duplicate} is used twice)` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["buckets"],
+        message: `bucket names must be distinct (${duplicate} is used twice)`,
+      });
     }
   });
 

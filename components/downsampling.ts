@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { RollupFluxArgs, dailyRollupFlux, hourlyRollupFlux } from "./flux";
-import { InfluxConnectionArgs, Task } from "./provider";
+import { dailyRollupFlux, hourlyRollupFlux, type RollupFluxArgs } from "./flux";
+import { type InfluxConnectionArgs, Task } from "./provider";
 
 /** When one rollup task runs. */
 export interface RollupSchedule {
@@ -44,7 +44,12 @@ export class Downsampling extends pulumi.ComponentResource {
   constructor(name: string, args: DownsamplingArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ha-influx:downsampling:Downsampling", name, {}, opts);
 
-    const rollup = (period: "hourly" | "daily", schedule: RollupSchedule, targetBucket: pulumi.Input<string>, build: (a: RollupFluxArgs) => string) =>
+    const rollup = (
+      period: "hourly" | "daily",
+      schedule: RollupSchedule,
+      targetBucket: pulumi.Input<string>,
+      build: (a: RollupFluxArgs) => string,
+    ) =>
       new Task(
         `${name}-${period}`,
         {
@@ -54,7 +59,9 @@ export class Downsampling extends pulumi.ComponentResource {
           description: `${period} rollup of Home Assistant history (ha-influx)`,
           flux: pulumi
             .all([args.rawBucket, targetBucket, args.timeZone])
-            .apply(([sourceBucket, target, timeZone]) => build({ sourceBucket, targetBucket: target, timeZone, lookback: schedule.lookback })),
+            .apply(([sourceBucket, target, timeZone]) =>
+              build({ sourceBucket, targetBucket: target, timeZone, lookback: schedule.lookback }),
+            ),
           every: schedule.every,
           cron: schedule.cron,
           offset: schedule.offset,

@@ -2,14 +2,19 @@ import * as pulumi from "@pulumi/pulumi";
 import type { BucketRole } from "ha-influx-writer/schema";
 import type { StackConfig } from "./config";
 import { Downsampling } from "./downsampling";
-import { DockerInfluxServer, ExternalInfluxServer, InfluxServerOutputs } from "./server";
+import { DockerInfluxServer, ExternalInfluxServer, type InfluxServerOutputs } from "./server";
 import { Tenancy } from "./tenancy";
 import { Tokens } from "./tokens";
-import { WriterBuckets, WriterConfig, buildWriterConfig } from "./writer-config";
-import { WriterService } from "./writer-service";
+import { buildWriterConfig, monitorNeedsServerData, type WriterBuckets, type WriterConfig } from "./writer-config";
+import { WRITER_SERVER_DATA_PATH, WriterService } from "./writer-service";
 
 /** The buckets the writer writes; the rollup buckets are written by the tasks alone. */
-const WRITER_BUCKET_ROLES = ["events", "weather", "system", "sports"] as const satisfies readonly (keyof WriterBuckets)[];
+const WRITER_BUCKET_ROLES = [
+  "events",
+  "weather",
+  "system",
+  "sports",
+] as const satisfies readonly (keyof WriterBuckets)[];
 
 /** The stack outputs. */
 export interface ProgramOutputs {
@@ -27,6 +32,17 @@ export interface ProgramOutputs {
   tokens: { writer?: pulumi.Output<string>; reader?: pulumi.Output<string>; monitor?: pulumi.Output<string> };
   /** The writer's configuration (secret), when a writer token exists. */
   writerConfig?: pulumi.Output<WriterConfig>;
+  /** What `ha-influx-analyze --config` reads (secret), when a reader token exists. */
+  analysisConfig?: pulumi.Output<AnalysisConfig>;
+}
+
+/** The analysis' settings: where to read, with the reader token, in the stack's time zone. */
+export interface AnalysisConfig {
+  url: string;
+  org: string;
+  token: string;
+  timeZone: string;
+  buckets: { events: string; hourly: string; daily: string };
 }
 
 /**
@@ -79,6 +95,7 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
     orgId: tenancy.orgId,
     writeBucketIds: WRITER_BUCKET_ROLES.map((role) => tenancy.buckets[role].id),
     projectBucketIds: Object.values(tenancy.buckets).map((bucket) => bucket.id),
+    rollupTaskIds: [rollups.hourlyTaskId, rollups.dailyTaskId].filter((id) => id !== undefined),
     writer: cfg.tokens.writer,
     reader: cfg.tokens.reader,
     monitor: cfg.tokens.monitor,
@@ -86,21 +103,43 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
   });
 
   const { events, weather, system, sports } = tenancy.buckets;
-  const writerBuckets = pulumi
-    .all([events.name, weather.name, system.name, sports.name])
-    .apply(([eventsName, weatherName, systemName, sportsName]): WriterBuckets => ({
+  const writerBuckets = pulumi.all([events.name, weather.name, system.name, sports.name]).apply(
+    ([eventsName, weatherName, systemName, sportsName]): WriterBuckets => ({
       events: eventsName,
       weather: weatherName,
       system: systemName,
       sports: sportsName,
-    }));
+    }),
+  );
+  // The docker runtime's data volume, mounted into the deployed writer, gives the monitor the disk's real
+  // free space. A writer run by hand (writer.enabled false) has no such mount, so its config names none.
+  const serverDataVolumeName = cfg.writer.enabled && monitorNeedsServerData(cfg) ? server.dataVolumeName : undefined;
+  const serverDataDir = serverDataVolumeName === undefined ? undefined : WRITER_SERVER_DATA_PATH;
   const writerConfig =
     tokens.writerToken === undefined
       ? undefined
       : pulumi.secret(
           pulumi
-            .all([server.url, tenancy.orgName, tokens.writerToken, writerBuckets])
-            .apply(([url, org, token, buckets]) => buildWriterConfig(cfg, { url, org, token, buckets })),
+            .all([server.url, tenancy.orgName, tokens.writerToken, writerBuckets, tokens.monitorToken])
+            .apply(([url, org, token, buckets, monitorToken]) =>
+              buildWriterConfig(cfg, { url, org, token, buckets, monitorToken, serverDataDir }),
+            ),
+        );
+
+  const { hourly, daily } = tenancy.buckets;
+  const analysisConfig =
+    tokens.readerToken === undefined
+      ? undefined
+      : pulumi.secret(
+          pulumi.all([server.url, tenancy.orgName, tokens.readerToken, events.name, hourly.name, daily.name]).apply(
+            ([url, org, token, eventsName, hourlyName, dailyName]): AnalysisConfig => ({
+              url,
+              org,
+              token,
+              timeZone: cfg.timeZone,
+              buckets: { events: eventsName, hourly: hourlyName, daily: dailyName },
+            }),
+          ),
         );
 
   if (cfg.writer.enabled && writerConfig !== undefined) {
@@ -111,6 +150,7 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
       image: cfg.writer.image,
       buildTag: `ha-influx-writer:${stack}`,
       spoolVolumeName: cfg.writer.spoolVolume ?? `ha-influx-${stack}-writer-spool`,
+      serverDataVolumeName,
       ingestBindAddress: cfg.writer.ingest?.bindAddress,
       ingestPort: cfg.writer.ingest?.port,
     });
@@ -124,6 +164,7 @@ export function program(cfg: StackConfig, stack: string = pulumi.getStack()): Pr
     taskIds: { hourly: rollups.hourlyTaskId, daily: rollups.dailyTaskId },
     tokens: { writer: tokens.writerToken, reader: tokens.readerToken, monitor: tokens.monitorToken },
     writerConfig,
+    analysisConfig,
   };
 }
 

@@ -48,6 +48,8 @@ export interface InfluxServerOutputs {
   onboardedOrgId?: pulumi.Output<string>;
   /** Docker network of the server, for containers that must reach `internalUrl`. */
   networkName?: pulumi.Output<string>;
+  /** Docker volume with the server's data, when the server is a container of this stack. */
+  dataVolumeName?: pulumi.Output<string>;
 }
 
 /**
@@ -82,6 +84,8 @@ export class DockerInfluxServer extends pulumi.ComponentResource implements Infl
   public readonly networkName: pulumi.Output<string>;
   /** Id of the InfluxDB container. */
   public readonly containerId: pulumi.Output<string>;
+  /** Name of the data volume (the writer mounts it read-only to see the disk's free space). */
+  public readonly dataVolumeName: pulumi.Output<string>;
 
   constructor(name: string, args: DockerInfluxServerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ha-influx:server:DockerInfluxServer", name, {}, opts);
@@ -103,7 +107,13 @@ export class DockerInfluxServer extends pulumi.ComponentResource implements Infl
         ports: [{ internal: INFLUXD_PORT, external: args.port, ip: args.bindAddress }],
         volumes: [{ volumeName: volume.name, containerPath: INFLUXD_DATA_PATH }],
         networksAdvanced: [{ name: network.name, aliases: [SERVER_ALIAS] }],
-        healthcheck: { tests: ["CMD", "influx", "ping"], interval: "10s", timeout: "5s", retries: 6, startPeriod: "30s" },
+        healthcheck: {
+          tests: ["CMD", "influx", "ping"],
+          interval: "10s",
+          timeout: "5s",
+          retries: 6,
+          startPeriod: "30s",
+        },
       },
       // Two influxd processes must never open the same data directory, so the old one goes first.
       { parent: this, deleteBeforeReplace: true },
@@ -112,6 +122,7 @@ export class DockerInfluxServer extends pulumi.ComponentResource implements Infl
     this.internalUrl = pulumi.output(`http://${SERVER_ALIAS}:${INFLUXD_PORT}`);
     this.networkName = network.name;
     this.containerId = container.id;
+    this.dataVolumeName = volume.name;
 
     const health = new ServerReady(
       `${name}-ready`,
@@ -149,6 +160,7 @@ export class DockerInfluxServer extends pulumi.ComponentResource implements Infl
       onboardedOrgId: this.onboardedOrgId,
       networkName: this.networkName,
       containerId: this.containerId,
+      dataVolumeName: this.dataVolumeName,
     });
   }
 }
@@ -176,7 +188,10 @@ export class ExternalInfluxServer extends pulumi.ComponentResource implements In
     super("ha-influx:server:ExternalInfluxServer", name, {}, opts);
     const ready = new ServerReady(
       `${name}-ready`,
-      { url: pulumi.output(args.url).apply((url) => url.replace(/\/+$/, "")), timeoutSeconds: args.readyTimeoutSeconds },
+      {
+        url: pulumi.output(args.url).apply((url) => url.replace(/\/+$/, "")),
+        timeoutSeconds: args.readyTimeoutSeconds,
+      },
       { parent: this },
     );
     this.url = ready.url;

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { BucketRole } from "ha-influx-writer/schema";
-import { Bucket, DbrpMapping, InfluxConnectionArgs, Organization } from "./provider";
+import { Bucket, DbrpMapping, type InfluxConnectionArgs, Organization } from "./provider";
 
 const SECONDS_PER_DAY = 86_400;
 
@@ -92,7 +92,14 @@ export class Tenancy extends pulumi.ComponentResource {
       );
       new DbrpMapping(
         `${name}-${role}-dbrp`,
-        { connection: args.connection, orgId: this.orgId, bucketId: bucket.id, database: bucket.name, retentionPolicy: "autogen", isDefault: true },
+        {
+          connection: args.connection,
+          orgId: this.orgId,
+          bucketId: bucket.id,
+          database: bucket.name,
+          retentionPolicy: "autogen",
+          isDefault: true,
+        },
         { parent: this },
       );
       buckets[role] = { name: bucket.name, id: bucket.id };

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Authorization, InfluxConnectionArgs, Permission } from "./provider";
+import { Authorization, type InfluxConnectionArgs, type Permission } from "./provider";
 
 /** Arguments of a {@link Tokens}. */
 export interface TokensArgs {
@@ -11,6 +11,8 @@ export interface TokensArgs {
   writeBucketIds: pulumi.Input<string>[];
   /** Ids of every project bucket, rollups included. */
   projectBucketIds: pulumi.Input<string>[];
+  /** Ids of the rollup tasks, whose runs the monitor token reads. */
+  rollupTaskIds?: pulumi.Input<string>[];
   /** Create the writer token. */
   writer: boolean;
   /** Create the reader token. */
@@ -33,11 +35,18 @@ export function readerPermissions(orgId: string, bucketIds: string[]): Permissio
 
 /**
  * Permissions of the storage-monitor token: what it needs to map `/metrics` bucket ids to names and
- * retention (read each project bucket) and to name the organisation (read the org). Listing buckets
- * returns exactly those it may read, so no permission over the whole org is needed.
+ * retention and to query their series and points (read each project bucket, the system bucket's
+ * stored samples included), to name the organisation (read the org), and to see each rollup task's
+ * status, last error and runs (read each task by id: `GET /api/v2/tasks/{id}` and `/runs` check
+ * exactly that). Listing buckets or tasks returns exactly those it may read, so no permission over
+ * the whole org is needed, and it can neither change nor run a task. (`/metrics` needs no token.)
  */
-export function monitorPermissions(orgId: string, bucketIds: string[]): Permission[] {
-  return [...readerPermissions(orgId, bucketIds), { action: "read", resource: { type: "orgs", id: orgId } }];
+export function monitorPermissions(orgId: string, bucketIds: string[], taskIds: string[] = []): Permission[] {
+  return [
+    ...readerPermissions(orgId, bucketIds),
+    { action: "read", resource: { type: "orgs", id: orgId } },
+    ...taskIds.map((id): Permission => ({ action: "read", resource: { type: "tasks", id, orgId } })),
+  ];
 }
 
 /** Least-privilege API tokens: none has all-access, none writes to every bucket. */
@@ -52,7 +61,7 @@ export class Tokens extends pulumi.ComponentResource {
   constructor(name: string, args: TokensArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ha-influx:tokens:Tokens", name, {}, opts);
 
-    const token = (role: string, bucketIds: pulumi.Input<string>[], permissions: (orgId: string, ids: string[]) => Permission[]) =>
+    const token = (role: string, permissions: pulumi.Input<Permission[]>) =>
       pulumi.secret(
         new Authorization(
           `${name}-${role}`,
@@ -60,16 +69,27 @@ export class Tokens extends pulumi.ComponentResource {
             connection: args.connection,
             orgId: args.orgId,
             description: pulumi.interpolate`${args.descriptionPrefix} ${role}`,
-            permissions: pulumi.all([args.orgId, pulumi.all(bucketIds)]).apply(([orgId, ids]) => permissions(orgId, ids)),
+            permissions,
           },
           { parent: this },
         ).token,
       );
 
-    if (args.writer) this.writerToken = token("writer", args.writeBucketIds, writerPermissions);
-    if (args.reader) this.readerToken = token("reader", args.projectBucketIds, readerPermissions);
-    if (args.monitor) this.monitorToken = token("monitor", args.projectBucketIds, monitorPermissions);
+    const over = (bucketIds: pulumi.Input<string>[], permissions: (orgId: string, ids: string[]) => Permission[]) =>
+      pulumi.all([args.orgId, pulumi.all(bucketIds)]).apply(([orgId, ids]) => permissions(orgId, ids));
+    if (args.writer) this.writerToken = token("writer", over(args.writeBucketIds, writerPermissions));
+    if (args.reader) this.readerToken = token("reader", over(args.projectBucketIds, readerPermissions));
+    if (args.monitor) {
+      const permissions = pulumi
+        .all([args.orgId, pulumi.all(args.projectBucketIds), pulumi.all(args.rollupTaskIds ?? [])])
+        .apply(([orgId, bucketIds, taskIds]) => monitorPermissions(orgId, bucketIds, taskIds));
+      this.monitorToken = token("monitor", permissions);
+    }
 
-    this.registerOutputs({ writerToken: this.writerToken, readerToken: this.readerToken, monitorToken: this.monitorToken });
+    this.registerOutputs({
+      writerToken: this.writerToken,
+      readerToken: this.readerToken,
+      monitorToken: this.monitorToken,
+    });
   }
 }

@@ -17,14 +17,32 @@ export interface WriterConnection {
   token: string;
   /** Bucket names by role. */
   buckets: WriterBuckets;
+  /** The monitor token, when the stack creates one. */
+  monitorToken?: string;
+  /**
+   * A directory the writer sees on the server's data filesystem because the program mounts it there
+   * (the docker runtime); the monitor's `dataDir` when the stack sets neither `dataDir` nor `capacityGb`.
+   */
+  serverDataDir?: string;
+}
+
+/** Whether the monitor needs the program to show it the server's data (no disk source is configured). */
+export function monitorNeedsServerData(cfg: StackConfig): boolean {
+  return (
+    cfg.monitor.enabled &&
+    cfg.tokens.monitor &&
+    cfg.monitor.dataDir === undefined &&
+    cfg.monitor.capacityGb === undefined
+  );
 }
 
 /** Builds the writer's configuration from the stack settings and the resolved connection. */
 export function buildWriterConfig(cfg: StackConfig, connection: WriterConnection): WriterConfig {
   const { writer } = cfg;
+  const { monitorToken, serverDataDir, ...influx } = connection;
   const config: WriterConfig = {
     influxdb: {
-      ...connection,
+      ...influx,
       batchSize: writer.batchSize,
       batchTimeoutSeconds: writer.batchTimeoutSeconds,
       writeTimeoutSeconds: writer.writeTimeoutSeconds,
@@ -43,5 +61,18 @@ export function buildWriterConfig(cfg: StackConfig, connection: WriterConnection
     config.ingest = { host, port, ...(token === undefined ? {} : { token }) };
   }
   if (writer.filters !== undefined) config.filters = writer.filters;
+  if (cfg.monitor.enabled && monitorToken !== undefined) {
+    const { intervalSeconds, growthWindowDays, capacityGb, alerts } = cfg.monitor;
+    // An explicit setting wins: the sampler prefers `dataDir`, so the mount must not shadow a capacity.
+    const dataDir = cfg.monitor.dataDir ?? (capacityGb === undefined ? serverDataDir : undefined);
+    config.monitor = {
+      token: monitorToken,
+      intervalSeconds,
+      growthWindowDays,
+      ...(dataDir === undefined ? {} : { dataDir }),
+      ...(capacityGb === undefined ? {} : { capacityBytes: Math.round(capacityGb * 1e9) }),
+      alerts,
+    };
+  }
   return config;
 }

@@ -1,11 +1,13 @@
+import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import * as path from "node:path";
 import type { WriterConfig } from "./writer-config";
 
 /** Where the configuration file and the spool live inside the writer container. */
 export const WRITER_CONFIG_PATH = "/etc/ha-influx-writer/config.json";
 export const WRITER_SPOOL_PATH = "/var/lib/ha-influx-writer/spool";
+/** Where the server's data volume is mounted (read-only) in the writer container, for `statfs`. */
+export const WRITER_SERVER_DATA_PATH = "/var/lib/influxdb2-data";
 /** Seconds the writer gets to flush on stop. */
 const SHUTDOWN_TIMEOUT_SECONDS = 25;
 /**
@@ -28,6 +30,11 @@ export interface WriterServiceArgs {
   buildTag: pulumi.Input<string>;
   /** Name of the docker volume holding the spool, which must outlive the container. */
   spoolVolumeName: pulumi.Input<string>;
+  /**
+   * The server's data volume, mounted read-only at {@link WRITER_SERVER_DATA_PATH} so the storage
+   * monitor can `statfs` the filesystem InfluxDB fills; unset mounts nothing.
+   */
+  serverDataVolumeName?: pulumi.Input<string>;
   /** Host address the ingest port is published on, when ingest is configured. */
   ingestBindAddress?: pulumi.Input<string>;
   /** Ingest port (container and host), when ingest is configured. */
@@ -54,7 +61,11 @@ export class WriterService extends pulumi.ComponentResource {
       args.image === undefined
         ? new docker.Image(
             `${name}-image`,
-            { imageName: args.buildTag, build: { context: BUILD_CONTEXT, dockerfile: path.join(BUILD_CONTEXT, "writer", "Dockerfile") }, skipPush: true },
+            {
+              imageName: args.buildTag,
+              build: { context: BUILD_CONTEXT, dockerfile: path.join(BUILD_CONTEXT, "writer", "Dockerfile") },
+              skipPush: true,
+            },
             { parent: this },
           ).repoDigest
         : new docker.RemoteImage(`${name}-image`, { name: args.image, keepLocally: true }, { parent: this }).imageId;
@@ -67,7 +78,9 @@ export class WriterService extends pulumi.ComponentResource {
     );
 
     const ingestPorts =
-      args.ingestPort === undefined ? [] : [{ internal: args.ingestPort, external: args.ingestPort, ip: args.ingestBindAddress ?? "127.0.0.1" }];
+      args.ingestPort === undefined
+        ? []
+        : [{ internal: args.ingestPort, external: args.ingestPort, ip: args.ingestBindAddress ?? "127.0.0.1" }];
 
     const container = new docker.Container(
       name,
@@ -79,8 +92,19 @@ export class WriterService extends pulumi.ComponentResource {
           `WRITER_CONFIG_FILE=${WRITER_CONFIG_PATH}`,
           `WRITER_SPOOL_DIR=${WRITER_SPOOL_PATH}`,
         ],
-        uploads: [{ file: WRITER_CONFIG_PATH, content: pulumi.secret(pulumi.output(args.config).apply((config) => JSON.stringify(config, null, 2))) }],
-        volumes: [{ volumeName: spool.name, containerPath: WRITER_SPOOL_PATH }],
+        uploads: [
+          {
+            file: WRITER_CONFIG_PATH,
+            content: pulumi.secret(pulumi.output(args.config).apply((config) => JSON.stringify(config, null, 2))),
+          },
+        ],
+        volumes: [
+          { volumeName: spool.name, containerPath: WRITER_SPOOL_PATH },
+          // Read-only: the writer only asks the filesystem how full it is and never touches InfluxDB's files.
+          ...(args.serverDataVolumeName === undefined
+            ? []
+            : [{ volumeName: args.serverDataVolumeName, containerPath: WRITER_SERVER_DATA_PATH, readOnly: true }]),
+        ],
         networksAdvanced: args.networkName === undefined ? [] : [{ name: args.networkName }],
         ports: ingestPorts,
         // SIGTERM makes the writer flush its batches within its shutdown timeout; docker waits a little

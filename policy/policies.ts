@@ -1,6 +1,18 @@
-import type { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
+import type {
+  ReportViolation,
+  ResourceValidationArgs,
+  ResourceValidationPolicy,
+  StackValidationArgs,
+  StackValidationPolicy,
+} from "@pulumi/policy";
 import {
-  AUTHORIZATION_TYPE, BUCKET_TYPE, ONBOARDING_TYPE, TASK_TYPE, retentionViolations, rollupRetentionViolations, tokenViolations,
+  AUTHORIZATION_TYPE,
+  BUCKET_TYPE,
+  ONBOARDING_TYPE,
+  retentionViolations,
+  rollupRetentionViolations,
+  TASK_TYPE,
+  tokenViolations,
 } from "./rules";
 
 /** Every bucket, the onboarding's initial one included, has a finite retention of at least one hour. */
@@ -10,9 +22,11 @@ export const finiteRetention = {
   enforcementLevel: "mandatory",
   validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {
     if (args.type === BUCKET_TYPE) {
-      retentionViolations(`bucket ${args.props.name}`, args.props.retentionSeconds).forEach((v) => reportViolation(v));
+      for (const v of retentionViolations(`bucket ${args.props.name}`, args.props.retentionSeconds)) reportViolation(v);
     } else if (args.type === ONBOARDING_TYPE) {
-      retentionViolations(`initial bucket ${args.props.bucket}`, args.props.retentionSeconds).forEach((v) => reportViolation(v));
+      for (const v of retentionViolations(`initial bucket ${args.props.bucket}`, args.props.retentionSeconds)) {
+        reportViolation(v);
+      }
     }
   },
 } satisfies ResourceValidationPolicy;
@@ -24,7 +38,7 @@ export const leastPrivilegeTokens = {
   enforcementLevel: "mandatory",
   validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {
     if (args.type !== AUTHORIZATION_TYPE) return;
-    tokenViolations(`token ${args.name}`, args.props.permissions).forEach((v) => reportViolation(v));
+    for (const v of tokenViolations(`token ${args.name}`, args.props.permissions)) reportViolation(v);
   },
 } satisfies ResourceValidationPolicy;
 
@@ -34,10 +48,12 @@ export const rollupOutlivesRaw = {
   description: "Each rollup task writes into a bucket that keeps data longer than the bucket it reads.",
   enforcementLevel: "mandatory",
   validateStack: (args: StackValidationArgs, reportViolation: ReportViolation) => {
-    const tasks = args.resources.filter((r) => r.type === TASK_TYPE).map((r) => ({ name: r.name, flux: String(r.props.flux ?? "") }));
+    const tasks = args.resources
+      .filter((r) => r.type === TASK_TYPE)
+      .map((r) => ({ name: r.name, flux: String(r.props.flux ?? "") }));
     const buckets = args.resources
       .filter((r) => r.type === BUCKET_TYPE)
       .map((r) => ({ name: String(r.props.name), retentionSeconds: Number(r.props.retentionSeconds ?? 0) }));
-    rollupRetentionViolations(tasks, buckets).forEach((v) => reportViolation(v));
+    for (const v of rollupRetentionViolations(tasks, buckets)) reportViolation(v);
   },
 } satisfies StackValidationPolicy;

@@ -2,7 +2,16 @@
 import type { PolicyResource, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
 import { describe, expect, it } from "vitest";
 import { finiteRetention, leastPrivilegeTokens, rollupOutlivesRaw } from "./policies";
-import { AUTHORIZATION_TYPE, BUCKET_TYPE, ONBOARDING_TYPE, TASK_TYPE, retentionViolations, rollupBuckets, rollupRetentionViolations, tokenViolations } from "./rules";
+import {
+  AUTHORIZATION_TYPE,
+  BUCKET_TYPE,
+  ONBOARDING_TYPE,
+  retentionViolations,
+  rollupBuckets,
+  rollupRetentionViolations,
+  TASK_TYPE,
+  tokenViolations,
+} from "./rules";
 
 const DAY = 86_400;
 
@@ -21,15 +30,28 @@ describe("retentionViolations", () => {
 });
 
 describe("tokenViolations", () => {
-  const bucket = (action: string, id?: string) => ({ action, resource: { type: "buckets", orgId: "o1", ...(id ? { id } : {}) } });
+  const bucket = (action: string, id?: string) => ({
+    action,
+    resource: { type: "buckets", orgId: "o1", ...(id ? { id } : {}) },
+  });
   it.each<[string, unknown, string[]]>([
     ["writes bound to bucket ids", [bucket("write", "b1"), bucket("write", "b2")], []],
     ["read of every bucket in the org", [bucket("read")], []],
-    ["write to every bucket in the org", [bucket("write", "b1"), bucket("write")], ["token t may write to every buckets in org o1: bind the permission to a resource id"]],
-    ["write to every bucket on the server", [{ action: "write", resource: { type: "buckets" } }], ["token t may write to every buckets on the server: bind the permission to a resource id"]],
+    [
+      "write to every bucket in the org",
+      [bucket("write", "b1"), bucket("write")],
+      ["token t may write to every buckets in org o1: bind the permission to a resource id"],
+    ],
+    [
+      "write to every bucket on the server",
+      [{ action: "write", resource: { type: "buckets" } }],
+      ["token t may write to every buckets on the server: bind the permission to a resource id"],
+    ],
     [
       "an all-access token",
-      ["authorizations", "buckets", "users", "orgs", "tasks"].flatMap((type) => ["read", "write"].map((action) => ({ action, resource: { type, orgId: "o1" } }))),
+      ["authorizations", "buckets", "users", "orgs", "tasks"].flatMap((type) =>
+        ["read", "write"].map((action) => ({ action, resource: { type, orgId: "o1" } })),
+      ),
       ["token t is an all-access (operator-like) token: it may write authorizations, users, orgs"],
     ],
     ["write of one org by id", [{ action: "write", resource: { type: "orgs", id: "o1" } }], []],
@@ -41,7 +63,10 @@ describe("tokenViolations", () => {
 
 describe("rollupBuckets", () => {
   it("reads source and target bucket from a rollup's Flux, quotes and all", () => {
-    expect(rollupBuckets('numeric = from(bucket: "raw \\"events\\"")\n  |> to(bucket: "hourly")')).toEqual({ source: 'raw "events"', target: "hourly" });
+    expect(rollupBuckets('numeric = from(bucket: "raw \\"events\\"")\n  |> to(bucket: "hourly")')).toEqual({
+      source: 'raw "events"',
+      target: "hourly",
+    });
   });
 
   it("ignores Flux that is no rollup", () => {
@@ -54,9 +79,30 @@ describe("rollupRetentionViolations", () => {
   it.each<[string, number, number, string[]]>([
     ["rollup kept longer", 365 * DAY, 730 * DAY, []],
     ["rollup kept forever", 365 * DAY, 0, []],
-    ["rollup kept as long", 365 * DAY, 365 * DAY, ["task rollup-hourly rolls raw (31536000 s) up into hourly (31536000 s): the rollup must be kept longer than its source"]],
-    ["rollup kept shorter", 365 * DAY, 30 * DAY, ["task rollup-hourly rolls raw (31536000 s) up into hourly (2592000 s): the rollup must be kept longer than its source"]],
-    ["source kept forever", 0, 730 * DAY, ["task rollup-hourly rolls raw (0 s) up into hourly (63072000 s): the rollup must be kept longer than its source"]],
+    [
+      "rollup kept as long",
+      365 * DAY,
+      365 * DAY,
+      [
+        "task rollup-hourly rolls raw (31536000 s) up into hourly (31536000 s): the rollup must be kept longer than its source",
+      ],
+    ],
+    [
+      "rollup kept shorter",
+      365 * DAY,
+      30 * DAY,
+      [
+        "task rollup-hourly rolls raw (31536000 s) up into hourly (2592000 s): the rollup must be kept longer than its source",
+      ],
+    ],
+    [
+      "source kept forever",
+      0,
+      730 * DAY,
+      [
+        "task rollup-hourly rolls raw (0 s) up into hourly (63072000 s): the rollup must be kept longer than its source",
+      ],
+    ],
   ])("%s", (_case, raw, hourly, expected) => {
     const buckets = [
       { name: "raw", retentionSeconds: raw },
@@ -71,10 +117,17 @@ describe("rollupRetentionViolations", () => {
 });
 
 describe("the policies as the engine calls them", () => {
-  const resource = (type: string, name: string, props: Record<string, unknown>) => ({ type, name, props, urn: `urn:${name}` });
+  const resource = (type: string, name: string, props: Record<string, unknown>) => ({
+    type,
+    name,
+    props,
+    urn: `urn:${name}`,
+  });
   const violationsOf = (policy: typeof finiteRetention, type: string, name: string, props: Record<string, unknown>) => {
     const found: string[] = [];
-    policy.validateResource(resource(type, name, props) as unknown as ResourceValidationArgs, (message) => found.push(message));
+    policy.validateResource(resource(type, name, props) as unknown as ResourceValidationArgs, (message) =>
+      found.push(message),
+    );
     return found;
   };
 
@@ -89,9 +142,11 @@ describe("the policies as the engine calls them", () => {
   });
 
   it("least privilege checks authorizations", () => {
-    expect(violationsOf(leastPrivilegeTokens, AUTHORIZATION_TYPE, "token-writer", { permissions: [{ action: "write", resource: { type: "buckets", orgId: "o" } }] })).toEqual([
-      "token token-writer may write to every buckets in org o: bind the permission to a resource id",
-    ]);
+    expect(
+      violationsOf(leastPrivilegeTokens, AUTHORIZATION_TYPE, "token-writer", {
+        permissions: [{ action: "write", resource: { type: "buckets", orgId: "o" } }],
+      }),
+    ).toEqual(["token token-writer may write to every buckets in org o: bind the permission to a resource id"]);
   });
 
   it("the rollup rule joins tasks and buckets of the whole stack", () => {
@@ -102,6 +157,8 @@ describe("the policies as the engine calls them", () => {
       resource(TASK_TYPE, "rollup-daily", { flux: 'from(bucket: "raw") |> to(bucket: "daily")' }),
     ] as unknown as PolicyResource[];
     rollupOutlivesRaw.validateStack({ resources } as StackValidationArgs, (message) => found.push(message));
-    expect(found).toEqual(["task rollup-daily rolls raw (31536000 s) up into daily (7776000 s): the rollup must be kept longer than its source"]);
+    expect(found).toEqual([
+      "task rollup-daily rolls raw (31536000 s) up into daily (7776000 s): the rollup must be kept longer than its source",
+    ]);
   });
 });

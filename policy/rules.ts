@@ -21,8 +21,14 @@ export function retentionViolations(label: string, retentionSeconds: unknown): s
   if (retentionSeconds === undefined || retentionSeconds === 0) {
     return [`${label} keeps data forever: set a finite retention of at least ${MIN_RETENTION_SECONDS} s`];
   }
-  if (typeof retentionSeconds !== "number" || !Number.isFinite(retentionSeconds) || retentionSeconds < MIN_RETENTION_SECONDS) {
-    return [`${label} has retention ${JSON.stringify(retentionSeconds)} s: it must be at least ${MIN_RETENTION_SECONDS} s`];
+  if (
+    typeof retentionSeconds !== "number" ||
+    !Number.isFinite(retentionSeconds) ||
+    retentionSeconds < MIN_RETENTION_SECONDS
+  ) {
+    return [
+      `${label} has retention ${JSON.stringify(retentionSeconds)} s: it must be at least ${MIN_RETENTION_SECONDS} s`,
+    ];
   }
   return [];
 }
@@ -39,10 +45,14 @@ interface PermissionLike {
 export function tokenViolations(label: string, permissions: unknown): string[] {
   if (!Array.isArray(permissions)) return [`${label} has no permission list to check`];
   const perms = permissions as PermissionLike[];
-  const unboundWrites = perms.filter((p) => p.action === "write" && (p.resource?.id === undefined || p.resource.id === ""));
+  const unboundWrites = perms.filter(
+    (p) => p.action === "write" && (p.resource?.id === undefined || p.resource.id === ""),
+  );
   const adminWrites = unboundWrites.filter((p) => ADMIN_TYPES.includes(String(p.resource?.type)));
   if (adminWrites.length > 0) {
-    return [`${label} is an all-access (operator-like) token: it may write ${adminWrites.map((p) => p.resource?.type).join(", ")}`];
+    return [
+      `${label} is an all-access (operator-like) token: it may write ${adminWrites.map((p) => p.resource?.type).join(", ")}`,
+    ];
   }
   return unboundWrites.map((p) => {
     const scope = p.resource?.orgId === undefined ? "on the server" : `in org ${p.resource.orgId}`;
@@ -70,7 +80,10 @@ export function rollupBuckets(flux: string): { source: string; target: string } 
  * Each rollup keeps its data longer than the bucket it summarises; otherwise the summaries vanish no
  * later than the raw data and the tier is pointless.
  */
-export function rollupRetentionViolations(tasks: { name: string; flux: string }[], buckets: BucketRetention[]): string[] {
+export function rollupRetentionViolations(
+  tasks: { name: string; flux: string }[],
+  buckets: BucketRetention[],
+): string[] {
   const retention = new Map(buckets.map((b) => [b.name, b.retentionSeconds]));
   const forever = (seconds: number) => (seconds === 0 ? Infinity : seconds);
   const violations: string[] = [];

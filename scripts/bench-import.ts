@@ -19,16 +19,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
-import { startInfluxd, type InfluxdInstance } from "../test/harness/influxd";
+import { type InfluxdInstance, startInfluxd } from "../test/harness/influxd";
 import { resolveConfig, type WriterConfig } from "../writer/src/config";
 import { importStates } from "../writer/src/import/importer";
 import { RecorderDatabase } from "../writer/src/import/recorder";
-import { Registries } from "../writer/src/sources/haRegistries";
 import { createLogger } from "../writer/src/logger";
 import { createMetrics } from "../writer/src/metrics";
 import { createPipeline } from "../writer/src/pipeline";
+import { Registries } from "../writer/src/sources/haRegistries";
 
-const { values } = parseArgs({ options: { states: { type: "string", default: "5000000" }, entities: { type: "string", default: "200" }, "batch-size": { type: "string", default: "5000" } } });
+const { values } = parseArgs({
+  options: {
+    states: { type: "string", default: "5000000" },
+    entities: { type: "string", default: "200" },
+    "batch-size": { type: "string", default: "5000" },
+  },
+});
 const STATES = Number(values.states);
 const ENTITIES = Number(values.entities);
 const BATCH = Number(values["batch-size"]);
@@ -49,15 +55,25 @@ function generate(path: string): void {
   for (let e = 0; e < ENTITIES; e++) {
     const sensor = e % 4 !== 0;
     meta.run(sensor ? `sensor.bench_${e}` : `switch.bench_${e}`);
-    attrs.run(e, JSON.stringify(sensor ? { unit_of_measurement: "W", device_class: "power", state_class: "measurement", friendly_name: `Bench ${e}` } : { friendly_name: `Bench ${e}` }));
+    attrs.run(
+      e,
+      JSON.stringify(
+        sensor
+          ? { unit_of_measurement: "W", device_class: "power", state_class: "measurement", friendly_name: `Bench ${e}` }
+          : { friendly_name: `Bench ${e}` },
+      ),
+    );
   }
-  const insert = db.prepare("INSERT INTO states (state, last_updated_ts, last_changed_ts, old_state_id, attributes_id, origin_idx, metadata_id) VALUES (?, ?, NULL, ?, ?, 0, ?)");
+  const insert = db.prepare(
+    "INSERT INTO states (state, last_updated_ts, last_changed_ts, old_state_id, attributes_id, origin_idx, metadata_id) VALUES (?, ?, NULL, ?, ?, 0, ?)",
+  );
   const last = new Array<number | null>(ENTITIES).fill(null);
   const t0 = Date.parse("2024-01-01T00:00:00Z") / 1000;
   db.exec("BEGIN");
   for (let i = 0; i < STATES; i++) {
     const e = i % ENTITIES;
-    const state = e % 4 !== 0 ? (100 + ((i * 7919) % 5000) / 10).toFixed(1) : i % (ENTITIES * 2) < ENTITIES ? "on" : "off";
+    const state =
+      e % 4 !== 0 ? (100 + ((i * 7919) % 5000) / 10).toFixed(1) : i % (ENTITIES * 2) < ENTITIES ? "on" : "off";
     const id = Number(insert.run(state, t0 + i * 0.05 + 0.000001 * e, last[e], e + 1, e + 1).lastInsertRowid);
     last[e] = id;
     if (i % 200_000 === 199_999) {
@@ -83,13 +99,26 @@ function config(url: string, token: string, events: string, spoolDir: string): W
 }
 
 /** Imports the database through the writer's pipeline into `url`; seconds until everything is acknowledged. */
-async function runImport(dbPath: string, cfg: WriterConfig): Promise<{ seconds: number; spooledSeconds: number; accepted: number; cpuUs: number }> {
-  const pipeline = createPipeline(cfg, { logger: createLogger({ level: "warn", format: "json" }), metrics: createMetrics({ processMetrics: false }) });
+async function runImport(
+  dbPath: string,
+  cfg: WriterConfig,
+): Promise<{ seconds: number; spooledSeconds: number; accepted: number; cpuUs: number }> {
+  const pipeline = createPipeline(cfg, {
+    logger: createLogger({ level: "warn", format: "json" }),
+    metrics: createMetrics({ processMetrics: false }),
+  });
   await pipeline.start();
   const db = RecorderDatabase.open(dbPath);
   const cpu = process.cpuUsage();
   const started = performance.now();
-  const summary = await importStates({ db, registries: new Registries(), selection: {}, filters: cfg.filters, sink: pipeline, checkpointDir: cfg.spool.dir });
+  const summary = await importStates({
+    db,
+    registries: new Registries(),
+    selection: {},
+    filters: cfg.filters,
+    sink: pipeline,
+    checkpointDir: cfg.spool.dir,
+  });
   // Read, mapped and durable in the spool; the rest of the time is delivery catching up.
   const spooledSeconds = (performance.now() - started) / 1000;
   const result = await pipeline.stop(600_000);
@@ -103,7 +132,11 @@ async function runImport(dbPath: string, cfg: WriterConfig): Promise<{ seconds: 
 async function count(influxd: InfluxdInstance, bucket: string): Promise<number> {
   const response = await fetch(`${influxd.url}/api/v2/query?org=home_assistant`, {
     method: "POST",
-    headers: { Authorization: `Token ${influxd.token}`, "Content-Type": "application/vnd.flux", Accept: "application/csv" },
+    headers: {
+      Authorization: `Token ${influxd.token}`,
+      "Content-Type": "application/vnd.flux",
+      Accept: "application/csv",
+    },
     body: `from(bucket: "${bucket}") |> range(start: 2023-12-31T00:00:00Z, stop: 2025-01-01T00:00:00Z) |> filter(fn: (r) => r._field == "state_value") |> group() |> count()`,
   });
   const text = await response.text();
@@ -139,7 +172,9 @@ async function main(): Promise<void> {
   try {
     const started = performance.now();
     generate(dbPath);
-    console.log(`generated ${STATES} states of ${ENTITIES} entities in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `generated ${STATES} states of ${ENTITIES} entities in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
 
     // The write requests the import sends, captured as they are (gzip bodies).
     const bodies: { body: Buffer; encoding: string | undefined }[] = [];
@@ -147,7 +182,8 @@ async function main(): Promise<void> {
       const chunks: Buffer[] = [];
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => {
-        if (req.url?.startsWith("/api/v2/write")) bodies.push({ body: Buffer.concat(chunks), encoding: req.headers["content-encoding"] });
+        if (req.url?.startsWith("/api/v2/write"))
+          bodies.push({ body: Buffer.concat(chunks), encoding: req.headers["content-encoding"] });
         res.writeHead(204).end();
       });
     });
@@ -162,7 +198,11 @@ async function main(): Promise<void> {
       for (const { body, encoding } of bodies) {
         const res = await fetch(`${influxd.url}/api/v2/write?org=home_assistant&bucket=${EVENTS}&precision=us`, {
           method: "POST",
-          headers: { Authorization: `Token ${influxd.token}`, "Content-Type": "text/plain; charset=utf-8", ...(encoding ? { "Content-Encoding": encoding } : {}) },
+          headers: {
+            Authorization: `Token ${influxd.token}`,
+            "Content-Type": "text/plain; charset=utf-8",
+            ...(encoding ? { "Content-Encoding": encoding } : {}),
+          },
           body: new Uint8Array(body),
         });
         if (res.status !== 204) throw new Error(`baseline write: ${res.status} ${await res.text()}`);
@@ -173,12 +213,28 @@ async function main(): Promise<void> {
       const run = await runImport(dbPath, config(influxd.url, influxd.token, EVENTS, join(dir, "import-spool")));
       return { ...run, stored: await count(influxd, EVENTS) };
     });
-    console.log(`node ${process.version}; import pinned to core 0, influxd to core 1; ${bodies.length} write requests of ${BATCH} points`);
+    console.log(
+      `node ${process.version}; import pinned to core 0, influxd to core 1; ${bodies.length} write requests of ${BATCH} points`,
+    );
     console.table([
-      { run: "influxd ingest of the ready line protocol", points: baseline.stored, seconds: Number(baseline.seconds.toFixed(1)), "points/s": Math.round(STATES / baseline.seconds) },
-      { run: "import (read, map, spool, deliver)", points: imported.stored, seconds: Number(imported.seconds.toFixed(1)), "points/s": Math.round(imported.accepted / imported.seconds), "CPU µs/row": Number((imported.cpuUs / imported.accepted).toFixed(2)), "all spooled after s": Number(imported.spooledSeconds.toFixed(1)) },
+      {
+        run: "influxd ingest of the ready line protocol",
+        points: baseline.stored,
+        seconds: Number(baseline.seconds.toFixed(1)),
+        "points/s": Math.round(STATES / baseline.seconds),
+      },
+      {
+        run: "import (read, map, spool, deliver)",
+        points: imported.stored,
+        seconds: Number(imported.seconds.toFixed(1)),
+        "points/s": Math.round(imported.accepted / imported.seconds),
+        "CPU µs/row": Number((imported.cpuUs / imported.accepted).toFixed(2)),
+        "all spooled after s": Number(imported.spooledSeconds.toFixed(1)),
+      },
     ]);
-    console.log(`import / ingest limit: ${(imported.seconds / baseline.seconds).toFixed(2)}x the time (target <= 1.5x)`);
+    console.log(
+      `import / ingest limit: ${(imported.seconds / baseline.seconds).toFixed(2)}x the time (target <= 1.5x)`,
+    );
     if (baseline.stored !== STATES || imported.stored !== STATES) {
       process.exitCode = 1;
       console.error(`incomplete: ${STATES} states, ${baseline.stored} in baseline, ${imported.stored} imported`);

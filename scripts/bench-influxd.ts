@@ -12,15 +12,20 @@ import { parseArgs } from "node:util";
 import { InfluxDB } from "@influxdata/influxdb-client";
 import { startInfluxd } from "../test/harness/influxd";
 import { generateChunks } from "../writer/bench/events";
-import { resolveConfig } from "../writer/src/config";
 import { startWriter } from "../writer/src/app";
+import { resolveConfig } from "../writer/src/config";
 
 const { values } = parseArgs({
   options: { events: { type: "string", default: "300000" }, "batch-size": { type: "string", default: "1000" } },
 });
 const eventCount = Number(values.events);
 const batchSize = Number(values["batch-size"]);
-const BUCKETS = { events: "home_assistant_events", weather: "weather_data", system: "system_metrics", sports: "sports_data" };
+const BUCKETS = {
+  events: "home_assistant_events",
+  weather: "weather_data",
+  system: "system_metrics",
+  sports: "sports_data",
+};
 
 /** Pins this process (and what it starts from now on) to one core. */
 function pin(core: number): void {
@@ -61,7 +66,10 @@ async function main(): Promise<void> {
     const start = performance.now();
     let accepted = 0;
     for (const lines of chunks) {
-      const results = await writer.pipeline.submit(lines.map((line) => JSON.parse(line) as unknown), "bench");
+      const results = await writer.pipeline.submit(
+        lines.map((line) => JSON.parse(line) as unknown),
+        "bench",
+      );
       accepted += results.filter((r) => r.status === "accepted").length;
     }
     const flushed = await writer.stop(600_000);
@@ -81,7 +89,7 @@ async function main(): Promise<void> {
         events: eventCount,
         accepted,
         "stored in influxd": stored,
-        "drained": flushed.drained,
+        drained: flushed.drained,
         seconds: Number(seconds.toFixed(2)),
         "events/s": Math.round(accepted / seconds),
         "writer CPU µs/event": Number(((cpu.user + cpu.system) / accepted).toFixed(2)),

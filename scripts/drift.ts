@@ -125,12 +125,17 @@ export function parseDriftReport(json: string): DriftReport {
       ...(Array.isArray(step.diffReasons) ? step.diffReasons.map(String) : []),
       ...(Array.isArray(step.replaceReasons) ? step.replaceReasons.map(String) : []),
     ];
-    const properties = step.op === "update" || step.op === "replace" ? topLevel(named.length > 0 ? named : changedInputs(step)) : [];
+    const properties =
+      step.op === "update" || step.op === "replace" ? topLevel(named.length > 0 ? named : changedInputs(step)) : [];
     report.drifted.push({ type, name, op: step.op, properties });
   }
   report.checked = checked.size;
-  for (const diagnostic of (Array.isArray(digest.diagnostics) ? digest.diagnostics : []) as { severity?: unknown; message?: unknown }[]) {
-    if (diagnostic.severity === "error" && typeof diagnostic.message === "string") report.errors.push(diagnostic.message.trim());
+  for (const diagnostic of (Array.isArray(digest.diagnostics) ? digest.diagnostics : []) as {
+    severity?: unknown;
+    message?: unknown;
+  }[]) {
+    if (diagnostic.severity === "error" && typeof diagnostic.message === "string")
+      report.errors.push(diagnostic.message.trim());
   }
   return report;
 }
@@ -142,7 +147,8 @@ function describe(resource: DriftedResource): string {
     case "delete":
       return "no longer declared (up would delete it)";
     default: {
-      const properties = resource.properties.length > 0 ? resource.properties.join(", ") : "properties the engine did not name";
+      const properties =
+        resource.properties.length > 0 ? resource.properties.join(", ") : "properties the engine did not name";
       return resource.op === "replace" ? `${properties} (up would replace it)` : properties;
     }
   }
@@ -179,13 +185,16 @@ function runPulumi(args: string[], cwd: string | undefined): Promise<{ code: num
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { stack: { type: "string", short: "s" }, cwd: { type: "string" } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { stack: { type: "string", short: "s" }, cwd: { type: "string" } },
+  });
   if (values.stack === undefined) {
     console.error("usage: npm run drift -- --stack <stack> [--cwd <project dir>]");
     return EXIT.error;
   }
   const args = ["preview", "--refresh", "--expect-no-changes", "--json", "--non-interactive", "--stack", values.stack];
-  let result;
+  let result: Awaited<ReturnType<typeof runPulumi>>;
   try {
     result = await runPulumi(args, values.cwd);
   } catch (error) {

@@ -1,5 +1,16 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, inputChecker, UNKNOWN, canonical, diffByRules, ignoreNotFound, influxApis, unlessGone, defined } from "./common";
+import {
+  type ConnectedInputs,
+  canonical,
+  defined,
+  diffByRules,
+  type InfluxConnectionArgs,
+  ignoreNotFound,
+  influxApis,
+  inputChecker,
+  UNKNOWN,
+  unlessGone,
+} from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** What a permission applies to: every `type` resource, those of one org, or one by id. */
@@ -69,9 +80,31 @@ export interface AuthorizationOutputs extends AuthorizationInputs {
 
 /** Resource types InfluxDB 2.7 accepts in a permission. */
 export const PERMISSION_TYPES = [
-  "authorizations", "buckets", "dashboards", "orgs", "sources", "tasks", "telegrafs", "users", "variables", "scrapers",
-  "secrets", "labels", "views", "documents", "notificationRules", "notificationEndpoints", "checks", "dbrp", "notebooks",
-  "annotations", "remotes", "replications", "instance", "flows", "functions",
+  "authorizations",
+  "buckets",
+  "dashboards",
+  "orgs",
+  "sources",
+  "tasks",
+  "telegrafs",
+  "users",
+  "variables",
+  "scrapers",
+  "secrets",
+  "labels",
+  "views",
+  "documents",
+  "notificationRules",
+  "notificationEndpoints",
+  "checks",
+  "dbrp",
+  "notebooks",
+  "annotations",
+  "remotes",
+  "replications",
+  "instance",
+  "flows",
+  "functions",
 ] as const;
 
 /**
@@ -86,11 +119,22 @@ export const authorizationRules = {
 /** Permissions as a set: order and the names the server adds do not matter. */
 function permissionSet(permissions: Permission[]): string[] {
   // Parts not known yet (during a preview) come as the engine's marker string, never as objects.
-  return permissions.map((p) => canonical({ action: p?.action, resource: { type: p?.resource?.type, id: p?.resource?.id, orgId: p?.resource?.orgId } })).sort();
+  return permissions
+    .map((p) =>
+      canonical({
+        action: p?.action,
+        resource: { type: p?.resource?.type, id: p?.resource?.id, orgId: p?.resource?.orgId },
+      }),
+    )
+    .sort();
 }
 
 function comparable(inputs: AuthorizationInputs) {
-  return { ...inputs, status: inputs.status ?? "active", permissions: Array.isArray(inputs.permissions) ? permissionSet(inputs.permissions) : inputs.permissions };
+  return {
+    ...inputs,
+    status: inputs.status ?? "active",
+    permissions: Array.isArray(inputs.permissions) ? permissionSet(inputs.permissions) : inputs.permissions,
+  };
 }
 
 /** CRUD for an InfluxDB authorization (API token); the resource id is the authorization id. */
@@ -115,7 +159,10 @@ export const authorizationProvider: pulumi.dynamic.ResourceProvider<Authorizatio
           const resource: unknown = permission?.resource;
           const type: unknown = resource === UNKNOWN ? UNKNOWN : permission?.resource?.type;
           if (type !== UNKNOWN && !(PERMISSION_TYPES as readonly unknown[]).includes(type)) {
-            checker.fail(`permissions[${i}].resource.type`, `permissions[${i}].resource.type must be one of ${PERMISSION_TYPES.join(", ")}, got ${JSON.stringify(type)}`);
+            checker.fail(
+              `permissions[${i}].resource.type`,
+              `permissions[${i}].resource.type must be one of ${PERMISSION_TYPES.join(", ")}, got ${JSON.stringify(type)}`,
+            );
           }
         });
       }
@@ -136,11 +183,18 @@ export const authorizationProvider: pulumi.dynamic.ResourceProvider<Authorizatio
         status: inputs.status ?? "active",
         permissions: inputs.permissions.map((p) => ({
           action: p.action,
-          resource: { type: p.resource.type as (typeof PERMISSION_TYPES)[number], id: p.resource.id, orgID: p.resource.orgId },
+          resource: {
+            type: p.resource.type as (typeof PERMISSION_TYPES)[number],
+            id: p.resource.id,
+            orgID: p.resource.orgId,
+          },
         })),
       },
     });
-    return { id: auth.id as string, outs: defined({ ...inputs, status: inputs.status ?? "active", token: auth.token as string }) };
+    return {
+      id: auth.id as string,
+      outs: defined({ ...inputs, status: inputs.status ?? "active", token: auth.token as string }),
+    };
   },
 
   async read(id, props) {
@@ -156,7 +210,11 @@ export const authorizationProvider: pulumi.dynamic.ResourceProvider<Authorizatio
       status: auth.status ?? "active",
       permissions: (auth.permissions ?? []).map((p) => ({
         action: p.action,
-        resource: { type: p.resource.type, ...(p.resource.id ? { id: p.resource.id } : {}), ...(p.resource.orgID ? { orgId: p.resource.orgID } : {}) },
+        resource: {
+          type: p.resource.type,
+          ...(p.resource.id ? { id: p.resource.id } : {}),
+          ...(p.resource.orgID ? { orgId: p.resource.orgID } : {}),
+        },
       })),
     };
     // The stored token is kept as it is: whether the server shows it again is not ours to rely on.
@@ -166,7 +224,10 @@ export const authorizationProvider: pulumi.dynamic.ResourceProvider<Authorizatio
 
   async update(id, olds, news) {
     const { authorizations } = await influxApis(news.connection);
-    await authorizations.patchAuthorizationsID({ authID: id, body: { description: news.description, status: news.status ?? "active" } });
+    await authorizations.patchAuthorizationsID({
+      authID: id,
+      body: { description: news.description, status: news.status ?? "active" },
+    });
     return { outs: defined({ ...news, status: news.status ?? "active", token: olds.token }) };
   },
 

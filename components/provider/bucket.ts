@@ -1,5 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, inputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone, defined } from "./common";
+import {
+  type ConnectedInputs,
+  defined,
+  diffByRules,
+  type InfluxConnectionArgs,
+  ignoreNotFound,
+  influxApis,
+  inputChecker,
+  unlessGone,
+} from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** Arguments of a {@link Bucket}. */
@@ -74,12 +83,15 @@ export function defaultShardGroupSeconds(retentionSeconds: number): number {
 function bucketPatch(inputs: BucketInputs, current: ServerRetention) {
   const currentShard = current.retentionRules[0]?.shardGroupDurationSeconds ?? 0;
   const fits = currentShard > 0 && (inputs.retentionSeconds === 0 || currentShard <= inputs.retentionSeconds);
-  const shard = inputs.shardGroupDurationSeconds ?? (fits ? currentShard : defaultShardGroupSeconds(inputs.retentionSeconds));
+  const shard =
+    inputs.shardGroupDurationSeconds ?? (fits ? currentShard : defaultShardGroupSeconds(inputs.retentionSeconds));
   return {
     name: inputs.name,
     // An empty description clears it; leaving it out would keep the old text.
     description: inputs.description ?? "",
-    retentionRules: [{ type: "expire" as const, everySeconds: inputs.retentionSeconds, shardGroupDurationSeconds: shard }],
+    retentionRules: [
+      { type: "expire" as const, everySeconds: inputs.retentionSeconds, shardGroupDurationSeconds: shard },
+    ],
   };
 }
 
@@ -97,12 +109,18 @@ export const bucketProvider: pulumi.dynamic.ResourceProvider<BucketInputs, Bucke
     checker.integer("retentionSeconds", { min: 0 });
     const retention = news.retentionSeconds;
     if (typeof retention === "number" && retention > 0 && retention < MIN_RETENTION_SECONDS) {
-      checker.fail("retentionSeconds", `retentionSeconds must be 0 (forever) or at least ${MIN_RETENTION_SECONDS} (InfluxDB rejects shorter), got ${retention}`);
+      checker.fail(
+        "retentionSeconds",
+        `retentionSeconds must be 0 (forever) or at least ${MIN_RETENTION_SECONDS} (InfluxDB rejects shorter), got ${retention}`,
+      );
     }
     checker.integer("shardGroupDurationSeconds", { min: 1, optional: true });
     const shard = news.shardGroupDurationSeconds;
     if (typeof retention === "number" && retention > 0 && typeof shard === "number" && shard > retention) {
-      checker.fail("shardGroupDurationSeconds", `shardGroupDurationSeconds (${shard}) must not exceed retentionSeconds (${retention})`);
+      checker.fail(
+        "shardGroupDurationSeconds",
+        `shardGroupDurationSeconds (${shard}) must not exceed retentionSeconds (${retention})`,
+      );
     }
     checker.string("description", { optional: true });
     return checker.result();
@@ -110,7 +128,11 @@ export const bucketProvider: pulumi.dynamic.ResourceProvider<BucketInputs, Bucke
 
   async diff(_id, olds, news) {
     // Without a requested shard-group duration the server picks one; that choice is not drift.
-    const wanted = { ...news, description: news.description || undefined, shardGroupDurationSeconds: news.shardGroupDurationSeconds ?? olds.shardGroupDurationSeconds };
+    const wanted = {
+      ...news,
+      description: news.description || undefined,
+      shardGroupDurationSeconds: news.shardGroupDurationSeconds ?? olds.shardGroupDurationSeconds,
+    };
     return diffByRules({ ...olds, description: olds.description || undefined }, wanted, bucketRules);
   },
 
@@ -129,7 +151,13 @@ export const bucketProvider: pulumi.dynamic.ResourceProvider<BucketInputs, Bucke
         orgID: inputs.orgId,
         name: inputs.name,
         description: inputs.description,
-        retentionRules: [{ type: "expire", everySeconds: inputs.retentionSeconds, shardGroupDurationSeconds: inputs.shardGroupDurationSeconds }],
+        retentionRules: [
+          {
+            type: "expire",
+            everySeconds: inputs.retentionSeconds,
+            shardGroupDurationSeconds: inputs.shardGroupDurationSeconds,
+          },
+        ],
       },
     });
     return { id: bucket.id as string, outs: bucketOutputs(inputs, bucket) };

@@ -117,7 +117,11 @@ export function canonical(value: unknown): string {
  * Compares the stored outputs with the new inputs, property by property, and reports only what
  * changed; `replaces` names the changed properties the API cannot update in place.
  */
-export function diffByRules(olds: Record<string, unknown>, news: Record<string, unknown>, rules: ChangeRules): pulumi.dynamic.DiffResult {
+export function diffByRules(
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+  rules: ChangeRules,
+): pulumi.dynamic.DiffResult {
   const changed = (key: string) => canonical(olds[key]) !== canonical(news[key]);
   const replaces = rules.replace.filter(changed);
   const updates = rules.inPlace.filter(changed);
@@ -151,7 +155,8 @@ export function inputChecker(checked: object): InputChecker {
   const inputs = checked as Record<string, unknown>;
   const failures: pulumi.dynamic.CheckFailure[] = [];
   const fail = (property: string, reason: string) => void failures.push({ property, reason });
-  const skip = (property: string, optional: boolean) => inputs[property] === UNKNOWN || (optional && inputs[property] === undefined);
+  const skip = (property: string, optional: boolean) =>
+    inputs[property] === UNKNOWN || (optional && inputs[property] === undefined);
   return {
     fail,
     string(property, { optional = false } = {}) {
@@ -169,10 +174,15 @@ export function inputChecker(checked: object): InputChecker {
     oneOf(property, allowed, { optional = false } = {}) {
       const value = inputs[property];
       if (skip(property, optional)) return;
-      if (!allowed.includes(value)) fail(property, `${property} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`);
+      if (!allowed.includes(value))
+        fail(
+          property,
+          `${property} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`,
+        );
     },
     boolean(property) {
-      if (!skip(property, false) && typeof inputs[property] !== "boolean") fail(property, `${property} must be true or false`);
+      if (!skip(property, false) && typeof inputs[property] !== "boolean")
+        fail(property, `${property} must be true or false`);
     },
     connection() {
       const connection = inputs.connection;
@@ -182,8 +192,10 @@ export function inputChecker(checked: object): InputChecker {
         return;
       }
       const { url, token } = connection as Record<string, unknown>;
-      if (url !== UNKNOWN && (typeof url !== "string" || !/^https?:\/\/[^\s/]+/.test(url))) fail("connection.url", "connection.url must be an http(s) URL");
-      if (token !== UNKNOWN && (typeof token !== "string" || token === "")) fail("connection.token", "connection.token must be a non-empty string");
+      if (url !== UNKNOWN && (typeof url !== "string" || !/^https?:\/\/[^\s/]+/.test(url)))
+        fail("connection.url", "connection.url must be an http(s) URL");
+      if (token !== UNKNOWN && (typeof token !== "string" || token === ""))
+        fail("connection.token", "connection.token must be a non-empty string");
     },
     result() {
       return { inputs, failures };

@@ -1,5 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, inputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone, defined } from "./common";
+import {
+  type ConnectedInputs,
+  defined,
+  diffByRules,
+  type InfluxConnectionArgs,
+  ignoreNotFound,
+  influxApis,
+  inputChecker,
+  unlessGone,
+} from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** Arguments of a {@link DbrpMapping}. */
@@ -59,7 +68,11 @@ export const dbrpProvider: pulumi.dynamic.ResourceProvider<DbrpMappingInputs, Db
   },
 
   async diff(_id, olds, news) {
-    const result = diffByRules(olds as unknown as Record<string, unknown>, news as unknown as Record<string, unknown>, dbrpRules);
+    const result = diffByRules(
+      olds as unknown as Record<string, unknown>,
+      news as unknown as Record<string, unknown>,
+      dbrpRules,
+    );
     // The server refuses a second mapping of the same database and retention policy, so the old one
     // has to go before its replacement is created.
     return result.replaces?.length ? { ...result, deleteBeforeReplace: true } : result;
@@ -69,14 +82,32 @@ export const dbrpProvider: pulumi.dynamic.ResourceProvider<DbrpMappingInputs, Db
     const { dbrps } = await influxApis(inputs.connection);
     // The same mapping left by a stack that lost its state (a server adopted without `pulumi destroy`)
     // is adopted; one of this database and retention policy for another bucket still fails below.
-    const found = await unlessGone(() => dbrps.getDBRPs({ orgID: inputs.orgId, db: inputs.database, rp: inputs.retentionPolicy }));
-    const same = found?.content?.find((m) => !m.virtual && m.bucketID === inputs.bucketId && m.database === inputs.database && m.retention_policy === inputs.retentionPolicy);
+    const found = await unlessGone(() =>
+      dbrps.getDBRPs({ orgID: inputs.orgId, db: inputs.database, rp: inputs.retentionPolicy }),
+    );
+    const same = found?.content?.find(
+      (m) =>
+        !m.virtual &&
+        m.bucketID === inputs.bucketId &&
+        m.database === inputs.database &&
+        m.retention_policy === inputs.retentionPolicy,
+    );
     if (same !== undefined) {
-      await dbrps.patchDBRPID({ dbrpID: same.id, orgID: inputs.orgId, body: { retention_policy: inputs.retentionPolicy, default: inputs.isDefault } });
+      await dbrps.patchDBRPID({
+        dbrpID: same.id,
+        orgID: inputs.orgId,
+        body: { retention_policy: inputs.retentionPolicy, default: inputs.isDefault },
+      });
       return { id: same.id, outs: defined(inputs) };
     }
     const dbrp = await dbrps.postDBRP({
-      body: { orgID: inputs.orgId, bucketID: inputs.bucketId, database: inputs.database, retention_policy: inputs.retentionPolicy, default: inputs.isDefault },
+      body: {
+        orgID: inputs.orgId,
+        bucketID: inputs.bucketId,
+        database: inputs.database,
+        retention_policy: inputs.retentionPolicy,
+        default: inputs.isDefault,
+      },
     });
     return { id: dbrp.id, outs: defined(inputs) };
   },
@@ -99,7 +130,11 @@ export const dbrpProvider: pulumi.dynamic.ResourceProvider<DbrpMappingInputs, Db
 
   async update(id, _olds, news) {
     const { dbrps } = await influxApis(news.connection);
-    await dbrps.patchDBRPID({ dbrpID: id, orgID: news.orgId, body: { retention_policy: news.retentionPolicy, default: news.isDefault } });
+    await dbrps.patchDBRPID({
+      dbrpID: id,
+      orgID: news.orgId,
+      body: { retention_policy: news.retentionPolicy, default: news.isDefault },
+    });
     return { outs: defined(news) };
   },
 

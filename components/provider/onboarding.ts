@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { defined, inputChecker, PROVIDER_VERSION, UNKNOWN, diffByRules, influxApis, unlessGone } from "./common";
 import { MIN_RETENTION_SECONDS } from "./bucket";
+import { defined, diffByRules, influxApis, inputChecker, PROVIDER_VERSION, UNKNOWN, unlessGone } from "./common";
 
 /** Arguments of an {@link Onboarding}. */
 export interface OnboardingArgs {
@@ -81,9 +81,13 @@ async function adoptSetup(inputs: OnboardingInputs, token: string): Promise<{ id
   });
   const org = (await unlessGone(() => orgs.getOrgs({ org: inputs.org })))?.orgs?.find((o) => o.name === inputs.org);
   if (org?.id === undefined) {
-    throw new Error(`InfluxDB at ${inputs.url} is already set up but has no organisation named ${inputs.org} that the operator token can see`);
+    throw new Error(
+      `InfluxDB at ${inputs.url} is already set up but has no organisation named ${inputs.org} that the operator token can see`,
+    );
   }
-  const bucket = (await unlessGone(() => buckets.getBuckets({ orgID: org.id, name: inputs.bucket })))?.buckets?.find((b) => b.name === inputs.bucket);
+  const bucket = (await unlessGone(() => buckets.getBuckets({ orgID: org.id, name: inputs.bucket })))?.buckets?.find(
+    (b) => b.name === inputs.bucket,
+  );
   const userId = user.id as string;
   // The initial bucket may have been deleted by hand; nothing depends on it.
   return { id: userId, outs: defined({ ...inputs, orgId: org.id, bucketId: bucket?.id ?? "", userId, token }) };
@@ -104,7 +108,10 @@ export const onboardingProvider: pulumi.dynamic.ResourceProvider<OnboardingInput
     checker.integer("retentionSeconds", { min: 0, optional: true });
     const retention = news.retentionSeconds;
     if (typeof retention === "number" && retention > 0 && retention < MIN_RETENTION_SECONDS) {
-      checker.fail("retentionSeconds", `retentionSeconds must be 0 (forever) or at least ${MIN_RETENTION_SECONDS} (InfluxDB rejects shorter), got ${retention}`);
+      checker.fail(
+        "retentionSeconds",
+        `retentionSeconds must be 0 (forever) or at least ${MIN_RETENTION_SECONDS} (InfluxDB rejects shorter), got ${retention}`,
+      );
     }
     checker.string("token", { optional: true });
     return checker.result();
@@ -142,7 +149,13 @@ export const onboardingProvider: pulumi.dynamic.ResourceProvider<OnboardingInput
     const userId = result.user?.id as string;
     return {
       id: userId,
-      outs: defined({ ...inputs, orgId: result.org?.id as string, bucketId: result.bucket?.id as string, userId, token: result.auth?.token as string }),
+      outs: defined({
+        ...inputs,
+        orgId: result.org?.id as string,
+        bucketId: result.bucket?.id as string,
+        userId,
+        token: result.auth?.token as string,
+      }),
     };
   },
 
@@ -155,7 +168,9 @@ export const onboardingProvider: pulumi.dynamic.ResourceProvider<OnboardingInput
   },
 
   async update(_id, olds, news) {
-    return { outs: defined({ ...news, orgId: olds.orgId, bucketId: olds.bucketId, userId: olds.userId, token: olds.token }) };
+    return {
+      outs: defined({ ...news, orgId: olds.orgId, bucketId: olds.bucketId, userId: olds.userId, token: olds.token }),
+    };
   },
 
   async delete() {

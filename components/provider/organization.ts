@@ -1,5 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, inputChecker, diffByRules, ignoreNotFound, influxApis, unlessGone, defined } from "./common";
+import {
+  type ConnectedInputs,
+  defined,
+  diffByRules,
+  type InfluxConnectionArgs,
+  ignoreNotFound,
+  influxApis,
+  inputChecker,
+  unlessGone,
+} from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** Arguments of an {@link Organization}. */
@@ -21,7 +30,10 @@ export interface OrganizationInputs extends ConnectedInputs {
 }
 
 /** Name and description update in place (PATCH /api/v2/orgs/{id}); nothing forces a replacement. */
-export const organizationRules = { inPlace: ["name", "description", "connection", "providerVersion"], replace: [] } as const;
+export const organizationRules = {
+  inPlace: ["name", "description", "connection", "providerVersion"],
+  replace: [],
+} as const;
 
 /** CRUD for an InfluxDB organisation; the resource id is the organisation id. */
 export const organizationProvider: pulumi.dynamic.ResourceProvider<OrganizationInputs, OrganizationInputs> = {
@@ -34,7 +46,11 @@ export const organizationProvider: pulumi.dynamic.ResourceProvider<OrganizationI
   },
 
   async diff(_id, olds, news) {
-    return diffByRules({ ...olds, description: olds.description || undefined }, { ...news, description: news.description || undefined }, organizationRules);
+    return diffByRules(
+      { ...olds, description: olds.description || undefined },
+      { ...news, description: news.description || undefined },
+      organizationRules,
+    );
   },
 
   async create(inputs) {

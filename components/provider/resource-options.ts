@@ -1,7 +1,7 @@
 // Constructor-side helpers for the dynamic resources. Unlike `common.ts` this module uses the Pulumi
 // SDK at run time, so provider methods must never call into it.
 import * as pulumi from "@pulumi/pulumi";
-import { InfluxConnectionArgs, PROVIDER_VERSION } from "./common";
+import { type InfluxConnectionArgs, PROVIDER_VERSION } from "./common";
 
 /** The connection input with its token forced secret, whatever the caller passed. */
 export function secretConnection(connection: InfluxConnectionArgs) {
@@ -12,7 +12,10 @@ export function secretConnection(connection: InfluxConnectionArgs) {
  * Options for a resource that talks to the server: the stored connection (it holds the token) and any
  * further named outputs are secret in the state.
  */
-export function connectedOptions(opts: pulumi.CustomResourceOptions | undefined, secretOutputs: string[] = []): pulumi.CustomResourceOptions {
+export function connectedOptions(
+  opts: pulumi.CustomResourceOptions | undefined,
+  secretOutputs: string[] = [],
+): pulumi.CustomResourceOptions {
   return pulumi.mergeOptions(opts, { additionalSecretOutputs: ["connection", ...secretOutputs] });
 }
 

@@ -17,15 +17,20 @@ export async function waitForHealthy(url: string, deadlineMs: number): Promise<S
   let lastProblem = "no answer yet";
   for (;;) {
     try {
-      const response = await fetch(healthUrl, { signal: AbortSignal.timeout(Math.max(1, Math.min(5_000, giveUpAt - Date.now()))) });
+      const response = await fetch(healthUrl, {
+        signal: AbortSignal.timeout(Math.max(1, Math.min(5_000, giveUpAt - Date.now()))),
+      });
       const body = (await response.json().catch(() => ({}))) as { status?: string; version?: string; message?: string };
       if (response.ok && body.status === "pass") return { version: body.version ?? "unknown" };
       lastProblem = `HTTP ${response.status}, status ${JSON.stringify(body.status)}${body.message ? `: ${body.message}` : ""}`;
     } catch (error) {
-      lastProblem = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
+      lastProblem =
+        error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
     }
     if (Date.now() >= giveUpAt) {
-      throw new Error(`InfluxDB at ${url} did not become healthy within ${Math.round(deadlineMs / 1000)} s: ${lastProblem}`);
+      throw new Error(
+        `InfluxDB at ${url} did not become healthy within ${Math.round(deadlineMs / 1000)} s: ${lastProblem}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(250, Math.max(0, giveUpAt - Date.now()))));
   }
@@ -112,6 +117,13 @@ export class ServerReady extends pulumi.dynamic.Resource {
   declare public readonly version: pulumi.Output<string>;
 
   constructor(name: string, args: ServerReadyArgs, opts?: pulumi.CustomResourceOptions) {
-    super(serverReadyProvider, name, { url: args.url, timeoutSeconds: args.timeoutSeconds, trigger: args.trigger, version: undefined }, opts, "influxdb", "ServerReady");
+    super(
+      serverReadyProvider,
+      name,
+      { url: args.url, timeoutSeconds: args.timeoutSeconds, trigger: args.trigger, version: undefined },
+      opts,
+      "influxdb",
+      "ServerReady",
+    );
   }
 }

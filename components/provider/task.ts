@@ -1,5 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConnectedInputs, InfluxConnectionArgs, inputChecker, UNKNOWN, diffByRules, ignoreNotFound, influxApis, unlessGone, defined } from "./common";
+import {
+  type ConnectedInputs,
+  defined,
+  diffByRules,
+  type InfluxConnectionArgs,
+  ignoreNotFound,
+  influxApis,
+  inputChecker,
+  UNKNOWN,
+  unlessGone,
+} from "./common";
 import { connectedInputs, connectedOptions } from "./resource-options";
 
 /** Whether the server schedules a task. */
@@ -75,7 +85,17 @@ export function taskScript(task: Pick<TaskInputs, "name" | "flux" | "every" | "c
   return `${imports}option task = {${options.join(", ")}}\n${task.flux.slice(imports.length)}`;
 }
 
-const NANOS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9, d: 86_400e9, w: 604_800e9 };
+const NANOS: Record<string, number> = {
+  ns: 1,
+  us: 1e3,
+  µs: 1e3,
+  ms: 1e6,
+  s: 1e9,
+  m: 60e9,
+  h: 3600e9,
+  d: 86_400e9,
+  w: 604_800e9,
+};
 
 /**
  * The spelling of a duration to keep after reading it back: the stored one when the server's value
@@ -134,7 +154,11 @@ export const taskProvider: pulumi.dynamic.ResourceProvider<TaskInputs, TaskInput
   },
 
   async diff(_id, olds, news) {
-    return diffByRules({ ...olds, description: olds.description || undefined }, { ...news, description: news.description || undefined }, taskRules);
+    return diffByRules(
+      { ...olds, description: olds.description || undefined },
+      { ...news, description: news.description || undefined },
+      taskRules,
+    );
   },
 
   async create(inputs) {
@@ -167,7 +191,10 @@ export const taskProvider: pulumi.dynamic.ResourceProvider<TaskInputs, TaskInput
   async update(id, _olds, news) {
     const { tasks } = await influxApis(news.connection);
     // An empty description clears it; leaving it out would keep the old text.
-    await tasks.patchTasksID({ taskID: id, body: { flux: taskScript(news), status: news.status, description: news.description ?? "" } });
+    await tasks.patchTasksID({
+      taskID: id,
+      body: { flux: taskScript(news), status: news.status, description: news.description ?? "" },
+    });
     return { outs: defined(news) };
   },
 

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InfluxdInstance, findOnPath, inCi, randomSecret, startInfluxd } from "../harness/influxd";
+import { findOnPath, type InfluxdInstance, inCi, randomSecret, startInfluxd } from "../harness/influxd";
 
 const run = promisify(execFile);
 const image = process.env.HA_INFLUX_WRITER_IMAGE;
@@ -32,7 +32,12 @@ const SPOOL_PATH = "/var/lib/ha-influx-writer/spool";
 const SHUTDOWN_TIMEOUT_SECONDS = 25;
 const STOP_TIMEOUT_SECONDS = SHUTDOWN_TIMEOUT_SECONDS + 5;
 const ORG = "home_assistant";
-const BUCKETS = { events: "home_assistant_events", weather: "weather_data", system: "system_metrics", sports: "sports_data" };
+const BUCKETS = {
+  events: "home_assistant_events",
+  weather: "weather_data",
+  system: "system_metrics",
+  sports: "sports_data",
+};
 
 /** Every secret the suite handles, masked in anything it prints. */
 const secrets: string[] = [];
@@ -54,7 +59,9 @@ async function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -69,13 +76,16 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${redact(String(last))})` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${redact(String(last))})` : ""}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
 describe.skipIf(missing.length > 0 && !inCi())(`the writer image ${image ?? ""} in a real Docker engine`, () => {
-  const suffix = randomSecret(4).toLowerCase().replace(/[^a-z0-9]/g, "x");
+  const suffix = randomSecret(4)
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, "x");
   const containers: string[] = [];
   const volumes: string[] = [];
   let influxd: InfluxdInstance;
@@ -83,24 +93,41 @@ describe.skipIf(missing.length > 0 && !inCi())(`the writer image ${image ?? ""} 
   let ingestToken: string;
 
   /** Starts a writer container as the program would (config file, spool volume, stop signal), on the host network. */
-  async function startWriterContainer(name: string, spoolVolume: string, options: { env?: Record<string, string>; ingestPort: number }): Promise<string> {
+  async function startWriterContainer(
+    name: string,
+    spoolVolume: string,
+    options: { env?: Record<string, string>; ingestPort: number },
+  ): Promise<string> {
     const container = `ha-influx-ci-${name}-${suffix}`;
     containers.push(container);
     const envs = Object.entries(options.env ?? {}).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
     await docker(
-      "run", "-d", "--name", container,
+      "run",
+      "-d",
+      "--name",
+      container,
       // influxd listens on the host's loopback, as every test server here must.
-      "--network", "host",
-      "-v", `${join(dir, "config.json")}:${CONFIG_PATH}:ro`,
-      "-v", `${spoolVolume}:${SPOOL_PATH}`,
-      "-e", `WRITER_CONFIG_FILE=${CONFIG_PATH}`,
-      "-e", `INGEST_PORT=${options.ingestPort}`,
+      "--network",
+      "host",
+      "-v",
+      `${join(dir, "config.json")}:${CONFIG_PATH}:ro`,
+      "-v",
+      `${spoolVolume}:${SPOOL_PATH}`,
+      "-e",
+      `WRITER_CONFIG_FILE=${CONFIG_PATH}`,
+      "-e",
+      `INGEST_PORT=${options.ingestPort}`,
       ...envs,
       // The image's own HEALTHCHECK command, probed every second instead of every 30 s.
-      "--health-interval", "1s", "--health-start-period", "0s",
-      "--stop-timeout", String(STOP_TIMEOUT_SECONDS),
+      "--health-interval",
+      "1s",
+      "--health-start-period",
+      "0s",
+      "--stop-timeout",
+      String(STOP_TIMEOUT_SECONDS),
       image!,
-      "--shutdown-timeout", String(SHUTDOWN_TIMEOUT_SECONDS),
+      "--shutdown-timeout",
+      String(SHUTDOWN_TIMEOUT_SECONDS),
     );
     return container;
   }
@@ -108,7 +135,8 @@ describe.skipIf(missing.length > 0 && !inCi())(`the writer image ${image ?? ""} 
   async function healthy(container: string): Promise<void> {
     await until(`${container} healthy`, 60_000, async () => {
       const status = await docker("inspect", "-f", "{{.State.Status}} {{.State.Health.Status}}", container);
-      if (status.startsWith("exited")) throw new Error(`${container} exited: ${await docker("logs", "--tail", "20", container)}`);
+      if (status.startsWith("exited"))
+        throw new Error(`${container} exited: ${await docker("logs", "--tail", "20", container)}`);
       return status === "running healthy" ? status : undefined;
     });
   }
@@ -168,7 +196,16 @@ describe.skipIf(missing.length > 0 && !inCi())(`the writer image ${image ?? ""} 
     dir = mkdtempSync(join(tmpdir(), "ha-influx-docker-"));
     // The program's writerConfig shape; the ingest port is set per container.
     const config = {
-      influxdb: { url: influxd.url, org: ORG, token: influxd.token, buckets: BUCKETS, batchSize: 100_000, batchTimeoutSeconds: 60, writeTimeoutSeconds: 10, readTimeoutSeconds: 10 },
+      influxdb: {
+        url: influxd.url,
+        org: ORG,
+        token: influxd.token,
+        buckets: BUCKETS,
+        batchSize: 100_000,
+        batchTimeoutSeconds: 60,
+        writeTimeoutSeconds: 10,
+        readTimeoutSeconds: 10,
+      },
       timeZone: "UTC",
       logLevel: "info",
       logFormat: "json",
@@ -186,23 +223,43 @@ describe.skipIf(missing.length > 0 && !inCi())(`the writer image ${image ?? ""} 
 
   it("contains the writer's production dependencies and compiled code only: no dev dependencies, no tests, no source maps of tests", async () => {
     const listing = await docker(
-      "run", "--rm", "--entrypoint", "sh", image!, "-c",
-      "ls /app/node_modules /app/writer/node_modules; for d in /app/node_modules/@*; do ls \"$d\" | sed \"s|^|${d#/app/node_modules/}/|\"; done; echo '--- files'; find /app/writer -type f | sort",
+      "run",
+      "--rm",
+      "--entrypoint",
+      "sh",
+      image!,
+      "-c",
+      'ls /app/node_modules /app/writer/node_modules; for d in /app/node_modules/@*; do ls "$d" | sed "s|^|${d#/app/node_modules/}/|"; done; echo \'--- files\'; find /app/writer -type f | sort',
     );
     const [packages, files] = listing.split("--- files");
     const installed = new Set(packages!.split(/\s+/).filter((line) => line !== "" && !line.endsWith(":")));
-    const writerPackage = JSON.parse(readFileSync(join(__dirname, "..", "..", "writer", "package.json"), "utf8")) as Record<string, Record<string, string>>;
-    const rootPackage = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8")) as Record<string, Record<string, string>>;
-    for (const dependency of Object.keys(writerPackage.dependencies!)) expect(installed.has(dependency), dependency).toBe(true);
-    for (const dependency of [...Object.keys(writerPackage.devDependencies!), ...Object.keys(rootPackage.devDependencies!), "@pulumi/pulumi", "@pulumi/docker"]) {
+    const writerPackage = JSON.parse(
+      readFileSync(join(__dirname, "..", "..", "writer", "package.json"), "utf8"),
+    ) as Record<string, Record<string, string>>;
+    const rootPackage = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8")) as Record<
+      string,
+      Record<string, string>
+    >;
+    for (const dependency of Object.keys(writerPackage.dependencies!))
+      expect(installed.has(dependency), dependency).toBe(true);
+    for (const dependency of [
+      ...Object.keys(writerPackage.devDependencies!),
+      ...Object.keys(rootPackage.devDependencies!),
+      "@pulumi/pulumi",
+      "@pulumi/docker",
+    ]) {
       expect(installed.has(dependency), dependency).toBe(false);
     }
     const fileList = files!.trim().split("\n");
     expect(fileList).toContain("/app/writer/dist/cli.js");
     const unwanted = (file: string) =>
-      file.endsWith(".map") || /(^|[/.])test([/.]|$)/.test(file.slice("/app/writer/".length)) || (file.endsWith(".ts") && !file.endsWith(".d.ts"));
+      file.endsWith(".map") ||
+      /(^|[/.])test([/.]|$)/.test(file.slice("/app/writer/".length)) ||
+      (file.endsWith(".ts") && !file.endsWith(".d.ts"));
     expect(fileList.filter(unwanted)).toEqual([]);
-    expect(fileList.filter((file) => !file.startsWith("/app/writer/dist/") && file !== "/app/writer/package.json")).toEqual([]);
+    expect(
+      fileList.filter((file) => !file.startsWith("/app/writer/dist/") && file !== "/app/writer/package.json"),
+    ).toEqual([]);
   });
 
   it("runs as the unprivileged node user and is healthy by its own HEALTHCHECK", async () => {
@@ -211,11 +268,18 @@ describe.skipIf(missing.length > 0 && !inCi())(`the writer image ${image ?? ""} 
     const port = await freePort();
     const container = await startWriterContainer("health", spool, { ingestPort: port });
     await healthy(container);
-    expect(JSON.parse(await docker("inspect", "-f", "{{json .Config.Healthcheck.Test}}", image!))).toEqual(["CMD", "node", "dist/cli.js", "healthcheck"]);
+    expect(JSON.parse(await docker("inspect", "-f", "{{json .Config.Healthcheck.Test}}", image!))).toEqual([
+      "CMD",
+      "node",
+      "dist/cli.js",
+      "healthcheck",
+    ]);
     expect(await docker("inspect", "-f", "{{.Config.User}}", image!)).toBe("node");
     expect(await docker("exec", container, "id", "-u")).not.toBe("0");
     // The writer process itself, not only a shell started in the container.
-    expect(await docker("exec", container, "sh", "-c", "stat -c %u /proc/1")).toBe(await docker("exec", container, "id", "-u"));
+    expect(await docker("exec", container, "sh", "-c", "stat -c %u /proc/1")).toBe(
+      await docker("exec", container, "id", "-u"),
+    );
     expect(await docker("exec", container, "stat", "-c", "%U", SPOOL_PATH)).toBe("node");
     await docker("rm", "-f", container);
   });
@@ -247,7 +311,10 @@ describe.skipIf(missing.length > 0 && !inCi())(`the writer image ${image ?? ""} 
     // The old container cannot reach InfluxDB (nothing listens on its port), so what it accepts stays in its spool.
     const unreachable = `http://127.0.0.1:${await freePort()}`;
     const oldPort = await freePort();
-    const old = await startWriterContainer("old", spool, { ingestPort: oldPort, env: { INFLUXDB_URL: unreachable, INFLUXDB_BATCH_TIMEOUT: "1" } });
+    const old = await startWriterContainer("old", spool, {
+      ingestPort: oldPort,
+      env: { INFLUXDB_URL: unreachable, INFLUXDB_BATCH_TIMEOUT: "1" },
+    });
     await healthy(old);
     const accepted = events("sensor.ci_replaced", 300, Date.parse("2026-07-01T00:00:00Z"));
     await submit(oldPort, accepted);
@@ -256,7 +323,10 @@ describe.skipIf(missing.length > 0 && !inCi())(`the writer image ${image ?? ""} 
     expect(await delivered("sensor.ci_replaced")).toBe(0);
 
     const newPort = await freePort();
-    const replacement = await startWriterContainer("new", spool, { ingestPort: newPort, env: { INFLUXDB_BATCH_TIMEOUT: "1" } });
+    const replacement = await startWriterContainer("new", spool, {
+      ingestPort: newPort,
+      env: { INFLUXDB_BATCH_TIMEOUT: "1" },
+    });
     await healthy(replacement);
     const count = await until("the spooled events delivered", 60_000, async () => {
       const n = await delivered("sensor.ci_replaced");

@@ -38,7 +38,10 @@ export class InfluxApi {
   }
 
   async org(name: string): Promise<{ id: string; name: string }> {
-    const { orgs } = await this.request<{ orgs: { id: string; name: string }[] }>("GET", `/api/v2/orgs?org=${encodeURIComponent(name)}`);
+    const { orgs } = await this.request<{ orgs: { id: string; name: string }[] }>(
+      "GET",
+      `/api/v2/orgs?org=${encodeURIComponent(name)}`,
+    );
     if (orgs.length !== 1) throw new Error(`organisation ${name}: found ${orgs.length}`);
     return orgs[0]!;
   }
@@ -51,14 +54,23 @@ export class InfluxApi {
   /** The org's buckets by name, without the system buckets (`_monitoring`, `_tasks`). */
   async buckets(orgId: string): Promise<Record<string, BucketState>> {
     const { buckets } = await this.request<{
-      buckets: { id: string; name: string; type: string; retentionRules: { everySeconds: number; shardGroupDurationSeconds: number }[] }[];
+      buckets: {
+        id: string;
+        name: string;
+        type: string;
+        retentionRules: { everySeconds: number; shardGroupDurationSeconds: number }[];
+      }[];
     }>("GET", `/api/v2/buckets?orgID=${orgId}&limit=100`);
     return Object.fromEntries(
       buckets
         .filter((b) => b.type === "user")
         .map((b) => [
           b.name,
-          { id: b.id, retentionSeconds: b.retentionRules[0]?.everySeconds ?? 0, shardGroupDurationSeconds: b.retentionRules[0]?.shardGroupDurationSeconds ?? 0 },
+          {
+            id: b.id,
+            retentionSeconds: b.retentionRules[0]?.everySeconds ?? 0,
+            shardGroupDurationSeconds: b.retentionRules[0]?.shardGroupDurationSeconds ?? 0,
+          },
         ]),
     );
   }
@@ -67,33 +79,44 @@ export class InfluxApi {
     await this.request("PATCH", `/api/v2/buckets/${id}`, body);
   }
 
-  async tasks(orgId: string): Promise<{ id: string; name: string; status: string; every?: string; cron?: string; flux: string }[]> {
-    const { tasks } = await this.request<{ tasks: { id: string; name: string; status: string; every?: string; cron?: string; flux: string }[] }>(
-      "GET",
-      `/api/v2/tasks?orgID=${orgId}`,
-    );
+  async tasks(
+    orgId: string,
+  ): Promise<{ id: string; name: string; status: string; every?: string; cron?: string; flux: string }[]> {
+    const { tasks } = await this.request<{
+      tasks: { id: string; name: string; status: string; every?: string; cron?: string; flux: string }[];
+    }>("GET", `/api/v2/tasks?orgID=${orgId}`);
     return tasks;
   }
 
   async authorizations(orgId?: string): Promise<AuthorizationState[]> {
     const query = orgId ? `?orgID=${orgId}` : "";
-    const { authorizations } = await this.request<{ authorizations: AuthorizationState[] }>("GET", `/api/v2/authorizations${query}`);
+    const { authorizations } = await this.request<{ authorizations: AuthorizationState[] }>(
+      "GET",
+      `/api/v2/authorizations${query}`,
+    );
     return authorizations;
   }
 
   /** Runs a task now as if scheduled for `scheduledFor`, waits for it, and fails with its log unless it succeeded. */
   async runTask(taskId: string, scheduledFor: Date): Promise<void> {
-    const run = await this.request<{ id: string }>("POST", `/api/v2/tasks/${taskId}/runs`, { scheduledFor: scheduledFor.toISOString() });
+    const run = await this.request<{ id: string }>("POST", `/api/v2/tasks/${taskId}/runs`, {
+      scheduledFor: scheduledFor.toISOString(),
+    });
     const deadline = Date.now() + 60_000;
     for (;;) {
       // A run the scheduler has not picked up yet is not found; wait for it like any other state.
-      const state = await this.request<{ status: string }>("GET", `/api/v2/tasks/${taskId}/runs/${run.id}`).catch((error: Error) => {
-        if (/: 404 /.test(error.message) && Date.now() < deadline) return { status: "queued" };
-        throw error;
-      });
+      const state = await this.request<{ status: string }>("GET", `/api/v2/tasks/${taskId}/runs/${run.id}`).catch(
+        (error: Error) => {
+          if (/: 404 /.test(error.message) && Date.now() < deadline) return { status: "queued" };
+          throw error;
+        },
+      );
       if (state.status === "success") return;
       if (state.status === "failed" || state.status === "canceled") {
-        const { events } = await this.request<{ events: { message: string }[] }>("GET", `/api/v2/tasks/${taskId}/runs/${run.id}/logs`);
+        const { events } = await this.request<{ events: { message: string }[] }>(
+          "GET",
+          `/api/v2/tasks/${taskId}/runs/${run.id}/logs`,
+        );
         throw new Error(`task ${taskId} run ${state.status}: ${events.map((e) => e.message).join("; ")}`);
       }
       if (Date.now() > deadline) throw new Error(`task ${taskId} run still ${state.status} after 60 s`);

@@ -29,7 +29,18 @@ export class PulumiWorkspace {
     this.backendDir = join(this.dir, ".state");
     mkdirSync(this.backendDir);
     const program = join(this.dir, "program");
-    for (const entry of ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "scripts", "writer/src", "writer/package.json"]) {
+    for (const entry of [
+      "Pulumi.yaml",
+      "package.json",
+      "tsconfig.json",
+      "index.ts",
+      "components",
+      "scripts",
+      "writer/src",
+      "writer/package.json",
+      "analysis/src",
+      "analysis/package.json",
+    ]) {
       cpSync(join(projectRoot, entry), join(program, entry), { recursive: true });
     }
     symlinkSync(join(projectRoot, "node_modules"), join(program, "node_modules"));
@@ -85,7 +96,9 @@ export class PulumiWorkspace {
   async ok(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
     const res = await this.run(args, opts);
     if (res.code !== 0) {
-      throw new Error(`pulumi ${this.redact(args.join(" "))} exited ${res.code}\n${this.redact(res.stdout)}\n${this.redact(res.stderr)}`);
+      throw new Error(
+        `pulumi ${this.redact(args.join(" "))} exited ${res.code}\n${this.redact(res.stdout)}\n${this.redact(res.stderr)}`,
+      );
     }
     return res;
   }

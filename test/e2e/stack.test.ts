@@ -6,16 +6,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { loadConfig } from "../../writer/src/config";
 import { startWriter } from "../../writer/src/app";
-import { InfluxdInstance, findOnPath, inCi, startInfluxd } from "../harness/influxd";
+import { loadConfig } from "../../writer/src/config";
+import { findOnPath, type InfluxdInstance, inCi, startInfluxd } from "../harness/influxd";
+import { type BucketState, InfluxApi } from "./influx-api";
 import { PulumiWorkspace } from "./pulumi-cli";
-import { BucketState, InfluxApi } from "./influx-api";
 
 const missing = ["pulumi", "influxd"].filter((tool) => findOnPath(tool) === undefined);
 if (missing.length > 0) {
-  const message = `${missing.join(" and ")} not on PATH: the end-to-end suite needs the real Pulumi CLI and influxd ` +
-    "(`eval \"$(scripts/install-tools.sh)\"` provides them)";
+  const message =
+    `${missing.join(" and ")} not on PATH: the end-to-end suite needs the real Pulumi CLI and influxd ` +
+    '(`eval "$(scripts/install-tools.sh)"` provides them)';
   if (inCi()) throw new Error(`${message}; CI is set, so this fails rather than skips`);
   console.warn(`\n*** SKIPPED: ${message}\n`);
 }
@@ -95,7 +96,9 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
     }
 
     const auths = await api.authorizations(org.id);
-    const created = auths.filter((a) => [outputs.tokens.writer, outputs.tokens.reader, outputs.tokens.monitor].includes(a.token));
+    const created = auths.filter((a) =>
+      [outputs.tokens.writer, outputs.tokens.reader, outputs.tokens.monitor].includes(a.token),
+    );
     expect(created).toHaveLength(3);
     for (const auth of created) {
       // Least privilege: every permission names its bucket or resource type within the org, none is all-access.
@@ -103,7 +106,9 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
       expect(auth.permissions.some((p) => p.resource.type === "authorizations" && p.action === "write")).toBe(false);
     }
     const writer = created.find((a) => a.token === outputs.tokens.writer)!;
-    expect(writer.permissions.every((p) => p.action === "write" && p.resource.type === "buckets" && p.resource.id)).toBe(true);
+    expect(
+      writer.permissions.every((p) => p.action === "write" && p.resource.type === "buckets" && p.resource.id),
+    ).toBe(true);
     const reader = created.find((a) => a.token === outputs.tokens.reader)!;
     expect(reader.permissions.every((p) => p.action === "read")).toBe(true);
   });
@@ -134,7 +139,12 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
         state: i % 2 === 0 ? (19 + (i % 7) * 0.5).toFixed(1) : i % 4 === 1 ? "on" : "off",
         attributes:
           i % 2 === 0
-            ? { device_name: "Living room, \"north\" wall", device_class: "temperature", unit_of_measurement: "°C", area: "living room" }
+            ? {
+                device_name: 'Living room, "north" wall',
+                device_class: "temperature",
+                unit_of_measurement: "°C",
+                area: "living room",
+              }
             : { device_name: "Front door", device_class: "door" },
         timestamp: new Date(base + i * 1000).toISOString(),
       }));
@@ -181,7 +191,8 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
     const day1 = Date.parse("2026-11-10T00:00:00Z");
     const day2 = day1 + DAY_S * 1000;
     const lines = [
-      // 10:00–11:00 on day 2: 10, 20, 30 → mean 20, min 10, max 30, count 3; 11:00–12:00: 40.
+      // 10:00–11:00 on day 2: 10 for 10 min, 20 for 10 min, 30 for 40 min → time-weighted mean 25,
+      // min 10, max 30, count 3; 11:00–12:00: 40 (the 30 carried in is held for no time).
       point("sensor.office_temperature", "temperature", 10, day2 + 10 * 3600_000),
       point("sensor.office_temperature", "temperature", 20, day2 + 10 * 3600_000 + 600_000),
       point("sensor.office_temperature", "temperature", 30, day2 + 10 * 3600_000 + 1_200_000),
@@ -201,7 +212,7 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
         |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value") |> group() |> sort(columns: ["_time"])`,
     );
     expect(hourly.map((r) => [r._time, r.mean, r.min, r.max, r.count])).toEqual([
-      [iso(day2 + 10 * 3600_000), 20, 10, 30, 3],
+      [iso(day2 + 10 * 3600_000), 25, 10, 30, 3],
       [iso(day2 + 11 * 3600_000), 40, 40, 40, 1],
     ]);
 
@@ -212,8 +223,16 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
         |> sort(columns: ["entity_id", "_time"])`,
     );
     const byKey = Object.fromEntries(daily.map((r) => [`${r.entity_id} ${r._time}`, r]));
-    expect(byKey[`sensor.office_temperature ${iso(day2)}`]).toMatchObject({ mean: 25, min: 10, max: 40, count: 4 });
-    expect(byKey[`sensor.grid_energy ${iso(day2)}`]).toMatchObject({ energy_kwh: 4.5, min: 13, max: 16.5, count: 2 });
+    // day 2 from 10:00: 10, 20 and 30 as above, then 40 until midnight (13 h), 14 h known in all
+    expect(byKey[`sensor.office_temperature ${iso(day2)}`]).toMatchObject({
+      mean: (10 * 10 + 20 * 10 + 30 * 40 + 40 * 780) / 840,
+      min: 10,
+      max: 40,
+      count: 4,
+      coverage_seconds: 840 * 60,
+    });
+    // the meter's 12 is carried in from day 1 and held until 08:00, so it is the day's minimum
+    expect(byKey[`sensor.grid_energy ${iso(day2)}`]).toMatchObject({ energy_kwh: 4.5, min: 12, max: 16.5, count: 2 });
   });
 
   test("a retention change in the stack config previews as an in-place update of that bucket alone", async () => {
@@ -233,7 +252,9 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
 
   test("a retention changed on the server is reported by the drift command and repaired by pulumi up --refresh", async () => {
     const events = outputs.buckets.events.id;
-    await api.patchBucket(events, { retentionRules: [{ type: "expire", everySeconds: 10 * DAY_S, shardGroupDurationSeconds: 7 * DAY_S }] });
+    await api.patchBucket(events, {
+      retentionRules: [{ type: "expire", everySeconds: 10 * DAY_S, shardGroupDurationSeconds: 7 * DAY_S }],
+    });
 
     const drift = await ws.run(["run", "--silent", "drift", "--", "--stack", "e2e"], { command: ["npm"] });
     transcript.push(drift.stdout, drift.stderr);
@@ -256,7 +277,9 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
     expect(points.home_assistant_hourly).toBeGreaterThan(0);
 
     // The workspace skips confirmations (an implied --yes), which a preview-only destroy refuses.
-    const preview = await ws.ok(["destroy", "--preview-only", "--diff"], { env: { PULUMI_SKIP_CONFIRMATIONS: "false" } });
+    const preview = await ws.ok(["destroy", "--preview-only", "--diff"], {
+      env: { PULUMI_SKIP_CONFIRMATIONS: "false" },
+    });
     transcript.push(preview.stdout, preview.stderr);
     const retained = preview.stdout.split("\n").filter((line) => /Bucket/.test(line) && /retain/i.test(line));
     expect(retained, ws.redact(preview.stdout)).toHaveLength(6);
@@ -284,7 +307,10 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
     for (const [role, bucket] of Object.entries(outputs.buckets)) expect(again.buckets[role], role).toEqual(bucket);
     // The same buckets with the same points; their settings are the new stack's (system: the default 30 d
     // again, where the first stack had set 45 d).
-    expect(await api.buckets(again.orgId)).toEqual({ ...kept.buckets, system_metrics: { ...kept.buckets.system_metrics!, retentionSeconds: 30 * DAY_S } });
+    expect(await api.buckets(again.orgId)).toEqual({
+      ...kept.buckets,
+      system_metrics: { ...kept.buckets.system_metrics!, retentionSeconds: 30 * DAY_S },
+    });
     expect(await pointCounts(api, Object.keys(kept.buckets))).toEqual(kept.points);
     expect(await api.tasks(again.orgId)).toHaveLength(2);
 
@@ -296,7 +322,9 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
   test("a bucket updated without a shard group keeps the duration the server has", async () => {
     const weather = again.buckets.weather.id;
     // Set on the server by hand; the stack declares no shard group for weather.
-    await api.patchBucket(weather, { retentionRules: [{ type: "expire", everySeconds: 180 * DAY_S, shardGroupDurationSeconds: 2 * DAY_S }] });
+    await api.patchBucket(weather, {
+      retentionRules: [{ type: "expire", everySeconds: 180 * DAY_S, shardGroupDurationSeconds: 2 * DAY_S }],
+    });
     await config("buckets.weather.retentionDays", "200");
     const preview = changedSteps((await pulumi(["preview", "--json", "--diff"])).stdout);
     expect(preview).toHaveLength(1);
@@ -304,7 +332,11 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
     expect(preview[0]!.urn).toMatch(/weather/);
 
     await pulumi(["up", "--yes", "--skip-preview"]);
-    expect((await api.buckets(again.orgId)).weather_data).toEqual({ id: weather, retentionSeconds: 200 * DAY_S, shardGroupDurationSeconds: 2 * DAY_S });
+    expect((await api.buckets(again.orgId)).weather_data).toEqual({
+      id: weather,
+      retentionSeconds: 200 * DAY_S,
+      shardGroupDurationSeconds: 2 * DAY_S,
+    });
     expect(changedSteps((await pulumi(["preview", "--expect-no-changes", "--json"])).stdout)).toEqual([]);
   });
 
@@ -314,7 +346,8 @@ describe.skipIf(missing.length > 0 && !inCi())("pulumi up / preview / refresh / 
     expect(files.length).toBeGreaterThan(0);
     for (const file of files) {
       const text = readFileSync(file, "utf8");
-      for (const token of tokens) expect(text.includes(token), `a token in ${file.slice(ws.backendDir.length)}`).toBe(false);
+      for (const token of tokens)
+        expect(text.includes(token), `a token in ${file.slice(ws.backendDir.length)}`).toBe(false);
     }
     const printed = transcript.join("\n");
     for (const token of tokens) expect(printed.includes(token), "a token in the CLI output").toBe(false);
@@ -364,7 +397,11 @@ function changedSteps(json: string): Step[] {
       const olds = s.oldState?.inputs ?? {};
       const news = s.newState?.inputs ?? {};
       const keys = [...new Set([...Object.keys(olds), ...Object.keys(news)])];
-      return { op: s.op, urn: s.urn, changedInputs: keys.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k])).sort() };
+      return {
+        op: s.op,
+        urn: s.urn,
+        changedInputs: keys.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k])).sort(),
+      };
     });
 }
 

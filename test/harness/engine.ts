@@ -6,7 +6,7 @@ import type * as pulumi from "@pulumi/pulumi";
 function assertWireSafe(value: unknown, path: string): void {
   if (value === null || typeof value === "boolean" || typeof value === "number" || typeof value === "string") return;
   if (Array.isArray(value)) {
-    value.forEach((item, i) => assertWireSafe(item, `${path}[${i}]`));
+    for (const [i, item] of value.entries()) assertWireSafe(item, `${path}[${i}]`);
     return;
   }
   if (typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
@@ -18,7 +18,8 @@ function assertWireSafe(value: unknown, path: string): void {
 
 function checked<R extends object>(method: string, result: R): R {
   for (const key of ["outs", "props", "inputs"] as const) {
-    if (key in result && (result as Record<string, unknown>)[key] !== undefined) assertWireSafe((result as Record<string, unknown>)[key], `${method}().${key}`);
+    if (key in result && (result as Record<string, unknown>)[key] !== undefined)
+      assertWireSafe((result as Record<string, unknown>)[key], `${method}().${key}`);
   }
   return result;
 }

@@ -3,7 +3,7 @@
 // → /auth/token → WebSocket auth/long_lived_access_token), registry and REST helpers, and stop /
 // kill / restart on the same port and directory. `hass` comes from scripts/install-homeassistant.sh.
 // Framework-free, like the influxd harness.
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -73,7 +73,9 @@ async function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -164,7 +166,10 @@ export interface StartHomeAssistantOptions {
 /** Starts a fresh Home Assistant, creates the owner and a long-lived token, and waits until it runs. */
 export async function startHomeAssistant(options: StartHomeAssistantOptions = {}): Promise<HomeAssistantInstance> {
   const binary = findHass();
-  if (!binary) throw new Error(`hass (Home Assistant ${HOMEASSISTANT_VERSION}) is not on PATH; \`eval "$(scripts/install-homeassistant.sh)"\` provides it`);
+  if (!binary)
+    throw new Error(
+      `hass (Home Assistant ${HOMEASSISTANT_VERSION}) is not on PATH; \`eval "$(scripts/install-homeassistant.sh)"\` provides it`,
+    );
   installExitHook();
   const dir = mkdtempSync(join(tmpdir(), "ha-influx-hass-"));
   const port = await freePort();
@@ -182,7 +187,11 @@ export async function startHomeAssistant(options: StartHomeAssistantOptions = {}
 
   const launch = async () => {
     const env = { ...process.env, PYTHONUNBUFFERED: "1" };
-    child = spawn(binary, ["--config", dir, "--log-file", logFile], { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] });
+    child = spawn(binary, ["--config", dir, "--log-file", logFile], {
+      cwd: dir,
+      env,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let stderr = "";
     child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString("utf8")).slice(-8000)));
     const current = child;
@@ -191,7 +200,10 @@ export async function startHomeAssistant(options: StartHomeAssistantOptions = {}
     let problem = "no answer yet";
     // The onboarding view answers without auth once the HTTP server is up.
     while (Date.now() < deadline) {
-      if (current.exitCode !== null || current.signalCode !== null) throw new Error(`hass exited (${current.exitCode ?? current.signalCode}) before it served:\n${stderr}\n${log().slice(-4000)}`);
+      if (current.exitCode !== null || current.signalCode !== null)
+        throw new Error(
+          `hass exited (${current.exitCode ?? current.signalCode}) before it served:\n${stderr}\n${log().slice(-4000)}`,
+        );
       try {
         const response = await fetch(`${url}/api/onboarding`, { signal: AbortSignal.timeout(2000) });
         if (response.ok) break;
@@ -201,7 +213,8 @@ export async function startHomeAssistant(options: StartHomeAssistantOptions = {}
       }
       await sleep(200);
     }
-    if (Date.now() >= deadline) throw new Error(`Home Assistant at ${url} did not serve in time (${problem}):\n${log().slice(-4000)}`);
+    if (Date.now() >= deadline)
+      throw new Error(`Home Assistant at ${url} did not serve in time (${problem}):\n${log().slice(-4000)}`);
   };
 
   const rest = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
@@ -280,7 +293,13 @@ async function createOwnerAndToken(url: string): Promise<string> {
   const created = await fetch(`${url}/api/onboarding/users`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ client_id: clientId, name: "Test Owner", username: "owner", password: randomSecret(), language: "en" }),
+    body: JSON.stringify({
+      client_id: clientId,
+      name: "Test Owner",
+      username: "owner",
+      password: randomSecret(),
+      language: "en",
+    }),
   });
   if (!created.ok) throw new Error(`onboarding the owner failed: HTTP ${created.status} ${await created.text()}`);
   const { auth_code: code } = (await created.json()) as { auth_code: string };
@@ -289,9 +308,14 @@ async function createOwnerAndToken(url: string): Promise<string> {
     headers: { "content-type": "application/x-www-form-urlencoded" },
     body: new URLSearchParams({ grant_type: "authorization_code", code, client_id: clientId }),
   });
-  if (!tokens.ok) throw new Error(`exchanging the onboarding code failed: HTTP ${tokens.status} ${await tokens.text()}`);
+  if (!tokens.ok)
+    throw new Error(`exchanging the onboarding code failed: HTTP ${tokens.status} ${await tokens.text()}`);
   const { access_token: access } = (await tokens.json()) as { access_token: string };
-  return wsCommand<string>(url, access, { type: "auth/long_lived_access_token", client_name: "ha-influx tests", lifespan: 365 });
+  return wsCommand<string>(url, access, {
+    type: "auth/long_lived_access_token",
+    client_name: "ha-influx tests",
+    lifespan: 365,
+  });
 }
 
 /** One WebSocket command on its own connection (Node's built-in WebSocket client). */

@@ -1,7 +1,7 @@
 // A throwaway influxd for tests: temporary directories, a free port on 127.0.0.1, onboarding with a
 // random password and token that are never printed, and teardown even when the test process dies.
 // Framework-free so end-to-end tests, the writer's tests and scripts can all use it.
-import { spawn, ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
@@ -77,7 +77,7 @@ export function locateInfluxd(): string | undefined {
   if (binary) return binary;
   const message =
     "influxd (InfluxDB 2.7) is not on PATH: the tests that need a real server cannot run. " +
-    "`eval \"$(scripts/install-tools.sh)\"` builds it and puts it on PATH.";
+    '`eval "$(scripts/install-tools.sh)"` builds it and puts it on PATH.';
   if (inCi()) throw new Error(`${message} (CI is set, so this is a failure, not a skip)`);
   console.warn(`\n*** SKIPPED: ${message}\n`);
   return undefined;
@@ -90,7 +90,9 @@ async function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -157,7 +159,8 @@ async function onboard(url: string, org: string, bucket: string) {
  */
 export async function startInfluxd(options: StartInfluxdOptions = {}): Promise<InfluxdInstance> {
   const binary = findInfluxd();
-  if (!binary) throw new Error("influxd (InfluxDB 2.7) is not on PATH; `eval \"$(scripts/install-tools.sh)\"` provides it");
+  if (!binary)
+    throw new Error('influxd (InfluxDB 2.7) is not on PATH; `eval "$(scripts/install-tools.sh)"` provides it');
   const org = options.org ?? "harness";
   const bucket = options.bucket ?? "harness";
   installExitHook();
@@ -171,12 +174,17 @@ export async function startInfluxd(options: StartInfluxdOptions = {}): Promise<I
     const child = spawn(
       binary,
       [
-        "--bolt-path", join(dir, "b.bolt"),
-        "--engine-path", join(dir, "engine"),
-        "--sqlite-path", join(dir, "s.sqlite"),
-        "--http-bind-address", `127.0.0.1:${port}`,
+        "--bolt-path",
+        join(dir, "b.bolt"),
+        "--engine-path",
+        join(dir, "engine"),
+        "--sqlite-path",
+        join(dir, "s.sqlite"),
+        "--http-bind-address",
+        `127.0.0.1:${port}`,
         "--reporting-disabled",
-        "--log-level", "error",
+        "--log-level",
+        "error",
       ],
       // Its own working directory, so no stray config file in the caller's directory is read.
       { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] },
@@ -207,7 +215,8 @@ export async function startInfluxd(options: StartInfluxdOptions = {}): Promise<I
 
     try {
       await waitUntilServing(url, child, Date.now() + (options.startTimeoutMs ?? 60_000), () => output);
-      if (options.onboard === false) return { url, token: "", org, orgId: "", bucket, bucketId: "", dataDir: dir, stop };
+      if (options.onboard === false)
+        return { url, token: "", org, orgId: "", bucket, bucketId: "", dataDir: dir, stop };
       const setup = await onboard(url, org, bucket);
       return { url, org, bucket, ...setup, dataDir: dir, stop };
     } catch (error) {

@@ -1,7 +1,7 @@
 // vitest glue for the throwaway influxd: one server per test file (or per describe block), started
 // before its tests and stopped after them even when they fail.
 import { afterAll, beforeAll } from "vitest";
-import { InfluxdInstance, StartInfluxdOptions, startInfluxd } from "./influxd";
+import { type InfluxdInstance, type StartInfluxdOptions, startInfluxd } from "./influxd";
 
 /**
  * Registers hooks that start an influxd before the tests of the enclosing block and stop it after

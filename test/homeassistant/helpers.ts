@@ -61,7 +61,11 @@ export function parseCsv(text: string): Record<string, string>[] {
 export async function query(influx: InfluxdInstance, flux: string): Promise<Record<string, string>[]> {
   const response = await fetch(`${influx.url}/api/v2/query?org=${encodeURIComponent(influx.org)}`, {
     method: "POST",
-    headers: { Authorization: `Token ${influx.token}`, "Content-Type": "application/vnd.flux", Accept: "application/csv" },
+    headers: {
+      Authorization: `Token ${influx.token}`,
+      "Content-Type": "application/vnd.flux",
+      Accept: "application/csv",
+    },
     body: flux,
   });
   const text = await response.text();
@@ -81,7 +85,12 @@ export interface StoredPoint {
 }
 
 /** Every `state_value` of the given entities (all entities when none are given) since `startIso`. */
-export async function storedPoints(influx: InfluxdInstance, bucket: string, startIso: string, entityIds?: readonly string[]): Promise<StoredPoint[]> {
+export async function storedPoints(
+  influx: InfluxdInstance,
+  bucket: string,
+  startIso: string,
+  entityIds?: readonly string[],
+): Promise<StoredPoint[]> {
   const filter = entityIds ? ` and contains(value: r.entity_id, set: ${JSON.stringify(entityIds)})` : "";
   const rows = await query(
     influx,
@@ -96,7 +105,12 @@ export async function storedPoints(influx: InfluxdInstance, bucket: string, star
 }
 
 /** Home Assistant's recorded changes of `entityIds` strictly after `startIso` (REST history, every change). */
-export async function recordedChanges(ha: HomeAssistantInstance, startIso: string, endIso: string, entityIds: readonly string[]): Promise<string[]> {
+export async function recordedChanges(
+  ha: HomeAssistantInstance,
+  startIso: string,
+  endIso: string,
+  entityIds: readonly string[],
+): Promise<string[]> {
   const path = `/api/history/period/${encodeURIComponent(startIso)}?end_time=${encodeURIComponent(endIso)}&filter_entity_id=${entityIds.join(",")}&significant_changes_only=0`;
   const lists = await ha.rest<{ entity_id: string; state: string; last_updated: string }[][]>("GET", path);
   const startUs = micros(startIso);

@@ -2,17 +2,32 @@
 // real influxd: registry tags, renames, Home Assistant restarts (SIGTERM and SIGKILL) and writer
 // restarts with every change of Home Assistant's own history in InfluxDB exactly once, and a wrong
 // token that never gets the host banned.
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startWriter, type RunningWriter } from "../../writer/src/app";
+import { type RunningWriter, startWriter } from "../../writer/src/app";
 import { resolveConfig } from "../../writer/src/config";
 import { createLogger } from "../../writer/src/logger";
-import { locateHomeAssistant, startHomeAssistant, TEST_ENTITIES, type HomeAssistantInstance } from "../harness/homeassistant";
-import { locateInfluxd, startInfluxd, type InfluxdInstance } from "../harness/influxd";
-import { keysOf, micros, missingFrom, pairsInSeveralSeries, query, recordedChanges, sleep, storedPoints, until } from "./helpers";
+import {
+  type HomeAssistantInstance,
+  locateHomeAssistant,
+  startHomeAssistant,
+  TEST_ENTITIES,
+} from "../harness/homeassistant";
+import { type InfluxdInstance, locateInfluxd, startInfluxd } from "../harness/influxd";
+import {
+  keysOf,
+  micros,
+  missingFrom,
+  pairsInSeveralSeries,
+  query,
+  recordedChanges,
+  sleep,
+  storedPoints,
+  until,
+} from "./helpers";
 
 const available = locateInfluxd() !== undefined && locateHomeAssistant() !== undefined;
 const EVENTS = "home_assistant_events";
@@ -35,7 +50,12 @@ class WriterUnderTest {
   async start(): Promise<RunningWriter> {
     const destination = new Writable({
       write: (chunk: Buffer, _encoding, callback) => {
-        this.lines.push(...chunk.toString("utf8").split("\n").filter((line) => line !== ""));
+        this.lines.push(
+          ...chunk
+            .toString("utf8")
+            .split("\n")
+            .filter((line) => line !== ""),
+        );
         callback();
       },
     });
@@ -49,7 +69,12 @@ class WriterUnderTest {
       },
       {},
     );
-    const logger = createLogger({ level: "info", format: "json", secrets: [this.influx.token, this.ha.token], destination });
+    const logger = createLogger({
+      level: "info",
+      format: "json",
+      secrets: [this.influx.token, this.ha.token],
+      destination,
+    });
     this.running = await startWriter(config, { logger });
     return this.running;
   }
@@ -86,7 +111,8 @@ function drive(ha: HomeAssistantInstance, intervalMs = 300) {
       try {
         await ha.callService("input_number", "set_value", { entity_id: TEST_ENTITIES.power, value: 100 + step });
         if (step % 3 === 0) await ha.callService("input_boolean", "toggle", { entity_id: TEST_ENTITIES.light });
-        if (step % 4 === 0) await ha.callService("input_number", "set_value", { entity_id: TEST_ENTITIES.energyMeter, value: step / 10 });
+        if (step % 4 === 0)
+          await ha.callService("input_number", "set_value", { entity_id: TEST_ENTITIES.energyMeter, value: step / 10 });
       } catch {
         // Home Assistant is restarting.
       }
@@ -111,16 +137,25 @@ describe.skipIf(!available)("the writer against a real Home Assistant", () => {
   /** Every change Home Assistant recorded for the compared entities since `startIso` is stored exactly once, and nothing else. */
   async function expectExactlyOnce(startIso: string): Promise<number> {
     const endIso = new Date(Date.now() - 1000).toISOString();
-    return until(async () => {
-      await writer.running!.pipeline.flush(10_000);
-      const recorded = await recordedChanges(ha, startIso, endIso, COMPARED);
-      const stored = (await storedPoints(influx, EVENTS, startIso, COMPARED)).filter((point) => point.timeUs <= micros(endIso));
-      expect({ missingInInflux: missingFrom(recorded, keysOf(stored)), notInHomeAssistant: missingFrom(keysOf(stored), recorded) }).toEqual({
-        missingInInflux: [],
-        notInHomeAssistant: [],
-      });
-      return recorded.length;
-    }, 30_000, 1000);
+    return until(
+      async () => {
+        await writer.running!.pipeline.flush(10_000);
+        const recorded = await recordedChanges(ha, startIso, endIso, COMPARED);
+        const stored = (await storedPoints(influx, EVENTS, startIso, COMPARED)).filter(
+          (point) => point.timeUs <= micros(endIso),
+        );
+        expect({
+          missingInInflux: missingFrom(recorded, keysOf(stored)),
+          notInHomeAssistant: missingFrom(keysOf(stored), recorded),
+        }).toEqual({
+          missingInInflux: [],
+          notInHomeAssistant: [],
+        });
+        return recorded.length;
+      },
+      30_000,
+      1000,
+    );
   }
 
   beforeAll(async () => {
@@ -137,13 +172,25 @@ describe.skipIf(!available)("the writer against a real Home Assistant", () => {
     ha = await startHomeAssistant();
     console.log(`Home Assistant started in ${Date.now() - started} ms`);
     // Areas and device names through the registries' WebSocket commands, as a user would set them.
-    const entities = await ha.command<{ entity_id: string; platform: string; device_id: string | null }[]>({ type: "config/entity_registry/list" });
+    const entities = await ha.command<{ entity_id: string; platform: string; device_id: string | null }[]>({
+      type: "config/entity_registry/list",
+    });
     const devices = await ha.command<{ id: string; name: string }[]>({ type: "config/device_registry/list" });
-    const demoLight = entities.find((entity) => entity.platform === "demo" && entity.entity_id.startsWith("light.") && entity.device_id);
+    const demoLight = entities.find(
+      (entity) => entity.platform === "demo" && entity.entity_id.startsWith("light.") && entity.device_id,
+    );
     if (!demoLight) throw new Error("the demo integration made no light with a device");
-    light = { entityId: demoLight.entity_id, deviceId: demoLight.device_id!, deviceName: devices.find((device) => device.id === demoLight.device_id)!.name };
+    light = {
+      entityId: demoLight.entity_id,
+      deviceId: demoLight.device_id!,
+      deviceName: devices.find((device) => device.id === demoLight.device_id)!.name,
+    };
     await ha.command({ type: "config/device_registry/update", device_id: light.deviceId, area_id: "kitchen" });
-    await ha.command({ type: "config/entity_registry/update", entity_id: TEST_ENTITIES.temperature, area_id: "living_room" });
+    await ha.command({
+      type: "config/entity_registry/update",
+      entity_id: TEST_ENTITIES.temperature,
+      area_id: "living_room",
+    });
 
     dir = mkdtempSync(join(tmpdir(), "ha-influx-ha-e2e-"));
     writeFileSync(join(dir, "token"), ha.token);
@@ -170,7 +217,9 @@ describe.skipIf(!available)("the writer against a real Home Assistant", () => {
       await writer.running!.pipeline.flush(5000);
       const points = await storedPoints(influx, EVENTS, since);
       const power = points.find((point) => point.entityId === TEST_ENTITIES.power && point.state === "1234.5");
-      const temperature = points.find((point) => point.entityId === TEST_ENTITIES.temperature && point.state === "12.35");
+      const temperature = points.find(
+        (point) => point.entityId === TEST_ENTITIES.temperature && point.state === "12.35",
+      );
       const energy = points.find((point) => point.entityId === TEST_ENTITIES.energy && point.state === "17.25");
       const lamp = points.find((point) => point.entityId === light.entityId && point.state === "on");
       expect([power, temperature, energy, lamp].every(Boolean)).toBe(true);
@@ -178,12 +227,28 @@ describe.skipIf(!available)("the writer against a real Home Assistant", () => {
     });
     expect(rows.power.tags).toMatchObject({ domain: "input_number", integration: "input_number" });
     expect(rows.power.tags.device_name).toBeUndefined();
-    expect(rows.temperature.tags).toMatchObject({ area: "Living Room", device_class: "temperature", integration: "template", domain: "sensor" });
+    expect(rows.temperature.tags).toMatchObject({
+      area: "Living Room",
+      device_class: "temperature",
+      integration: "template",
+      domain: "sensor",
+    });
     expect(rows.energy.tags).toMatchObject({ device_class: "energy", integration: "template" });
-    expect(rows.lamp.tags).toMatchObject({ area: "Kitchen", device_name: light.deviceName, integration: "demo", domain: "light" });
+    expect(rows.lamp.tags).toMatchObject({
+      area: "Kitchen",
+      device_name: light.deviceName,
+      integration: "demo",
+      domain: "light",
+    });
     // time_of_day follows Home Assistant's zone (Europe/Berlin, from get_config).
-    const berlinHour = Number(new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Berlin", hour: "numeric", hourCycle: "h23" }).format(new Date(rows.power.timeUs / 1000)));
-    expect(rows.power.tags.time_of_day).toBe(berlinHour < 6 ? "night" : berlinHour < 12 ? "morning" : berlinHour < 18 ? "afternoon" : "evening");
+    const berlinHour = Number(
+      new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Berlin", hour: "numeric", hourCycle: "h23" }).format(
+        new Date(rows.power.timeUs / 1000),
+      ),
+    );
+    expect(rows.power.tags.time_of_day).toBe(
+      berlinHour < 6 ? "night" : berlinHour < 12 ? "morning" : berlinHour < 18 ? "afternoon" : "evening",
+    );
     for (const row of Object.values(rows)) expect(row.tags.weather_condition).toBeUndefined();
 
     // Fields: the unit, the number, and the configured weather entity's reading as fields.
@@ -195,9 +260,14 @@ describe.skipIf(!available)("the writer against a real Home Assistant", () => {
     expect(fields.normalized_value).toBe("12.35");
     expect(fields.weather_temp).toBe("21.6");
     // The weather entities: their own condition as a tag and their own values.
-    const weather = await storedPoints(influx, EVENTS, new Date(0).toISOString(), [WEATHER, "weather.demo_weather_north"]);
+    const weather = await storedPoints(influx, EVENTS, new Date(0).toISOString(), [
+      WEATHER,
+      "weather.demo_weather_north",
+    ]);
     expect(weather.find((point) => point.entityId === WEATHER)?.tags.weather_condition).toBe("sunny");
-    expect(weather.find((point) => point.entityId === "weather.demo_weather_north")?.tags.weather_condition).toBe("rainy");
+    expect(weather.find((point) => point.entityId === "weather.demo_weather_north")?.tags.weather_condition).toBe(
+      "rainy",
+    );
   });
 
   async function storedFields(entityId: string, timeUs: number): Promise<Record<string, string>> {
@@ -206,12 +276,23 @@ describe.skipIf(!available)("the writer against a real Home Assistant", () => {
       influx,
       `from(bucket: "${EVENTS}") |> range(start: ${new Date(at.getTime() - 1).toISOString()}, stop: ${new Date(at.getTime() + 2).toISOString()}) |> filter(fn: (r) => r.entity_id == "${entityId}")`,
     );
-    return Object.fromEntries(rows.filter((row) => micros(row._time!) === timeUs).map((row) => [row._field!, row._value!]));
+    return Object.fromEntries(
+      rows.filter((row) => micros(row._time!) === timeUs).map((row) => [row._field!, row._value!]),
+    );
   }
 
   it("applies a renamed device and an entity moved to another area to the next points", async () => {
-    await ha.command({ type: "config/device_registry/update", device_id: light.deviceId, name_by_user: "Big lamp", area_id: "bedroom" });
-    await ha.command({ type: "config/entity_registry/update", entity_id: TEST_ENTITIES.temperature, area_id: "kitchen" });
+    await ha.command({
+      type: "config/device_registry/update",
+      device_id: light.deviceId,
+      name_by_user: "Big lamp",
+      area_id: "bedroom",
+    });
+    await ha.command({
+      type: "config/entity_registry/update",
+      entity_id: TEST_ENTITIES.temperature,
+      area_id: "kitchen",
+    });
     await sleep(1000);
     const since = new Date().toISOString();
     await ha.callService("light", "turn_off", { entity_id: light.entityId });
@@ -219,7 +300,10 @@ describe.skipIf(!available)("the writer against a real Home Assistant", () => {
     const [lamp, temperature] = await until(async () => {
       await writer.running!.pipeline.flush(5000);
       const points = await storedPoints(influx, EVENTS, since, [light.entityId, TEST_ENTITIES.temperature]);
-      const found = [points.find((point) => point.entityId === light.entityId), points.find((point) => point.entityId === TEST_ENTITIES.temperature)];
+      const found = [
+        points.find((point) => point.entityId === light.entityId),
+        points.find((point) => point.entityId === TEST_ENTITIES.temperature),
+      ];
       expect(found.every(Boolean)).toBe(true);
       return found;
     });
@@ -234,7 +318,9 @@ describe.skipIf(!available)("the writer against a real Home Assistant", () => {
     await ha.stop("SIGTERM");
     await sleep(2000);
     await ha.start();
-    console.log(`after SIGTERM: the writer was subscribed ${await writer.receiving()} ms after Home Assistant reported RUNNING (0: before)`);
+    console.log(
+      `after SIGTERM: the writer was subscribed ${await writer.receiving()} ms after Home Assistant reported RUNNING (0: before)`,
+    );
     await writer.subscribed();
     await sleep(4000);
     // A killed Home Assistant loses what its recorder had not committed (commit_interval 1 s): the
@@ -245,14 +331,18 @@ describe.skipIf(!available)("the writer against a real Home Assistant", () => {
     const driver2 = drive(ha);
     await sleep(2000);
     await ha.start();
-    console.log(`after SIGKILL: the writer was subscribed ${await writer.receiving()} ms after Home Assistant reported RUNNING (0: before)`);
+    console.log(
+      `after SIGKILL: the writer was subscribed ${await writer.receiving()} ms after Home Assistant reported RUNNING (0: before)`,
+    );
     await writer.subscribed();
     await sleep(4000);
     await driver2.stop();
     await sleep(1500);
     const changes = await expectExactlyOnce(windowStart);
     expect(changes).toBeGreaterThan(30);
-    console.log(`Home Assistant restarts: ${changes} recorded changes, each stored exactly once; backfilled ${String(writer.haStatus().details?.backfilledEvents)}`);
+    console.log(
+      `Home Assistant restarts: ${changes} recorded changes, each stored exactly once; backfilled ${String(writer.haStatus().details?.backfilledEvents)}`,
+    );
   });
 
   it("writer restarted twice: no entity/time pair in more than one series, and every change exactly once", async () => {

@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { startWriter, type RunningWriter } from "../../writer/src/app";
-import { resolveConfig, type WriterConfig } from "../../writer/src/config";
+import { type RunningWriter, startWriter } from "../../writer/src/app";
 import { main } from "../../writer/src/cli";
+import { resolveConfig, type WriterConfig } from "../../writer/src/config";
 import { importStates } from "../../writer/src/import/importer";
 import { RecorderDatabase } from "../../writer/src/import/recorder";
 import { readStorage } from "../../writer/src/import/storage";
@@ -18,17 +18,36 @@ import { createLogger } from "../../writer/src/logger";
 import { createMetrics } from "../../writer/src/metrics";
 import { createPipeline } from "../../writer/src/pipeline";
 import type { EventSink } from "../../writer/src/sources/sink";
-import { locateHomeAssistant, startHomeAssistant, TEST_ENTITIES, type HomeAssistantInstance } from "../harness/homeassistant";
-import { locateInfluxd, startInfluxd, type InfluxdInstance } from "../harness/influxd";
+import {
+  type HomeAssistantInstance,
+  locateHomeAssistant,
+  startHomeAssistant,
+  TEST_ENTITIES,
+} from "../harness/homeassistant";
+import { type InfluxdInstance, locateInfluxd, startInfluxd } from "../harness/influxd";
 import { micros, query, sleep, until } from "./helpers";
 
 const available = locateInfluxd() !== undefined && locateHomeAssistant() !== undefined;
 const LIVE = "home_assistant_events";
 const RESUMED = "imported_resumed";
 const WHOLE = "imported_whole";
-const BUCKETS = [RESUMED, WHOLE, "weather_data", "system_metrics", "sports_data", "home_assistant_hourly", "home_assistant_daily"];
+const BUCKETS = [
+  RESUMED,
+  WHOLE,
+  "weather_data",
+  "system_metrics",
+  "sports_data",
+  "home_assistant_hourly",
+  "home_assistant_daily",
+];
 const WEATHER = "weather.demo_weather_south";
-const DRIVEN: string[] = [TEST_ENTITIES.power, TEST_ENTITIES.light, TEST_ENTITIES.energyMeter, TEST_ENTITIES.temperature, TEST_ENTITIES.energy];
+const DRIVEN: string[] = [
+  TEST_ENTITIES.power,
+  TEST_ENTITIES.light,
+  TEST_ENTITIES.energyMeter,
+  TEST_ENTITIES.temperature,
+  TEST_ENTITIES.energy,
+];
 /** Columns Flux adds that are not part of a point. */
 const NOT_POINT = new Set(["", "result", "table", "_start", "_stop", "_measurement"]);
 
@@ -49,10 +68,21 @@ async function pointsOf(influx: InfluxdInstance, bucket: string): Promise<Map<st
   return points;
 }
 
-function writerConfig(influx: InfluxdInstance, spoolDir: string, events: string, extra: Record<string, unknown> = {}): WriterConfig {
+function writerConfig(
+  influx: InfluxdInstance,
+  spoolDir: string,
+  events: string,
+  extra: Record<string, unknown> = {},
+): WriterConfig {
   return resolveConfig(
     {
-      influxdb: { url: influx.url, org: influx.org, token: influx.token, batchTimeoutSeconds: 0.2, buckets: { events } },
+      influxdb: {
+        url: influx.url,
+        org: influx.org,
+        token: influx.token,
+        batchTimeoutSeconds: 0.2,
+        buckets: { events },
+      },
       spool: { dir: spoolDir },
       ingest: { host: "127.0.0.1", port: 0 },
       statsIntervalSeconds: 3600,
@@ -62,7 +92,12 @@ function writerConfig(influx: InfluxdInstance, spoolDir: string, events: string,
   );
 }
 
-const quiet = () => createLogger({ level: "warn", format: "json", destination: new Writable({ write: (_c, _e, callback) => callback() }) });
+const quiet = () =>
+  createLogger({
+    level: "warn",
+    format: "json",
+    destination: new Writable({ write: (_c, _e, callback) => callback() }),
+  });
 
 describe.skipIf(!available)("importing a real Home Assistant's recorder", () => {
   let influx: InfluxdInstance;
@@ -84,25 +119,43 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     }
     ha = await startHomeAssistant();
     // An area on a device and on an entity, so the registries' enrichment is part of the comparison.
-    const entities = await ha.command<{ entity_id: string; platform: string; device_id: string | null }[]>({ type: "config/entity_registry/list" });
+    const entities = await ha.command<{ entity_id: string; platform: string; device_id: string | null }[]>({
+      type: "config/entity_registry/list",
+    });
     const devices = await ha.command<{ id: string; name: string }[]>({ type: "config/device_registry/list" });
-    const demoLight = entities.find((entity) => entity.platform === "demo" && entity.entity_id.startsWith("light.") && entity.device_id)!;
+    const demoLight = entities.find(
+      (entity) => entity.platform === "demo" && entity.entity_id.startsWith("light.") && entity.device_id,
+    )!;
     lightDevice = devices.find((device) => device.id === demoLight.device_id)!.name;
     DRIVEN.push(demoLight.entity_id);
     await ha.command({ type: "config/device_registry/update", device_id: demoLight.device_id, area_id: "kitchen" });
-    await ha.command({ type: "config/entity_registry/update", entity_id: TEST_ENTITIES.temperature, area_id: "living_room" });
+    await ha.command({
+      type: "config/entity_registry/update",
+      entity_id: TEST_ENTITIES.temperature,
+      area_id: "living_room",
+    });
 
     dir = mkdtempSync(join(tmpdir(), "ha-influx-import-"));
     writeFileSync(join(dir, "token"), ha.token);
-    live = await startWriter(writerConfig(influx, join(dir, "live-spool"), LIVE, { homeAssistant: { url: ha.url, tokenFile: join(dir, "token"), weatherEntity: WEATHER } }), { logger: quiet() });
-    await until(() => expect(live!.status().components.websocket_client?.details?.state).toBe("subscribed"), 60_000, 50);
+    live = await startWriter(
+      writerConfig(influx, join(dir, "live-spool"), LIVE, {
+        homeAssistant: { url: ha.url, tokenFile: join(dir, "token"), weatherEntity: WEATHER },
+      }),
+      { logger: quiet() },
+    );
+    await until(
+      () => expect(live!.status().components.websocket_client?.details?.state).toBe("subscribed"),
+      60_000,
+      50,
+    );
     // Changes seen live; the snapshot taken on subscribing is not compared (it carries no old_state).
     await sleep(500);
     liveSince = Date.now() * 1000;
     for (let step = 1; step <= 6; step++) {
       await ha.callService("input_number", "set_value", { entity_id: TEST_ENTITIES.power, value: 100 + step * 7.5 });
       if (step % 2 === 0) await ha.callService("input_boolean", "toggle", { entity_id: TEST_ENTITIES.light });
-      if (step % 3 === 0) await ha.callService("input_number", "set_value", { entity_id: TEST_ENTITIES.energyMeter, value: step / 4 });
+      if (step % 3 === 0)
+        await ha.callService("input_number", "set_value", { entity_id: TEST_ENTITIES.energyMeter, value: step / 4 });
       await ha.callService("light", step % 2 === 0 ? "turn_on" : "turn_off", { entity_id: demoLight.entity_id });
       await sleep(150);
     }
@@ -126,7 +179,9 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     const sqlite = new DatabaseSync(database, { readOnly: true });
     const recorded = (
       sqlite
-        .prepare("SELECT m.entity_id AS entity_id, s.last_updated_ts AS lu FROM states s JOIN states_meta m ON m.metadata_id = s.metadata_id")
+        .prepare(
+          "SELECT m.entity_id AS entity_id, s.last_updated_ts AS lu FROM states s JOIN states_meta m ON m.metadata_id = s.metadata_id",
+        )
         .all() as { entity_id: string; lu: number }[]
     ).map((row) => `${row.entity_id}|${Math.round(row.lu * 1e6)}`);
     sqlite.close();
@@ -137,7 +192,13 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     writeFileSync(
       configFile,
       JSON.stringify({
-        influxdb: { url: influx.url, org: influx.org, token: influx.token, batchTimeoutSeconds: 0.2, buckets: { events: WHOLE } },
+        influxdb: {
+          url: influx.url,
+          org: influx.org,
+          token: influx.token,
+          batchTimeoutSeconds: 0.2,
+          buckets: { events: WHOLE },
+        },
         spool: { dir: join(dir, "whole-spool") },
         homeAssistant: { url: ha.url, tokenFile: join(dir, "token"), weatherEntity: WEATHER },
       }),
@@ -160,27 +221,43 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     }
     expect({ code, stderr: code === 0 ? "" : err.join("") }).toEqual({ code: 0, stderr: "" });
     const summary = JSON.parse(out.join(""));
-    expect({ code, rowsRead: summary.rowsRead, rejected: summary.rejected, delivered: summary.delivered }).toEqual({ code: 0, rowsRead: recorded.length, rejected: 0, delivered: true });
+    expect({ code, rowsRead: summary.rowsRead, rejected: summary.rejected, delivered: summary.delivered }).toEqual({
+      code: 0,
+      rowsRead: recorded.length,
+      rejected: 0,
+      delivered: true,
+    });
 
-    const whole = await until(async () => {
-      const points = await pointsOf(influx, WHOLE);
-      expect(points.size).toBe(recorded.length);
-      return points;
-    }, 30_000, 500);
+    const whole = await until(
+      async () => {
+        const points = await pointsOf(influx, WHOLE);
+        expect(points.size).toBe(recorded.length);
+        return points;
+      },
+      30_000,
+      500,
+    );
     expect([...whole.keys()].sort()).toEqual([...recorded].sort());
 
     // 2. Each state the live writer saw change is the same point, tags and fields alike.
     const livePoints = await pointsOf(influx, LIVE);
-    const compared = [...livePoints].filter(([key, point]) => DRIVEN.includes(point.entity_id!) && Number(key.split("|")[1]) >= liveSince);
+    const compared = [...livePoints].filter(
+      ([key, point]) => DRIVEN.includes(point.entity_id!) && Number(key.split("|")[1]) >= liveSince,
+    );
     expect(compared.length).toBeGreaterThanOrEqual(15);
     for (const [key, point] of compared) expect({ key, point: whole.get(key) }).toEqual({ key, point });
     const lamp = compared.find(([, point]) => point.domain === "light")![1];
     expect(lamp).toMatchObject({ area: "Kitchen", device_name: lightDevice, integration: "demo" });
-    expect(compared.find(([, point]) => point.entity_id === TEST_ENTITIES.temperature)?.[1]).toMatchObject({ area: "Living Room", integration: "template" });
+    expect(compared.find(([, point]) => point.entity_id === TEST_ENTITIES.temperature)?.[1]).toMatchObject({
+      area: "Living Room",
+      integration: "template",
+    });
 
     // 3. Interrupted after two batches and resumed, through the same pipeline as the CLI.
     const spoolDir = join(dir, "resumed-spool");
-    const config = writerConfig(influx, spoolDir, RESUMED, { homeAssistant: { url: ha.url, tokenFile: join(dir, "token"), weatherEntity: WEATHER } });
+    const config = writerConfig(influx, spoolDir, RESUMED, {
+      homeAssistant: { url: ha.url, tokenFile: join(dir, "token"), weatherEntity: WEATHER },
+    });
     const run = async (interruptAfter?: number) => {
       const pipeline = createPipeline(config, { logger: quiet(), metrics: createMetrics() });
       await pipeline.start();
@@ -197,7 +274,16 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
       };
       const db = RecorderDatabase.open(database);
       try {
-        return await importStates({ db, registries: storage.registries, selection: {}, filters: config.filters, sink, checkpointDir: spoolDir, batchRows: 10, signal: abort.signal });
+        return await importStates({
+          db,
+          registries: storage.registries,
+          selection: {},
+          filters: config.filters,
+          sink,
+          checkpointDir: spoolDir,
+          batchRows: 10,
+          signal: abort.signal,
+        });
       } finally {
         db.close();
         // A stop without waiting for InfluxDB: what is spooled is delivered by the next run.
@@ -209,11 +295,15 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     expect([20, 30]).toContain(first.rowsRead);
     const second = await run();
     expect(second).toMatchObject({ rowsRead: recorded.length - first.rowsRead, resumed: true, interrupted: false });
-    const resumed = await until(async () => {
-      const points = await pointsOf(influx, RESUMED);
-      expect(points.size).toBe(recorded.length);
-      return points;
-    }, 30_000, 500);
+    const resumed = await until(
+      async () => {
+        const points = await pointsOf(influx, RESUMED);
+        expect(points.size).toBe(recorded.length);
+        return points;
+      },
+      30_000,
+      500,
+    );
     expect(Object.fromEntries(resumed)).toEqual(Object.fromEntries(whole));
   });
 
@@ -225,17 +315,43 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     copyFileSync(join(ha.configDir, "home-assistant_v2.db"), join(copy, "home-assistant_v2.db"));
     copyFileSync(join(ha.configDir, "configuration.yaml"), join(copy, "configuration.yaml"));
     mkdirSync(join(copy, ".storage"));
-    for (const file of ["core.area_registry", "core.device_registry", "core.entity_registry"]) copyFileSync(join(ha.configDir, ".storage", file), join(copy, ".storage", file));
+    for (const file of ["core.area_registry", "core.device_registry", "core.entity_registry"])
+      copyFileSync(join(ha.configDir, ".storage", file), join(copy, ".storage", file));
     const db = new DatabaseSync(join(copy, "home-assistant_v2.db"));
     const first = (db.prepare("SELECT min(last_updated_ts) AS ts FROM states").get() as { ts: number }).ts;
     const firstHour = Math.floor(first / 3600) * 3600 - 36 * 3600;
-    const meta = db.prepare("INSERT INTO statistics_meta (statistic_id, source, unit_of_measurement, has_mean, has_sum, name) VALUES (?, 'recorder', '°C', 1, 0, NULL)").run(TEST_ENTITIES.temperature);
+    const meta = db
+      .prepare(
+        "INSERT INTO statistics_meta (statistic_id, source, unit_of_measurement, has_mean, has_sum, name) VALUES (?, 'recorder', '°C', 1, 0, NULL)",
+      )
+      .run(TEST_ENTITIES.temperature);
     for (let n = 0; n < 36; n++) {
-      db.prepare("INSERT INTO statistics (metadata_id, start_ts, mean, min, max, created_ts) VALUES (?, ?, ?, ?, ?, ?)").run(Number(meta.lastInsertRowid), firstHour + n * 3600, 20 + n / 10, 19 + n / 10, 21 + n / 10, firstHour + n * 3600 + 3600);
+      db.prepare(
+        "INSERT INTO statistics (metadata_id, start_ts, mean, min, max, created_ts) VALUES (?, ?, ?, ?, ?, ?)",
+      ).run(
+        Number(meta.lastInsertRowid),
+        firstHour + n * 3600,
+        20 + n / 10,
+        19 + n / 10,
+        21 + n / 10,
+        firstHour + n * 3600 + 3600,
+      );
     }
     db.close();
     const configFile = join(dir, "stats.json");
-    writeFileSync(configFile, JSON.stringify({ influxdb: { url: influx.url, org: influx.org, token: influx.token, batchTimeoutSeconds: 0.2, buckets: { events: WHOLE } }, spool: { dir: join(dir, "stats-spool") } }));
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        influxdb: {
+          url: influx.url,
+          org: influx.org,
+          token: influx.token,
+          batchTimeoutSeconds: 0.2,
+          buckets: { events: WHOLE },
+        },
+        spool: { dir: join(dir, "stats-spool") },
+      }),
+    );
     const out: string[] = [];
     vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
       out.push(String(chunk));
@@ -244,7 +360,10 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     vi.spyOn(process.stderr, "write").mockImplementation(() => true);
     let code: number;
     try {
-      code = await main(["import", copy, "--config", configFile, "--json", "--statistics", "--entity", TEST_ENTITIES.temperature], {});
+      code = await main(
+        ["import", copy, "--config", configFile, "--json", "--statistics", "--entity", TEST_ENTITIES.temperature],
+        {},
+      );
     } finally {
       vi.restoreAllMocks();
     }
@@ -252,11 +371,29 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     const { statistics } = JSON.parse(out.join(""));
     expect(statistics.hourlyPoints).toBe(36);
     expect(statistics.dailyPoints).toBeGreaterThanOrEqual(1);
-    const hourly = await query(influx, `from(bucket: "home_assistant_hourly") |> range(start: 0) |> filter(fn: (r) => r._field == "mean")`);
+    const hourly = await query(
+      influx,
+      `from(bucket: "home_assistant_hourly") |> range(start: 0) |> filter(fn: (r) => r._field == "mean")`,
+    );
     expect(hourly).toHaveLength(36);
-    expect(hourly[0]).toMatchObject({ _measurement: "home_assistant_hourly", entity_id: TEST_ENTITIES.temperature, domain: "sensor", device_class: "temperature", area: "Living Room", _time: new Date(firstHour * 1000).toISOString().replace(".000Z", "Z"), _value: "20" });
-    const daily = await query(influx, `from(bucket: "home_assistant_daily") |> range(start: 0) |> filter(fn: (r) => r._field == "mean")`);
+    expect(hourly[0]).toMatchObject({
+      _measurement: "home_assistant_hourly",
+      entity_id: TEST_ENTITIES.temperature,
+      domain: "sensor",
+      device_class: "temperature",
+      area: "Living Room",
+      _time: new Date(firstHour * 1000).toISOString().replace(".000Z", "Z"),
+      _value: "20",
+    });
+    const daily = await query(
+      influx,
+      `from(bucket: "home_assistant_daily") |> range(start: 0) |> filter(fn: (r) => r._field == "mean")`,
+    );
     expect(daily.length).toBe(statistics.dailyPoints);
-    expect(daily[0]).toMatchObject({ _measurement: "home_assistant_daily", entity_id: TEST_ENTITIES.temperature, area: "Living Room" });
+    expect(daily[0]).toMatchObject({
+      _measurement: "home_assistant_daily",
+      entity_id: TEST_ENTITIES.temperature,
+      area: "Living Room",
+    });
   });
 });

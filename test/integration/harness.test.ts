@@ -29,7 +29,9 @@ describe.skipIf(locateInfluxd() === undefined)("the influxd harness", () => {
   it("serves an onboarded server, and stop() ends it and removes its directories; stopping twice is harmless", async () => {
     const server = await startInfluxd({ org: "harness-org", bucket: "harness-bucket" });
     expect(existsSync(server.dataDir)).toBe(true);
-    const orgs = await fetch(`${server.url}/api/v2/orgs?org=harness-org`, { headers: { authorization: `Token ${server.token}` } });
+    const orgs = await fetch(`${server.url}/api/v2/orgs?org=harness-org`, {
+      headers: { authorization: `Token ${server.token}` },
+    });
     expect(orgs.status).toBe(200);
     expect(((await orgs.json()) as { orgs: { id: string }[] }).orgs[0].id).toBe(server.orgId);
     await server.stop();
@@ -43,7 +45,12 @@ describe.skipIf(locateInfluxd() === undefined)("the influxd harness", () => {
       const server = await startInfluxd();
       process.stdout.write(JSON.stringify({ url: server.url, dataDir: server.dataDir }));
       process.exit(3);`;
-    const child = await promisify(execFile)(process.execPath, ["--no-warnings", "--input-type=module", "-e", script]).catch((error: { code: number; stdout: string }) => error);
+    const child = await promisify(execFile)(process.execPath, [
+      "--no-warnings",
+      "--input-type=module",
+      "-e",
+      script,
+    ]).catch((error: { code: number; stdout: string }) => error);
     expect("code" in child && child.code).toBe(3);
     const { url, dataDir } = JSON.parse(child.stdout) as { url: string; dataDir: string };
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);

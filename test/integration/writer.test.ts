@@ -80,7 +80,11 @@ describe.skipIf(!influxdFound)("the writer's core against a real influxd", () =>
 
   function config(token: string): WriterConfig {
     return resolveConfig(
-      { influxdb: { url: server().url, org: "home_assistant", token, batchTimeoutSeconds: 0.05 }, spool: { dir: spoolDir }, timeZone: "Europe/Berlin" },
+      {
+        influxdb: { url: server().url, org: "home_assistant", token, batchTimeoutSeconds: 0.05 },
+        spool: { dir: spoolDir },
+        timeZone: "Europe/Berlin",
+      },
       {},
     );
   }
@@ -98,7 +102,11 @@ describe.skipIf(!influxdFound)("the writer's core against a real influxd", () =>
 
   beforeAll(async () => {
     for (const name of EXTRA_BUCKETS) {
-      const response = await api("POST", "/api/v2/buckets", JSON.stringify({ name, orgID: server().orgId, retentionRules: [] }));
+      const response = await api(
+        "POST",
+        "/api/v2/buckets",
+        JSON.stringify({ name, orgID: server().orgId, retentionRules: [] }),
+      );
       expect(response.status).toBe(201);
     }
   });
@@ -126,7 +134,12 @@ describe.skipIf(!influxdFound)("the writer's core against a real influxd", () =>
           attributes: { device_name: "Bob's room, =1 Küche 🍳 a\\b", unit_of_measurement: "°C", area: "Living Room" },
           timestamp: at,
         },
-        { entity_id: "sensor.special", state: "21.5", attributes: { device_name: "Bob's room, =1 Küche 🍳 a\\b" }, timestamp: at },
+        {
+          entity_id: "sensor.special",
+          state: "21.5",
+          attributes: { device_name: "Bob's room, =1 Küche 🍳 a\\b" },
+          timestamp: at,
+        },
       ],
       "integration",
     );
@@ -141,18 +154,33 @@ describe.skipIf(!influxdFound)("the writer's core against a real influxd", () =>
       ["2026-03-02T10:00:00.123456Z", 'say "hi",\\nthen C:\\temp'],
       ["2026-03-02T10:00:00.123457Z", "21.5"],
     ]);
-    expect(rows[0]).toMatchObject({ device_name: "Bob's room, =1 Küche 🍳 a\\b", area: "Living Room", domain: "sensor", time_of_day: "morning" });
+    expect(rows[0]).toMatchObject({
+      device_name: "Bob's room, =1 Küche 🍳 a\\b",
+      area: "Living Room",
+      domain: "sensor",
+      time_of_day: "morning",
+    });
   });
 
   it("moves only the lines InfluxDB refuses (a 422 that names none) to the dead letters", async () => {
     // `unit_of_measurement` first written as a float makes later string values conflict in this shard.
-    const seed = await api("POST", "/api/v2/write?org=home_assistant&bucket=home_assistant_events&precision=s", "home_assistant_events,entity_id=sensor.seed unit_of_measurement=1 1775210400", "text/plain");
+    const seed = await api(
+      "POST",
+      "/api/v2/write?org=home_assistant&bucket=home_assistant_events&precision=s",
+      "home_assistant_events,entity_id=sensor.seed unit_of_measurement=1 1775210400",
+      "text/plain",
+    );
     expect(seed.status).toBe(204);
     const writer = await start();
     await writer.submit(
       [
         { entity_id: "sensor.a", state: "1", timestamp: "2026-04-03T10:00:00Z" },
-        { entity_id: "sensor.b", state: "2", attributes: { unit_of_measurement: "W" }, timestamp: "2026-04-03T10:00:01Z" },
+        {
+          entity_id: "sensor.b",
+          state: "2",
+          attributes: { unit_of_measurement: "W" },
+          timestamp: "2026-04-03T10:00:01Z",
+        },
         { entity_id: "sensor.c", state: "3", timestamp: "2026-04-03T10:00:02Z" },
       ],
       "integration",
@@ -165,7 +193,10 @@ describe.skipIf(!influxdFound)("the writer's core against a real influxd", () =>
     expect(written.map((row) => row.entity_id).sort()).toEqual(["sensor.a", "sensor.c"]);
     const deadLetters = join(spoolDir, "dead-letter.ndjson");
     expect(existsSync(deadLetters)).toBe(true);
-    const dead = readFileSync(deadLetters, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { status: number; reason: string; line: string });
+    const dead = readFileSync(deadLetters, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { status: number; reason: string; line: string });
     expect(dead).toHaveLength(1);
     expect(dead[0]!.status).toBe(422);
     expect(dead[0]!.reason).toContain("field type conflict");

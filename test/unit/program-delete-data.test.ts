@@ -3,7 +3,17 @@
 // and the one a kept volume is adopted with); and a prebuilt writer image.
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseStackConfig } from "../../components/config";
-import { DYNAMIC, Declaration, declareProgram, inputsOf, isSecretValue, optionsOf, reveal, setPath, stackFileSettings } from "./helpers/declare";
+import {
+  type Declaration,
+  DYNAMIC,
+  declareProgram,
+  inputsOf,
+  isSecretValue,
+  optionsOf,
+  reveal,
+  setPath,
+  stackFileSettings,
+} from "./helpers/declare";
 
 let declared: Declaration;
 
@@ -20,7 +30,10 @@ beforeAll(async () => {
 describe("Pulumi.dev.yaml with deleteDataOnDestroy, server.adminToken and writer.image", () => {
   it("runs a prebuilt writer image by its id, not its tag, and builds nothing", () => {
     expect(declared.resources.filter((r) => r.type === "docker:index/image:Image")).toEqual([]);
-    expect(inputsOf(declared, "docker:index/remoteImage:RemoteImage", "writer-image")).toEqual({ name: "registry.home.arpa/ha-influx-writer:1.2.0", keepLocally: true });
+    expect(inputsOf(declared, "docker:index/remoteImage:RemoteImage", "writer-image")).toEqual({
+      name: "registry.home.arpa/ha-influx-writer:1.2.0",
+      keepLocally: true,
+    });
     // The mocks' imageId of that RemoteImage.
     expect(reveal(inputsOf(declared, "docker:index/container:Container", "writer").image)).toBe("sha256:writer-image");
   });

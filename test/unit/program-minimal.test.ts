@@ -1,7 +1,7 @@
 // A stack with everything optional turned off: what the switches remove, and nothing else.
 import { beforeAll, expect, it } from "vitest";
 import { parseStackConfig } from "../../components/config";
-import { DYNAMIC, Declaration, bucketGraph, declareProgram, graphOf } from "./helpers/declare";
+import { bucketGraph, type Declaration, DYNAMIC, declareProgram, graphOf } from "./helpers/declare";
 
 let declared: Declaration;
 beforeAll(async () => {
@@ -32,6 +32,10 @@ it("declares no task, no writer and only the reader token", () => {
 it("exports no writer configuration and no task ids, and the URL without its trailing slash", () => {
   expect(declared.outputs.writerConfig).toBeUndefined();
   expect(declared.outputs.taskIds.value).toEqual({});
-  expect(declared.outputs.tokens).toEqual({ writer: undefined, reader: { value: "token-reader-token-value", secret: true }, monitor: undefined });
+  expect(declared.outputs.tokens).toEqual({
+    writer: undefined,
+    reader: { value: "token-reader-token-value", secret: true },
+    monitor: undefined,
+  });
   expect(declared.outputs.url.value).toBe("http://influx.lan:8086");
 });

@@ -1,10 +1,21 @@
 // A prod-like stack (Pulumi.prod.yaml: an existing server, cron schedule, ingest, filters) under mocks.
+
+import { WriterConfigSchema } from "ha-influx-writer/config";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseStackConfig } from "../../components/config";
 import { hourlyRollupFlux } from "../../components/flux";
-import { WriterConfigSchema } from "ha-influx-writer/config";
 import {
-  DYNAMIC, Declaration, declareProgram, graphBelowServer, graphOf, inputsOf as declaredInputs, isSecretValue, optionsOf, reveal, setPath, stackFileSettings,
+  type Declaration,
+  DYNAMIC,
+  inputsOf as declaredInputs,
+  declareProgram,
+  graphBelowServer,
+  graphOf,
+  isSecretValue,
+  optionsOf,
+  reveal,
+  setPath,
+  stackFileSettings,
 } from "./helpers/declare";
 
 const DAY = 86_400;
@@ -35,10 +46,16 @@ describe("Pulumi.prod.yaml (external server)", () => {
   });
 
   it("waits for the configured server and manages it with the configured token, kept secret", () => {
-    expect(reveal(inputsOf(`${DYNAMIC}:ServerReady`, "influxdb-ready"))).toMatchObject({ url: SERVER, timeoutSeconds: 60 });
+    expect(reveal(inputsOf(`${DYNAMIC}:ServerReady`, "influxdb-ready"))).toMatchObject({
+      url: SERVER,
+      timeoutSeconds: 60,
+    });
     const org = inputsOf(`${DYNAMIC}:Organization`, "home-assistant-org");
     expect(isSecretValue(org.connection)).toBe(true);
-    expect(reveal(org)).toMatchObject({ name: "home_assistant", connection: { url: SERVER, token: "existing-operator-token" } });
+    expect(reveal(org)).toMatchObject({
+      name: "home_assistant",
+      connection: { url: SERVER, token: "existing-operator-token" },
+    });
     expect(declared.outputs.orgId.value).toBe(ORG_ID);
   });
 
@@ -68,7 +85,12 @@ describe("Pulumi.prod.yaml (external server)", () => {
     expect(task).toMatchObject({
       cron: "0 * * * *",
       offset: "10m",
-      flux: hourlyRollupFlux({ sourceBucket: "home_assistant_events", targetBucket: "home_assistant_hourly", timeZone: "Europe/Berlin", lookback: "6h" }),
+      flux: hourlyRollupFlux({
+        sourceBucket: "home_assistant_events",
+        targetBucket: "home_assistant_hourly",
+        timeZone: "Europe/Berlin",
+        lookback: "6h",
+      }),
     });
     expect(task.every).toBeUndefined();
     expect(reveal(inputsOf(`${DYNAMIC}:Task`, "rollup-daily"))).toMatchObject({ every: "1d", offset: "1h" });
@@ -77,10 +99,18 @@ describe("Pulumi.prod.yaml (external server)", () => {
   it("runs the writer without a docker network, with ingest published where configured", () => {
     const writer = reveal(inputsOf("docker:index/container:Container", "writer")) as Record<string, unknown>;
     expect(writer).toMatchObject({
-      envs: [`INFLUXDB_URL=${SERVER}`, "WRITER_CONFIG_FILE=/etc/ha-influx-writer/config.json", "WRITER_SPOOL_DIR=/var/lib/ha-influx-writer/spool"],
+      envs: [
+        `INFLUXDB_URL=${SERVER}`,
+        "WRITER_CONFIG_FILE=/etc/ha-influx-writer/config.json",
+        "WRITER_SPOOL_DIR=/var/lib/ha-influx-writer/spool",
+      ],
       networksAdvanced: [],
       ports: [{ internal: 8087, external: 8087, ip: "0.0.0.0" }],
     });
+    // An external server's data is on another machine: only the spool is mounted.
+    expect(writer.volumes).toEqual([
+      { volumeName: "ha-influx-prod-writer-spool", containerPath: "/var/lib/ha-influx-writer/spool" },
+    ]);
   });
 
   it("exports writerConfig with batch size, ingest and filters, valid for the writer", () => {
@@ -94,6 +124,8 @@ describe("Pulumi.prod.yaml (external server)", () => {
         exclude: { entities: [], domains: ["automation", "script", "update"], entityGlobs: ["sensor.*_linkquality"] },
       },
     });
+    // Nothing tells the monitor where the disk is: no mount, and the stack sets no capacity.
+    expect(config?.value).not.toHaveProperty("monitor.dataDir");
     expect(WriterConfigSchema.safeParse(config?.value).success).toBe(true);
   });
 });

@@ -1,17 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { ResourceKind, providers, validInputs } from "../harness/provider-inputs";
+import { providers, type ResourceKind, validInputs } from "../harness/provider-inputs";
 
 /** The engine's marker for a value not known during preview. */
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 async function check(kind: ResourceKind, changes: Record<string, unknown>) {
   const news = { ...validInputs[kind], ...changes };
-  for (const [key, value] of Object.entries(changes)) if (value === undefined) delete (news as Record<string, unknown>)[key];
+  for (const [key, value] of Object.entries(changes))
+    if (value === undefined) delete (news as Record<string, unknown>)[key];
   return (await providers[kind].check!({}, news)).failures ?? [];
 }
 
 describe("check accepts valid inputs", () => {
-  it.each(Object.keys(validInputs) as (ResourceKind)[])("%s", async (kind) => {
+  it.each(Object.keys(validInputs) as ResourceKind[])("%s", async (kind) => {
     expect(await check(kind, {})).toEqual([]);
   });
 
@@ -21,7 +22,16 @@ describe("check accepts valid inputs", () => {
     ["authorization", { permissions: UNKNOWN }],
     ["dbrp", { bucketId: UNKNOWN, database: UNKNOWN, isDefault: UNKNOWN }],
     ["organization", { connection: UNKNOWN }],
-    ["authorization", { permissions: [UNKNOWN, { action: UNKNOWN, resource: UNKNOWN }, { action: "read", resource: { type: UNKNOWN, id: UNKNOWN } }] }],
+    [
+      "authorization",
+      {
+        permissions: [
+          UNKNOWN,
+          { action: UNKNOWN, resource: UNKNOWN },
+          { action: "read", resource: { type: UNKNOWN, id: UNKNOWN } },
+        ],
+      },
+    ],
   ] as const)("%s with values not known until apply: %j", async (kind, changes) => {
     expect(await check(kind, changes)).toEqual([]);
   });
@@ -41,32 +51,97 @@ describe("check accepts valid inputs", () => {
 describe("check rejects bad inputs, naming the property", () => {
   it.each([
     ["organization", { name: "" }, "name", "name must be a non-empty string"],
-    ["organization", { connection: { url: "127.0.0.1:8086", token: "t" } }, "connection.url", "connection.url must be an http(s) URL"],
-    ["organization", { connection: { url: "http://h", token: "" } }, "connection.token", "connection.token must be a non-empty string"],
+    [
+      "organization",
+      { connection: { url: "127.0.0.1:8086", token: "t" } },
+      "connection.url",
+      "connection.url must be an http(s) URL",
+    ],
+    [
+      "organization",
+      { connection: { url: "http://h", token: "" } },
+      "connection.token",
+      "connection.token must be a non-empty string",
+    ],
     ["organization", { connection: undefined }, "connection", "connection must be an object with url and token"],
-    ["bucket", { retentionSeconds: 60, shardGroupDurationSeconds: undefined }, "retentionSeconds", "retentionSeconds must be 0 (forever) or at least 3600 (InfluxDB rejects shorter), got 60"],
+    [
+      "bucket",
+      { retentionSeconds: 60, shardGroupDurationSeconds: undefined },
+      "retentionSeconds",
+      "retentionSeconds must be 0 (forever) or at least 3600 (InfluxDB rejects shorter), got 60",
+    ],
     ["bucket", { retentionSeconds: -1 }, "retentionSeconds", "retentionSeconds must be a whole number >= 0, got -1"],
-    ["bucket", { retentionSeconds: 3600.5, shardGroupDurationSeconds: undefined }, "retentionSeconds", "retentionSeconds must be a whole number >= 0, got 3600.5"],
-    ["bucket", { retentionSeconds: "1d" }, "retentionSeconds", 'retentionSeconds must be a whole number >= 0, got "1d"'],
-    ["bucket", { shardGroupDurationSeconds: 0 }, "shardGroupDurationSeconds", "shardGroupDurationSeconds must be a whole number >= 1, got 0"],
-    ["bucket", { retentionSeconds: 86_400, shardGroupDurationSeconds: 7 * 86_400 }, "shardGroupDurationSeconds", "shardGroupDurationSeconds (604800) must not exceed retentionSeconds (86400)"],
+    [
+      "bucket",
+      { retentionSeconds: 3600.5, shardGroupDurationSeconds: undefined },
+      "retentionSeconds",
+      "retentionSeconds must be a whole number >= 0, got 3600.5",
+    ],
+    [
+      "bucket",
+      { retentionSeconds: "1d" },
+      "retentionSeconds",
+      'retentionSeconds must be a whole number >= 0, got "1d"',
+    ],
+    [
+      "bucket",
+      { shardGroupDurationSeconds: 0 },
+      "shardGroupDurationSeconds",
+      "shardGroupDurationSeconds must be a whole number >= 1, got 0",
+    ],
+    [
+      "bucket",
+      { retentionSeconds: 86_400, shardGroupDurationSeconds: 7 * 86_400 },
+      "shardGroupDurationSeconds",
+      "shardGroupDurationSeconds (604800) must not exceed retentionSeconds (86400)",
+    ],
     ["bucket", { orgId: undefined }, "orgId", "orgId must be a non-empty string"],
     ["task", { every: undefined, offset: undefined }, "every", "exactly one of every and cron must be set"],
     ["task", { cron: "0 * * * *" }, "cron", "exactly one of every and cron must be set"],
     ["task", { every: "1 hour" }, "every", 'every must be a Flux duration such as 1h or 5m, got "1 hour"'],
     ["task", { offset: "5" }, "offset", 'offset must be a Flux duration such as 1h or 5m, got "5"'],
-    ["task", { every: undefined, cron: "hourly" }, "cron", 'cron must be a cron expression of 5 or 6 fields, got "hourly"'],
-    ["task", { flux: 'option task = {name: "x", every: 1h}\nfrom(bucket: "b")' }, "flux", "flux must not set `option task`; the provider builds it from name, every, cron and offset"],
+    [
+      "task",
+      { every: undefined, cron: "hourly" },
+      "cron",
+      'cron must be a cron expression of 5 or 6 fields, got "hourly"',
+    ],
+    [
+      "task",
+      { flux: 'option task = {name: "x", every: 1h}\nfrom(bucket: "b")' },
+      "flux",
+      "flux must not set `option task`; the provider builds it from name, every, cron and offset",
+    ],
     ["task", { status: "paused" }, "status", 'status must be one of "active", "inactive", got "paused"'],
     ["authorization", { permissions: [] }, "permissions", "permissions must be a non-empty list"],
-    ["authorization", { permissions: [{ action: "delete", resource: { type: "buckets" } }] }, "permissions[0].action", 'permissions[0].action must be "read" or "write"'],
-    ["authorization", { permissions: [{ action: "read", resource: { type: "bucket" } }] }, "permissions[0].resource.type", "permissions[0].resource.type must be one of"],
+    [
+      "authorization",
+      { permissions: [{ action: "delete", resource: { type: "buckets" } }] },
+      "permissions[0].action",
+      'permissions[0].action must be "read" or "write"',
+    ],
+    [
+      "authorization",
+      { permissions: [{ action: "read", resource: { type: "bucket" } }] },
+      "permissions[0].resource.type",
+      "permissions[0].resource.type must be one of",
+    ],
     ["authorization", { status: "on" }, "status", 'status must be one of "active", "inactive", got "on"'],
     ["authorization", { description: "" }, "description", "description must be a non-empty string"],
     ["dbrp", { isDefault: "yes" }, "isDefault", "isDefault must be true or false"],
     ["dbrp", { retentionPolicy: "" }, "retentionPolicy", "retentionPolicy must be a non-empty string"],
-    ["onboarding", { password: "short" }, "password", "password must be a string of at least 8 characters (InfluxDB's minimum)"],
-    ["onboarding", { retentionSeconds: 1800 }, "retentionSeconds", "retentionSeconds must be 0 (forever) or at least 3600 (InfluxDB rejects shorter), got 1800"],
+    [
+      "onboarding",
+      { password: "short" },
+      "password",
+      "password must be a string of at least 8 characters (InfluxDB's minimum)",
+    ],
+    [
+      "onboarding",
+      { retentionSeconds: 1800 },
+      "retentionSeconds",
+      "retentionSeconds must be 0 (forever) or at least 3600 (InfluxDB rejects shorter), got 1800",
+    ],
     ["onboarding", { org: "" }, "org", "org must be a non-empty string"],
     ["serverReady", { timeoutSeconds: 0 }, "timeoutSeconds", "timeoutSeconds must be a whole number >= 1, got 0"],
   ] as const)("%s %j → %s", async (kind, changes, property, reason) => {

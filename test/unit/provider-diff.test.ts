@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ResourceKind, providers, validInputs } from "../harness/provider-inputs";
+import { providers, type ResourceKind, validInputs } from "../harness/provider-inputs";
 
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
@@ -63,10 +63,18 @@ describe("diff", () => {
     ["bucket", { orgId: UNKNOWN, retentionSeconds: 3600 }, ["orgId"]],
     ["task", { orgId: "org2" }, ["orgId"]],
     ["authorization", { orgId: "org2" }, ["orgId"]],
-    ["authorization", { permissions: [{ action: "read", resource: { type: "buckets", id: "b1", orgId: "org1" } }] }, ["permissions"]],
+    [
+      "authorization",
+      { permissions: [{ action: "read", resource: { type: "buckets", id: "b1", orgId: "org1" } }] },
+      ["permissions"],
+    ],
     ["authorization", { permissions: UNKNOWN }, ["permissions"]],
     ["authorization", { permissions: [UNKNOWN] }, ["permissions"]],
-    ["authorization", { permissions: [{ action: "write", resource: { type: "buckets", id: UNKNOWN, orgId: "org1" } }] }, ["permissions"]],
+    [
+      "authorization",
+      { permissions: [{ action: "write", resource: { type: "buckets", id: UNKNOWN, orgId: "org1" } }] },
+      ["permissions"],
+    ],
     ["dbrp", { bucketId: "b2" }, ["bucketId"]],
     ["dbrp", { database: "other", orgId: "org2" }, ["orgId", "database"]],
     ["onboarding", { password: "another-password" }, ["password"]],
@@ -75,7 +83,11 @@ describe("diff", () => {
     ["onboarding", { retentionSeconds: 3600 }, ["retentionSeconds"]],
     ["onboarding", { token: "chosen" }, ["token"]],
   ] as const)("%s %j replaces %j", async (kind, changes, replaces) => {
-    expect(await diff(kind, changes)).toEqual({ changes: true, replaces, ...(kind === "dbrp" ? { deleteBeforeReplace: true } : {}) });
+    expect(await diff(kind, changes)).toEqual({
+      changes: true,
+      replaces,
+      ...(kind === "dbrp" ? { deleteBeforeReplace: true } : {}),
+    });
   });
 
   it("bucket: a server-chosen shard-group duration is not a change", async () => {
@@ -83,8 +95,16 @@ describe("diff", () => {
   });
 
   it("bucket and organization: an empty description equals none", async () => {
-    expect(await providers.bucket.diff!("id", { ...validInputs.bucket, description: "" }, validInputs.bucket)).toEqual({ changes: false, replaces: [] });
-    expect(await providers.organization.diff!("id", validInputs.organization, { ...validInputs.organization, description: "" })).toEqual({ changes: false, replaces: [] });
+    expect(await providers.bucket.diff!("id", { ...validInputs.bucket, description: "" }, validInputs.bucket)).toEqual({
+      changes: false,
+      replaces: [],
+    });
+    expect(
+      await providers.organization.diff!("id", validInputs.organization, {
+        ...validInputs.organization,
+        description: "",
+      }),
+    ).toEqual({ changes: false, replaces: [] });
   });
 
   it("authorization: permission order and server-added fields are not changes", async () => {
@@ -93,7 +113,9 @@ describe("diff", () => {
       { action: "read", resource: { type: "orgs", id: "org1" } },
     ];
     const reordered = { ...stored.authorization, permissions: [...permissions].reverse() };
-    expect(await providers.authorization.diff!("id", reordered, { ...validInputs.authorization, permissions })).toEqual({ changes: false, replaces: [] });
+    expect(await providers.authorization.diff!("id", reordered, { ...validInputs.authorization, permissions })).toEqual(
+      { changes: false, replaces: [] },
+    );
   });
 
   it("authorization: an absent status is active", async () => {

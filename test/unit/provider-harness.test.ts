@@ -16,7 +16,9 @@ describe("locating influxd for the provider integration tests", () => {
   it("fails loudly in CI when influxd is not on PATH, naming what is missing", () => {
     process.env.PATH = "";
     process.env.CI = "true";
-    expect(() => locateInfluxd()).toThrow(/influxd \(InfluxDB 2\.7\) is not on PATH.*CI is set, so this is a failure, not a skip/s);
+    expect(() => locateInfluxd()).toThrow(
+      /influxd \(InfluxDB 2\.7\) is not on PATH.*CI is set, so this is a failure, not a skip/s,
+    );
   });
 
   it.each([undefined, "", "false", "0"])("skips with a visible warning when CI is %j", (ci) => {

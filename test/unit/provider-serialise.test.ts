@@ -2,8 +2,16 @@ import Module from "node:module";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
-import { Authorization, Bucket, DbrpMapping, Onboarding, Organization, ServerReady, Task } from "../../components/provider";
-import { ResourceKind, providers, validInputs } from "../harness/provider-inputs";
+import {
+  Authorization,
+  Bucket,
+  DbrpMapping,
+  Onboarding,
+  Organization,
+  ServerReady,
+  Task,
+} from "../../components/provider";
+import { providers, type ResourceKind, validInputs } from "../harness/provider-inputs";
 
 /** Loads serialised provider text the way the dynamic-provider plugin does: as a module in the project. */
 function load(text: string): pulumi.dynamic.ResourceProvider {
@@ -28,11 +36,25 @@ describe.each(Object.keys(providers) as ResourceKind[])("%s provider, serialised
 
   it("still checks and diffs after being loaded back", async () => {
     const provider = load(text);
-    const bad = { ...validInputs[kind], providerVersion: "next", description: 42, retentionSeconds: -1, url: "", timeoutSeconds: 0, isDefault: "no" };
+    const bad = {
+      ...validInputs[kind],
+      providerVersion: "next",
+      description: 42,
+      retentionSeconds: -1,
+      url: "",
+      timeoutSeconds: 0,
+      isDefault: "no",
+    };
     const failures = (await provider.check!({}, bad)).failures;
     expect(failures?.length).toBeGreaterThan(0);
     expect(failures).toEqual((await providers[kind].check!({}, bad)).failures);
-    expect(await provider.diff!("id", validInputs[kind], { ...validInputs[kind], providerVersion: "next", timeoutSeconds: 1 })).toEqual({ changes: true, replaces: [] });
+    expect(
+      await provider.diff!("id", validInputs[kind], {
+        ...validInputs[kind],
+        providerVersion: "next",
+        timeoutSeconds: 1,
+      }),
+    ).toEqual({ changes: true, replaces: [] });
   });
 });
 
@@ -54,12 +76,62 @@ describe("the resources construct under mocks with a serialised provider", () =>
   });
 
   it.each([
-    ["onboarding", () => new Onboarding("onboarding", { url: "http://h:8086", username: "u", password: "password", org: "o", bucket: "b" })],
+    [
+      "onboarding",
+      () =>
+        new Onboarding("onboarding", {
+          url: "http://h:8086",
+          username: "u",
+          password: "password",
+          org: "o",
+          bucket: "b",
+        }),
+    ],
     ["org", () => new Organization("org", { connection: { url: "http://h:8086", token: "t" }, name: "o" })],
-    ["bucket", () => new Bucket("bucket", { connection: { url: "http://h:8086", token: "t" }, orgId: "o", name: "b", retentionSeconds: 3600 })],
-    ["task", () => new Task("task", { connection: { url: "http://h:8086", token: "t" }, orgId: "o", name: "t", flux: "x", every: "1h", status: "active" })],
-    ["auth", () => new Authorization("auth", { connection: { url: "http://h:8086", token: "t" }, orgId: "o", description: "d", permissions: [] })],
-    ["dbrp", () => new DbrpMapping("dbrp", { connection: { url: "http://h:8086", token: "t" }, orgId: "o", bucketId: "b", database: "d", retentionPolicy: "r", isDefault: true })],
+    [
+      "bucket",
+      () =>
+        new Bucket("bucket", {
+          connection: { url: "http://h:8086", token: "t" },
+          orgId: "o",
+          name: "b",
+          retentionSeconds: 3600,
+        }),
+    ],
+    [
+      "task",
+      () =>
+        new Task("task", {
+          connection: { url: "http://h:8086", token: "t" },
+          orgId: "o",
+          name: "t",
+          flux: "x",
+          every: "1h",
+          status: "active",
+        }),
+    ],
+    [
+      "auth",
+      () =>
+        new Authorization("auth", {
+          connection: { url: "http://h:8086", token: "t" },
+          orgId: "o",
+          description: "d",
+          permissions: [],
+        }),
+    ],
+    [
+      "dbrp",
+      () =>
+        new DbrpMapping("dbrp", {
+          connection: { url: "http://h:8086", token: "t" },
+          orgId: "o",
+          bucketId: "b",
+          database: "d",
+          retentionPolicy: "r",
+          isDefault: true,
+        }),
+    ],
     ["ready", () => new ServerReady("ready", { url: "http://h:8086", timeoutSeconds: 5 })],
   ] as const)("%s", async (name, construct) => {
     const resource = construct();

@@ -3,8 +3,9 @@
  * spelt differently on the two sides fails the program's type check (below, `@ts-expect-error`) and
  * the writer's start-up (unknown keys are errors), instead of being ignored.
  */
-import { describe, expect, it } from "vitest";
+
 import { ConfigError, resolveConfig, WriterConfigSchema } from "ha-influx-writer/config";
+import { describe, expect, it } from "vitest";
 import { parseStackConfig } from "../../components/config";
 import { buildWriterConfig, type WriterConfig } from "../../components/writer-config";
 
@@ -12,7 +13,12 @@ const connection = {
   url: "http://influxdb:8086",
   org: "home_assistant",
   token: "writer-token-for-test",
-  buckets: { events: "home_assistant_events", weather: "weather_data", system: "system_metrics", sports: "sports_data" },
+  buckets: {
+    events: "home_assistant_events",
+    weather: "weather_data",
+    system: "system_metrics",
+    sports: "sports_data",
+  },
 };
 
 const stack = parseStackConfig({

@@ -15,24 +15,120 @@ interface EntityTemplate {
 }
 
 const numeric = (low: number, high: number, digits: number) => (r: number) => (low + r * (high - low)).toFixed(digits);
-const pick = (...values: string[]) => (r: number) => values[Math.floor(r * values.length)];
+const pick =
+  (...values: string[]) =>
+  (r: number) =>
+    values[Math.floor(r * values.length)];
 
 const ENTITIES: EntityTemplate[] = [
-  { entityId: "sensor.living_room_temperature", friendlyName: "Living Room Temperature", deviceClass: "temperature", unit: "°C", state: numeric(17, 25, 1) },
-  { entityId: "sensor.bedroom_humidity", friendlyName: "Bedroom Humidity", deviceClass: "humidity", unit: "%", state: numeric(30, 70, 0) },
-  { entityId: "sensor.washing_machine_power", friendlyName: "Washing Machine Power", deviceClass: "power", unit: "W", state: numeric(0, 2200, 1) },
-  { entityId: "sensor.house_energy_total", friendlyName: "House Energy, total", deviceClass: "energy", unit: "kWh", state: numeric(1200, 1300, 3), extra: () => ({ state_class: "total_increasing" }) },
-  { entityId: "sensor.hallway_motion_battery", friendlyName: "Hallway Motion Battery", deviceClass: "battery", unit: "%", state: numeric(5, 100, 0) },
-  { entityId: "binary_sensor.hallway_motion", friendlyName: "Hallway Motion", deviceClass: "motion", state: pick("on", "off") },
-  { entityId: "binary_sensor.front_door", friendlyName: "Front Door", deviceClass: "door", state: pick("on", "off", "off", "unavailable") },
-  { entityId: "light.kitchen", friendlyName: "Kitchen Light", state: pick("on", "off"), extra: (r) => ({ brightness: Math.floor(r * 255), color_mode: "color_temp", color_temp_kelvin: 2700 + Math.floor(r * 3800), supported_color_modes: ["color_temp"] }) },
+  {
+    entityId: "sensor.living_room_temperature",
+    friendlyName: "Living Room Temperature",
+    deviceClass: "temperature",
+    unit: "°C",
+    state: numeric(17, 25, 1),
+  },
+  {
+    entityId: "sensor.bedroom_humidity",
+    friendlyName: "Bedroom Humidity",
+    deviceClass: "humidity",
+    unit: "%",
+    state: numeric(30, 70, 0),
+  },
+  {
+    entityId: "sensor.washing_machine_power",
+    friendlyName: "Washing Machine Power",
+    deviceClass: "power",
+    unit: "W",
+    state: numeric(0, 2200, 1),
+  },
+  {
+    entityId: "sensor.house_energy_total",
+    friendlyName: "House Energy, total",
+    deviceClass: "energy",
+    unit: "kWh",
+    state: numeric(1200, 1300, 3),
+    extra: () => ({ state_class: "total_increasing" }),
+  },
+  {
+    entityId: "sensor.hallway_motion_battery",
+    friendlyName: "Hallway Motion Battery",
+    deviceClass: "battery",
+    unit: "%",
+    state: numeric(5, 100, 0),
+  },
+  {
+    entityId: "binary_sensor.hallway_motion",
+    friendlyName: "Hallway Motion",
+    deviceClass: "motion",
+    state: pick("on", "off"),
+  },
+  {
+    entityId: "binary_sensor.front_door",
+    friendlyName: "Front Door",
+    deviceClass: "door",
+    state: pick("on", "off", "off", "unavailable"),
+  },
+  {
+    entityId: "light.kitchen",
+    friendlyName: "Kitchen Light",
+    state: pick("on", "off"),
+    extra: (r) => ({
+      brightness: Math.floor(r * 255),
+      color_mode: "color_temp",
+      color_temp_kelvin: 2700 + Math.floor(r * 3800),
+      supported_color_modes: ["color_temp"],
+    }),
+  },
   { entityId: "switch.coffee_maker", friendlyName: "Coffee Maker", state: pick("on", "off") },
-  { entityId: "climate.thermostat", friendlyName: "Thermostat", state: pick("heat", "off", "heat"), extra: (r) => ({ current_temperature: 19 + r * 3, temperature: 21, hvac_modes: ["off", "heat"], hvac_action: r > 0.5 ? "heating" : "idle" }) },
-  { entityId: "person.alice", friendlyName: "Alice", state: pick("home", "not_home", "work"), extra: (r) => ({ source: "device_tracker.alice_phone", latitude: 52.37 + r / 100, longitude: 4.89 + r / 100, gps_accuracy: 12 }) },
+  {
+    entityId: "climate.thermostat",
+    friendlyName: "Thermostat",
+    state: pick("heat", "off", "heat"),
+    extra: (r) => ({
+      current_temperature: 19 + r * 3,
+      temperature: 21,
+      hvac_modes: ["off", "heat"],
+      hvac_action: r > 0.5 ? "heating" : "idle",
+    }),
+  },
+  {
+    entityId: "person.alice",
+    friendlyName: "Alice",
+    state: pick("home", "not_home", "work"),
+    extra: (r) => ({
+      source: "device_tracker.alice_phone",
+      latitude: 52.37 + r / 100,
+      longitude: 4.89 + r / 100,
+      gps_accuracy: 12,
+    }),
+  },
   { entityId: "lock.front_door", friendlyName: "Front Door Lock", state: pick("locked", "unlocked") },
-  { entityId: "cover.garage_door", friendlyName: "Garage Door", deviceClass: "garage", state: pick("open", "closed", "closed") },
-  { entityId: "media_player.living_room_tv", friendlyName: "Living Room TV, \"Sony\"", state: pick("playing", "paused", "idle", "off"), extra: () => ({ source: "HDMI 1", volume_level: 0.25 }) },
-  { entityId: "weather.home", friendlyName: "Home", state: pick("sunny", "cloudy", "rainy", "partlycloudy"), extra: (r) => ({ temperature: 5 + r * 20, humidity: 40 + Math.floor(r * 50), pressure: 1000 + r * 30, wind_speed: r * 40, temperature_unit: "°C", pressure_unit: "hPa" }) },
+  {
+    entityId: "cover.garage_door",
+    friendlyName: "Garage Door",
+    deviceClass: "garage",
+    state: pick("open", "closed", "closed"),
+  },
+  {
+    entityId: "media_player.living_room_tv",
+    friendlyName: 'Living Room TV, "Sony"',
+    state: pick("playing", "paused", "idle", "off"),
+    extra: () => ({ source: "HDMI 1", volume_level: 0.25 }),
+  },
+  {
+    entityId: "weather.home",
+    friendlyName: "Home",
+    state: pick("sunny", "cloudy", "rainy", "partlycloudy"),
+    extra: (r) => ({
+      temperature: 5 + r * 20,
+      humidity: 40 + Math.floor(r * 50),
+      pressure: 1000 + r * 30,
+      wind_speed: r * 40,
+      temperature_unit: "°C",
+      pressure_unit: "hPa",
+    }),
+  },
 ];
 
 /** mulberry32: tiny seeded PRNG, so runs are comparable. */
@@ -77,8 +173,25 @@ export function generateChunks(count: number, chunkSize: number, seed = 42): str
       const context = { id: `01J${i.toString(36).padStart(23, "0")}`, parent_id: null, user_id: null };
       event = {
         entity_id: template.entityId,
-        old_state: old === undefined ? null : { entity_id: template.entityId, state: old, attributes: attrs, last_changed: new Date(start + i - 60_000).toISOString(), last_updated: new Date(start + i - 60_000).toISOString(), context },
-        new_state: { entity_id: template.entityId, state, attributes: attrs, last_changed: time, last_updated: time, context },
+        old_state:
+          old === undefined
+            ? null
+            : {
+                entity_id: template.entityId,
+                state: old,
+                attributes: attrs,
+                last_changed: new Date(start + i - 60_000).toISOString(),
+                last_updated: new Date(start + i - 60_000).toISOString(),
+                context,
+              },
+        new_state: {
+          entity_id: template.entityId,
+          state,
+          attributes: attrs,
+          last_changed: time,
+          last_updated: time,
+          context,
+        },
       };
     } else {
       event = {

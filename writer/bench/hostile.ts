@@ -28,15 +28,32 @@ interface Body {
 
 /** A realistic event padded to about `bytes` of JSON. */
 function event(i: number, bytes: number): string {
-  const base = { entity_id: `sensor.s${i % 500}`, state: String(i % 100), attributes: { friendly_name: `Sensor ${i % 500}`, unit_of_measurement: "°C", device_class: "temperature", note: "" } };
+  const base = {
+    entity_id: `sensor.s${i % 500}`,
+    state: String(i % 100),
+    attributes: {
+      friendly_name: `Sensor ${i % 500}`,
+      unit_of_measurement: "°C",
+      device_class: "temperature",
+      note: "",
+    },
+  };
   const padding = Math.max(0, bytes - JSON.stringify(base).length);
   base.attributes.note = "x".repeat(padding);
   return JSON.stringify(base);
 }
 
 const BODIES: Body[] = [
-  { name: "NDJSON, 5M lines of 0 (10 MB)", contentType: "application/x-ndjson", make: () => Buffer.from("0\n".repeat(5_000_000)) },
-  { name: "JSON array of 5M zeros (10 MB)", contentType: "application/json", make: () => Buffer.from(`[${"0,".repeat(4_999_999)}0]`) },
+  {
+    name: "NDJSON, 5M lines of 0 (10 MB)",
+    contentType: "application/x-ndjson",
+    make: () => Buffer.from("0\n".repeat(5_000_000)),
+  },
+  {
+    name: "JSON array of 5M zeros (10 MB)",
+    contentType: "application/json",
+    make: () => Buffer.from(`[${"0,".repeat(4_999_999)}0]`),
+  },
   {
     name: "JSON array, 10,000 events of 1 KB (limit)",
     contentType: "application/json",
@@ -55,18 +72,30 @@ const BODIES: Body[] = [
   {
     name: "JSON array, 40 events of 250 KB of empty objects",
     contentType: "application/json",
-    make: () => Buffer.from(`[${Array.from({ length: 40 }, (_, i) => `{"entity_id":"light.l${i}","state":"on","attributes":{"x":[${"{},".repeat(83_000)}{}]}}`).join(",")}]`),
+    make: () =>
+      Buffer.from(
+        `[${Array.from({ length: 40 }, (_, i) => `{"entity_id":"light.l${i}","state":"on","attributes":{"x":[${"{},".repeat(83_000)}{}]}}`).join(",")}]`,
+      ),
   },
   {
     name: "JSON array, 10,000 events of 64 objects and arrays each (the container budget)",
     contentType: "application/json",
-    make: () => Buffer.from(`[${Array.from({ length: 10_000 }, (_, i) => `{"entity_id":"light.l${i}","state":"on","attributes":{"x":[${"{},".repeat(60)}{}]}}`).join(",")}]`),
+    make: () =>
+      Buffer.from(
+        `[${Array.from({ length: 10_000 }, (_, i) => `{"entity_id":"light.l${i}","state":"on","attributes":{"x":[${"{},".repeat(60)}{}]}}`).join(",")}]`,
+      ),
   },
-  { name: "one event, a 10 MB string attribute", contentType: "application/json", make: () => Buffer.from(`{"entity_id":"light.a","state":"on","attributes":{"x":"${"y".repeat(10 * MIB - 100)}"}}`) },
+  {
+    name: "one event, a 10 MB string attribute",
+    contentType: "application/json",
+    make: () => Buffer.from(`{"entity_id":"light.a","state":"on","attributes":{"x":"${"y".repeat(10 * MIB - 100)}"}}`),
+  },
 ];
 
 function statusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith(`${field}:`));
+  const line = readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${field}:`));
   if (!line) throw new Error(`no ${field} for ${pid}`);
   return Number(line.split(/\s+/)[1]);
 }
@@ -166,7 +195,9 @@ async function main(): Promise<void> {
     influx.close();
   }
   if (!json) {
-    console.log(`node ${process.version}; a fresh writer per body, settled ${SETTLE_MS / 1000} s; bound = 2 × idle RSS + body size`);
+    console.log(
+      `node ${process.version}; a fresh writer per body, settled ${SETTLE_MS / 1000} s; bound = 2 × idle RSS + body size`,
+    );
     console.table(rows);
   }
   if (rows.some((row) => row.within !== "yes")) process.exitCode = 3;

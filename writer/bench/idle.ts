@@ -15,7 +15,9 @@ import { join } from "node:path";
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 10_000);
 
 function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
+  const line = readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("VmRSS:"));
   if (!line) throw new Error(`no VmRSS for ${pid}`);
   return Number(line.split(/\s+/)[1]) / 1024;
 }
@@ -31,7 +33,11 @@ async function main(): Promise<void> {
   writeFileSync(
     configFile,
     JSON.stringify({
-      influxdb: { url: `http://127.0.0.1:${(influx.address() as AddressInfo).port}`, org: "home_assistant", token: "idle-bench-token" },
+      influxdb: {
+        url: `http://127.0.0.1:${(influx.address() as AddressInfo).port}`,
+        org: "home_assistant",
+        token: "idle-bench-token",
+      },
       ingest: { host: "127.0.0.1", port: 0, token: "idle-bench-ingest-token" },
       spool: { dir: join(dir, "spool") },
     }),
@@ -40,7 +46,12 @@ async function main(): Promise<void> {
   const cli = join(__dirname, "..", "..", "cli.js");
   const writer = spawn(process.execPath, [cli, "--config", configFile], { stdio: ["ignore", "ignore", "inherit"] });
   let exitCode: number | null | undefined;
-  const exited = new Promise<void>((resolve) => writer.once("exit", (code) => ((exitCode = code), resolve())));
+  const exited = new Promise<void>((resolve) =>
+    writer.once("exit", (code) => {
+      exitCode = code;
+      resolve();
+    }),
+  );
   try {
     const samples: number[] = [];
     const until = Date.now() + SETTLE_MS;
@@ -49,8 +60,12 @@ async function main(): Promise<void> {
       if (exitCode !== undefined) throw new Error(`the writer exited with code ${exitCode} while idle`);
       samples.push(rssMb(writer.pid!));
     }
-    console.log(`node ${process.version}; writer idle for ${SETTLE_MS / 1000} s (ingest on, no Home Assistant, no events)`);
-    console.table([{ "RSS MB (last)": Number(samples.at(-1)!.toFixed(1)), "RSS MB (peak)": Number(Math.max(...samples).toFixed(1)) }]);
+    console.log(
+      `node ${process.version}; writer idle for ${SETTLE_MS / 1000} s (ingest on, no Home Assistant, no events)`,
+    );
+    console.table([
+      { "RSS MB (last)": Number(samples.at(-1)!.toFixed(1)), "RSS MB (peak)": Number(Math.max(...samples).toFixed(1)) },
+    ]);
   } finally {
     writer.kill("SIGTERM");
     await exited;

@@ -8,7 +8,7 @@
  * Run: `npm run bench --workspace writer`. BENCH_EVENTS=<n> sets the event count (default 300,000);
  * BENCH_PROFILE=<dir> writes a CPU profile of each measured run (not of the input generation) there.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { cpus, tmpdir } from "node:os";
@@ -32,7 +32,11 @@ const TOKEN = "bench-token";
 /** `parse` only parses the input: the floor both pipelines stand on, printed for scale. */
 const KINDS = ["ours", "baseline", "parse"] as const;
 type Kind = (typeof KINDS)[number];
-const LABELS: Record<Kind, string> = { ours: "ha-influx writer", baseline: "client Point + writeApi", parse: "JSON.parse only (floor)" };
+const LABELS: Record<Kind, string> = {
+  ours: "ha-influx writer",
+  baseline: "client Point + writeApi",
+  parse: "JSON.parse only (floor)",
+};
 
 interface Measurement {
   kind: Kind;
@@ -154,7 +158,11 @@ async function worker(kind: Kind, sinkUrl: string): Promise<void> {
   try {
     const warmup = generateChunks(Math.min(20_000, EVENTS), CHUNK, 7);
     const run = (input: string[], spool: string) =>
-      kind === "ours" ? runOurs(input, sinkUrl, spool) : kind === "baseline" ? runBaseline(input, sinkUrl) : parseOnly(input);
+      kind === "ours"
+        ? runOurs(input, sinkUrl, spool)
+        : kind === "baseline"
+          ? runBaseline(input, sinkUrl)
+          : parseOnly(input);
     const warmupLines = await run(warmup, join(spoolDir, "warmup"));
     await waitForSink(sinkUrl, warmupLines);
     const chunks = generateChunks(EVENTS, CHUNK);
@@ -209,7 +217,9 @@ function start(args: string[], core: number | undefined): ChildProcess {
 function once<T>(child: ChildProcess): Promise<T> {
   return new Promise((resolve, reject) => {
     child.once("message", (message) => resolve(message as T));
-    child.once("exit", (code) => reject(new Error(`${child.spawnargs.join(" ")} exited with ${code} before reporting`)));
+    child.once("exit", (code) =>
+      reject(new Error(`${child.spawnargs.join(" ")} exited with ${code} before reporting`)),
+    );
   });
 }
 
@@ -243,23 +253,30 @@ function print(results: Measurement[], pinned: boolean): void {
     "sink lines": r.kind === "parse" ? "-" : `${r.sinkLines}/${r.expectedLines}`,
     complete: r.sinkLines === r.expectedLines ? "yes" : "NO",
   }));
-  console.log(`node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"}; ${pinned ? "each pipeline pinned to core 0, sink to core 1" : "not pinned (no taskset)"}`);
-  console.log(`input: ${results[0]?.events} events, ${mb(results[0]?.inputBytes ?? 0)} MB of NDJSON held in memory by each pipeline process`);
+  console.log(
+    `node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"}; ${pinned ? "each pipeline pinned to core 0, sink to core 1" : "not pinned (no taskset)"}`,
+  );
+  console.log(
+    `input: ${results[0]?.events} events, ${mb(results[0]?.inputBytes ?? 0)} MB of NDJSON held in memory by each pipeline process`,
+  );
   console.table(rows);
   const [ours, baseline] = results;
   if (ours && baseline) {
     const ratio = ours.events / ours.seconds / (baseline.events / baseline.seconds);
     const cpuRatio = baseline.cpuMicros / ours.cpuMicros;
     // events/CPU-s is what one dedicated core would sustain; it is the steadier figure on a shared machine.
-    console.log(`ha-influx writer / baseline: ${ratio.toFixed(2)}x events/s, ${cpuRatio.toFixed(2)}x events per CPU-second`);
+    console.log(
+      `ha-influx writer / baseline: ${ratio.toFixed(2)}x events/s, ${cpuRatio.toFixed(2)}x events per CPU-second`,
+    );
   }
   if (results.some((r) => r.sinkLines !== r.expectedLines)) process.exitCode = 1;
 }
 
 const [role, sinkUrl] = process.argv.slice(2);
 if (role === "sink") require("./sink");
-else if (KINDS.includes(role as Kind)) void worker(role as Kind, sinkUrl!).catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+else if (KINDS.includes(role as Kind))
+  void worker(role as Kind, sinkUrl!).catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
 else void main();

@@ -30,12 +30,16 @@ const server = createServer((request, response) => {
       counts.set(bucket, (counts.get(bucket) ?? 0) + countLines(body));
       response.writeHead(204).end();
     } else if (url.pathname === "/count") {
-      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ lines: counts.get(url.searchParams.get("bucket") ?? "") ?? 0 }));
+      response
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ lines: counts.get(url.searchParams.get("bucket") ?? "") ?? 0 }));
     } else if (url.pathname === "/reset") {
       counts.clear();
       response.writeHead(204).end();
     } else if (url.pathname === "/health") {
-      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ name: "influxdb", status: "pass", version: "v2.7.12" }));
+      response
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ name: "influxdb", status: "pass", version: "v2.7.12" }));
     } else {
       response.writeHead(204).end();
     }

@@ -10,7 +10,7 @@ import { secretsOf, type WriterConfig } from "./config";
 import { createLogger, type Logger } from "./logger";
 import { createMetrics, type WriterMetrics } from "./metrics";
 import { createPipeline, type FlushResult, type Pipeline } from "./pipeline";
-import { createServer, serviceStatus, type ServerOptions, type ServiceStatus } from "./server";
+import { createServer, type ServerOptions, type ServiceStatus, serviceStatus } from "./server";
 import { HomeAssistantSource } from "./sources/homeassistant";
 
 // A plain require keeps package.json out of the compilation while finding it from src/ and dist/ alike.
@@ -45,7 +45,8 @@ export interface RunningWriter {
 
 /** Starts the writer. Resolves once the server listens; the Home Assistant client connects in the background. */
 export async function startWriter(config: WriterConfig, options: StartWriterOptions = {}): Promise<RunningWriter> {
-  const logger = options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat, secrets: secretsOf(config) });
+  const logger =
+    options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat, secrets: secretsOf(config) });
   const metrics = options.metrics ?? createMetrics();
   const pipeline = createPipeline(config, { logger, metrics });
   await pipeline.start();
@@ -88,8 +89,32 @@ export async function startWriter(config: WriterConfig, options: StartWriterOpti
   }
   const url = listeningUrl(server);
   homeAssistant?.start();
+  // The storage monitor reads with its own token and stores its samples with the writer's.
+  const monitor = config.monitor
+    ? (await import("./monitor")).createStorageMonitor(
+        config.monitor,
+        {
+          url: config.influxdb.url,
+          org: config.influxdb.org,
+          writerToken: config.influxdb.token,
+          systemBucket: config.influxdb.buckets.system,
+          timeoutMs: config.influxdb.readTimeoutSeconds * 1000,
+        },
+        { logger, registry: metrics.registry },
+      )
+    : undefined;
+  if (monitor) {
+    serverOptions.storage = () => monitor.status();
+    monitor.start();
+  }
   logger.info(
-    { url, ingest: config.ingest.token !== undefined, homeAssistant: homeAssistant !== undefined, version },
+    {
+      url,
+      ingest: config.ingest.token !== undefined,
+      homeAssistant: homeAssistant !== undefined,
+      storageMonitor: monitor !== undefined,
+      version,
+    },
     "writer started",
   );
 
@@ -100,10 +125,14 @@ export async function startWriter(config: WriterConfig, options: StartWriterOpti
       accepting = false;
       // Sources wait for their submissions, which wait for spool room; with InfluxDB down and the
       // spool full that room only comes from pipeline.stop, so these waits must not eat the deadline.
-      await beforeDeadline(Promise.all([homeAssistant?.stop(), server.close()]), deadline);
+      await beforeDeadline(Promise.all([homeAssistant?.stop(), server.close(), monitor?.stop()]), deadline);
       const result = await pipeline.stop(Math.max(0, deadline - Date.now()));
       if (result.drained) logger.info("writer stopped; every accepted event was delivered");
-      else logger.warn({ pendingEvents: result.pendingEvents }, "writer stopped before delivering everything; the spool keeps the rest for the next start");
+      else
+        logger.warn(
+          { pendingEvents: result.pendingEvents },
+          "writer stopped before delivering everything; the spool keeps the rest for the next start",
+        );
       return result;
     })();
     return stopping;
@@ -118,7 +147,13 @@ async function beforeDeadline(work: Promise<unknown>, deadline: number): Promise
   const timeout = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
   });
-  await Promise.race([work.then(() => undefined, () => undefined), timeout]);
+  await Promise.race([
+    work.then(
+      () => undefined,
+      () => undefined,
+    ),
+    timeout,
+  ]);
   clearTimeout(timer);
 }
 
@@ -130,6 +165,7 @@ export function localUrl(host: string, port: number): string {
 
 function listeningUrl(server: FastifyInstance): string {
   const address = server.server.address();
-  if (address === null || typeof address === "string") throw new Error("the HTTP server is not listening on a TCP port");
+  if (address === null || typeof address === "string")
+    throw new Error("the HTTP server is not listening on a TCP port");
   return localUrl(address.address, address.port);
 }

@@ -17,10 +17,10 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_STOP_DEADLINE_MS, localUrl, startWriter } from "./app";
 import { ConfigError, loadConfig, secretsOf, type WriterConfig } from "./config";
+import { importMain } from "./import/command";
 import { createLogger, type Logger } from "./logger";
 import { createMetrics } from "./metrics";
 import { createPipeline } from "./pipeline";
-import { importMain } from "./import/command";
 import { replayFile } from "./sources/replay";
 
 const USAGE = `usage:
@@ -78,7 +78,9 @@ async function replay(file: string, config: WriterConfig, logger: Logger, deadli
   let pending = (await pipeline.flush(DRAIN_REPORT_MS)).pendingEvents;
   while (pending > 0 && !signal.received()) {
     process.stderr.write(`waiting for InfluxDB: ${pending} events not yet acknowledged\n`);
-    pending = (await Promise.race([pipeline.flush(DRAIN_REPORT_MS), signal.promise.then(() => ({ pendingEvents: pending }))])).pendingEvents;
+    pending = (
+      await Promise.race([pipeline.flush(DRAIN_REPORT_MS), signal.promise.then(() => ({ pendingEvents: pending }))])
+    ).pendingEvents;
   }
   const result = await pipeline.stop(deadlineMs);
   process.stderr.write(
@@ -103,17 +105,26 @@ async function healthcheck(config: WriterConfig): Promise<number> {
   }
 }
 
+/** The command line's options (a function so that its result type can be named). */
+function parseCommandLine(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: "string" },
+      "shutdown-timeout": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+
 /** Parses the command line, runs the command and resolves with the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   // The import has options of its own (import/command.ts).
   if (argv[0] === "import") return importMain(argv.slice(1), env);
-  let parsed;
+  let parsed: ReturnType<typeof parseCommandLine>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { config: { type: "string" }, "shutdown-timeout": { type: "string" }, help: { type: "boolean", short: "h" } },
-    });
+    parsed = parseCommandLine(argv);
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n${USAGE}`);
     return 1;
@@ -126,7 +137,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   const [command, file, ...extra] = positionals;
   const isReplay = command === "replay";
   const isHealthcheck = command === "healthcheck";
-  const validCommand = command === undefined || (isReplay && file !== undefined) || (isHealthcheck && file === undefined);
+  const validCommand =
+    command === undefined || (isReplay && file !== undefined) || (isHealthcheck && file === undefined);
   if (!validCommand || extra.length > 0) {
     process.stderr.write(USAGE);
     return 1;

@@ -12,7 +12,11 @@ import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { ENTITY_ID_RULE, isDomain, isEntityId } from "./entityId";
 import { DEFAULT_EVENT_LIMITS, MAX_STRING_FIELD_BYTES, MAX_TAG_VALUE_BYTES } from "./events";
+import { MonitorConfigSchema } from "./monitor/config";
 import { DEFAULT_BUCKETS, DEFAULT_ORG } from "./schema";
+
+/** The monitor's defaults, for the stack config that declares its settings. */
+export { MONITOR_DEFAULTS } from "./monitor/config";
 
 const positiveInt = z.number().int().min(1);
 const positiveSeconds = z.number().positive();
@@ -42,7 +46,9 @@ export function isTimeZone(zone: string): boolean {
 }
 
 /** An IANA time zone (checked, so a typo fails at start-up rather than at the first event). */
-export const TimeZoneSchema = z.string().refine(isTimeZone, { message: "must be an IANA time zone such as Europe/Berlin" });
+export const TimeZoneSchema = z
+  .string()
+  .refine(isTimeZone, { message: "must be an IANA time zone such as Europe/Berlin" });
 
 const httpUrl = z
   .string()
@@ -69,7 +75,9 @@ const filterSelector = z
 export type FilterSelector = z.infer<typeof filterSelector>;
 
 /** Include/exclude filters with Home Assistant's semantics (`filters.ts`); each side defaults to empty. */
-export const FiltersSchema = z.object({ include: filterSelector.prefault({}), exclude: filterSelector.prefault({}) }).strict();
+export const FiltersSchema = z
+  .object({ include: filterSelector.prefault({}), exclude: filterSelector.prefault({}) })
+  .strict();
 
 /** Bucket roles a routing rule may name; each resolves through `influxdb.buckets`. */
 export const ROUTABLE_BUCKETS = ["events", "weather", "system", "sports"] as const;
@@ -118,6 +126,8 @@ export const WriterConfigSchema = z
         batchTimeoutSeconds: positiveSeconds.default(WRITER_DEFAULTS.batchTimeoutSeconds),
         writeTimeoutSeconds: positiveSeconds.default(WRITER_DEFAULTS.writeTimeoutSeconds),
         readTimeoutSeconds: positiveSeconds.default(WRITER_DEFAULTS.readTimeoutSeconds),
+        /** A write unanswered this long, or a failed probe, reports InfluxDB unhealthy; the write timeout when absent. */
+        healthTimeoutSeconds: positiveSeconds.optional(),
       })
       .strict(),
     /** Retention of the raw, hourly and daily tiers in days (for query templates choosing a tier). */
@@ -151,7 +161,10 @@ export const WriterConfigSchema = z
         recorderCommitIntervalSeconds: z.number().min(0).default(5),
       })
       .strict()
-      .refine((ha) => ha.token !== undefined || ha.tokenFile !== undefined, { message: "required (or a file holding it: HA_TOKEN_FILE, homeAssistant.tokenFile)", path: ["token"] })
+      .refine((ha) => ha.token !== undefined || ha.tokenFile !== undefined, {
+        message: "required (or a file holding it: HA_TOKEN_FILE, homeAssistant.tokenFile)",
+        path: ["token"],
+      })
       .optional(),
     /** The HTTP ingest endpoint (served only with a token) and the probes' port. */
     ingest: z
@@ -170,7 +183,10 @@ export const WriterConfigSchema = z
     /** Include/exclude filters with Home Assistant's semantics (`filters.ts`). */
     filters: FiltersSchema.prefault({}),
     /** Extra routing rules (`routing.ts`). */
-    routing: z.object({ rules: z.array(routingRule).default([]) }).strict().prefault({}),
+    routing: z
+      .object({ rules: z.array(routingRule).default([]) })
+      .strict()
+      .prefault({}),
     /** The durable spool (`spool.ts`): its directory and its bound in bytes. */
     spool: z
       .object({
@@ -189,6 +205,8 @@ export const WriterConfigSchema = z
       .prefault({}),
     /** How often the writer's own statistics go to the system bucket. */
     statsIntervalSeconds: positiveSeconds.default(60),
+    /** The storage monitor (`monitor/`); runs only when this section carries the monitor token. */
+    monitor: MonitorConfigSchema.optional(),
   })
   .strict();
 
@@ -222,6 +240,7 @@ export const ENV_VARS: Readonly<Record<string, { path: string; kind: EnvKind }>>
   INFLUXDB_BATCH_TIMEOUT: { path: "influxdb.batchTimeoutSeconds", kind: "number" },
   INFLUXDB_WRITE_TIMEOUT: { path: "influxdb.writeTimeoutSeconds", kind: "number" },
   INFLUXDB_READ_TIMEOUT: { path: "influxdb.readTimeoutSeconds", kind: "number" },
+  INFLUXDB_HEALTH_TIMEOUT: { path: "influxdb.healthTimeoutSeconds", kind: "number" },
   RAW_DATA_RETENTION_DAYS: { path: "retention.rawDays", kind: "number" },
   HOURLY_SUMMARY_RETENTION_DAYS: { path: "retention.hourlyDays", kind: "number" },
   DAILY_SUMMARY_RETENTION_DAYS: { path: "retention.dailyDays", kind: "number" },
@@ -263,7 +282,8 @@ export async function loadConfig(options: LoadConfigOptions): Promise<WriterConf
     const source = options.file === "-" ? "standard input" : options.file;
     let text: string;
     try {
-      text = options.file === "-" ? await readAll(options.stdin ?? process.stdin) : await readFile(options.file, "utf8");
+      text =
+        options.file === "-" ? await readAll(options.stdin ?? process.stdin) : await readFile(options.file, "utf8");
     } catch (error) {
       throw new ConfigError([`config file ${source}: cannot be read (${(error as Error).message})`]);
     }
@@ -309,7 +329,8 @@ export function resolveConfig(json: unknown, env: NodeJS.ProcessEnv): WriterConf
     throw new ConfigError(
       parsed.error.issues.flatMap((issue) => {
         const path = issue.path.map(String).join(".");
-        if (issue.code === "unrecognized_keys") return issue.keys.map((key) => `${path ? `${path}.` : ""}${key}: unknown key`);
+        if (issue.code === "unrecognized_keys")
+          return issue.keys.map((key) => `${path ? `${path}.` : ""}${key}: unknown key`);
         const envName = fromEnv.get(path) ?? envNameFor(path);
         const label = envName ? `${envName} (${path})` : path || "config";
         return `${label}: ${issue.code === "invalid_type" && issue.input === undefined ? "required" : issue.message}`;
@@ -321,7 +342,7 @@ export function resolveConfig(json: unknown, env: NodeJS.ProcessEnv): WriterConf
 
 /** Secret values in a configuration, for the logger's string redaction. */
 export function secretsOf(config: WriterConfig): string[] {
-  return [config.influxdb.token, config.homeAssistant?.token, config.ingest.token].filter(
+  return [config.influxdb.token, config.homeAssistant?.token, config.ingest.token, config.monitor?.token].filter(
     (secret): secret is string => typeof secret === "string" && secret.length > 0,
   );
 }

@@ -3,78 +3,29 @@
  * default 1000 lines, and by time, default 5 s), sends each batch until InfluxDB answers 204, and
  * moves the spool's cursor over records whose every line was acknowledged (or dead-lettered).
  *
- * Retry policy, per answer:
- * - 429, 503 and other 5xx, network errors, timeouts: retry with exponential backoff and full jitter,
- *   or after `Retry-After` when the server sends one; all senders wait out the same backoff;
- * - 413: split the batch in halves and send each (a single line too large goes to the dead letters);
- * - 400/422: lines the server names are moved to the dead-letter file with its reason and the rest is
- *   sent again; when it names none, the batch is bisected until the offending lines stand alone;
- * - 401/403/404: keep the batch, mark InfluxDB unhealthy and keep retrying at the longest backoff.
- * Nothing is ever dropped by a retry; only the spool's byte bound can drop, and it says so.
+ * What to do after each answer is decided by `decide` (`delivery/decide.ts`); this module carries it
+ * out. All senders wait out one shared backoff; while they wait, a health probe every second ends the
+ * wait as soon as InfluxDB answers again, and a flush (a stop) cuts the wait short too, so recovery
+ * after an outage takes at most about `PROBE_INTERVAL_MS` plus one probe, not the backoff's 60 s.
+ * Nothing is ever dropped by a retry. (Longer than most modules: batching, the read-ahead window and
+ * the executor share the trackers that move the spool's cursor.)
  */
 import { appendFile } from "node:fs/promises";
+import { DEFAULT_RETRY, type RetryPolicy, retryDelayMs, sleep } from "./backoff";
+import { decide, failureReason, offendingLines } from "./delivery/decide";
+import { type DeliveryHealth, HealthTracker, type HealthVerdict } from "./delivery/health";
+import type { InfluxClient } from "./influxClient";
 import type { Logger } from "./logger";
-import type { InfluxClient, WriteOutcome } from "./influxClient";
 import type { WriterMetrics } from "./metrics";
 import type { Spool, SpoolEntry, SpoolPosition } from "./spool";
 
-/** Timing of retries. */
-export interface RetryPolicy {
-  /** First backoff, milliseconds. */
-  baseMs: number;
-  /** Longest backoff, milliseconds (also the pace of retries while unauthorised). */
-  maxMs: number;
-}
+// Sources import the backoff from here; it lives in its own module now.
+export { DEFAULT_RETRY, type DeliveryHealth, type HealthVerdict, offendingLines, type RetryPolicy, retryDelayMs };
 
-/** Production retry timing: 1 s doubling to 60 s. */
-export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1000, maxMs: 60_000 };
-
-/** Retry-After values above this are capped, so a misconfigured proxy cannot park the writer for days. */
-const MAX_RETRY_AFTER_MS = 15 * 60_000;
-
-/**
- * Delay before retry number `attempt` (1-based): `Retry-After` when given (plus up to 10 % jitter so
- * many writers do not return at once), else full jitter over `base · 2^(attempt-1)` capped at `max`,
- * never below half of it so a retry storm cannot form.
- */
-export function retryDelayMs(attempt: number, policy: RetryPolicy, retryAfterMs?: number, random: () => number = Math.random): number {
-  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, MAX_RETRY_AFTER_MS) * (1 + 0.1 * random());
-  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
-  return ceiling / 2 + (ceiling / 2) * random();
-}
-
-/**
- * Indexes (0-based) of the lines an InfluxDB error message names: `line 3` style references (1-based,
- * as the server counts) and the text quoted in `unable to parse '<line>'`.
- */
-export function offendingLines(message: string, lines: readonly string[]): Set<number> {
-  const found = new Set<number>();
-  for (const match of message.matchAll(/\bline (\d+)\b/gi)) {
-    const index = Number(match[1]) - 1;
-    if (index >= 0 && index < lines.length) found.add(index);
-  }
-  for (const match of message.matchAll(/unable to parse '((?:[^']|'(?!: ))*)'/g)) {
-    const quoted = match[1]!;
-    lines.forEach((line, index) => {
-      if (line === quoted) found.add(index);
-    });
-  }
-  return found;
-}
-
-/** Health of delivery, as `status()` reports it. */
-export interface DeliveryHealth {
-  /** The last write was refused for authorisation (or a missing org/bucket). */
-  unauthorized: boolean;
-  /** Failed write attempts since the last success. */
-  consecutiveFailures: number;
-  /** The last error, for the status page. */
-  lastError?: string;
-  /** When the last error happened. */
-  lastErrorAt?: Date;
-  /** When InfluxDB last answered 204. */
-  lastSuccessAt?: Date;
-}
+/** How often a health probe asks InfluxDB whether it is back while senders wait out a backoff. */
+export const PROBE_INTERVAL_MS = 1000;
+/** While flushing for a stop, attempts follow each other at this pace at most, whatever the backoff. */
+const FLUSH_RETRY_MS = 250;
 
 interface Tracker {
   end: SpoolPosition;
@@ -94,12 +45,16 @@ interface Batch {
 export interface DelivererOptions {
   /** Where the lines come from and whose cursor acknowledgements move. */
   spool: Spool;
-  /** Sends one request and classifies the answer. */
-  client: InfluxClient;
+  /** Sends one request and classifies the answer; probes InfluxDB. */
+  client: Pick<InfluxClient, "write" | "probe">;
+  /** Bucket the health probe writes nothing to. */
+  probeBucket: string;
   /** Lines per batch. */
   batchSize: number;
   /** Longest time a line waits in an unfilled batch, milliseconds. */
   batchTimeoutMs: number;
+  /** A write unanswered this long reports InfluxDB unhealthy, milliseconds. */
+  healthTimeoutMs: number;
   /** Backoff timing. */
   retry: RetryPolicy;
   /** Path of the dead-letter file (NDJSON). */
@@ -120,7 +75,7 @@ const READ_AHEAD_BATCHES = 16;
 
 /** Moves spooled lines into InfluxDB. */
 export class Deliverer {
-  readonly health: DeliveryHealth = { unauthorized: false, consecutiveFailures: 0 };
+  private readonly tracker: HealthTracker;
   private readonly open = new Map<string, Batch>();
   private readonly ready: Batch[] = [];
   private trackers: Tracker[] = [];
@@ -128,16 +83,38 @@ export class Deliverer {
   /** Lines read from the spool that the cursor has not passed yet. */
   private linesInMemory = 0;
   private readonly maxLinesInMemory: number;
+  /** No attempt before this time (the shared backoff). */
   private notBefore = 0;
+  /** Whether a probe may end the current backoff early (not when the server sent Retry-After). */
+  private probeMayCut = false;
+  private lastAttemptAt = 0;
+  private prober: Promise<void> | undefined;
   private running = false;
-  private urgent = false;
+  private flushing = 0;
   private readonly stopController = new AbortController();
   private readyWaiters: (() => void)[] = [];
   private roomWaiters: (() => void)[] = [];
+  private gateWaiters: (() => void)[] = [];
+  private progressWaiters: (() => void)[] = [];
   private loops: Promise<void>[] = [];
+  private watchTimer: NodeJS.Timeout | undefined;
+  private watching = false;
 
   constructor(private readonly options: DelivererOptions) {
     this.maxLinesInMemory = options.batchSize * READ_AHEAD_BATCHES;
+    this.tracker = new HealthTracker(options.healthTimeoutMs);
+  }
+
+  /** Delivery's figures and last error. */
+  get health(): DeliveryHealth {
+    return this.tracker.state;
+  }
+
+  /** Whether InfluxDB takes writes, and whether the spool keeps what it is given. */
+  verdict(): HealthVerdict {
+    const spool = this.options.spool.health();
+    if (!spool.healthy) return spool;
+    return this.tracker.verdict();
   }
 
   /** Starts the reader and the senders. */
@@ -148,29 +125,34 @@ export class Deliverer {
     for (const loop of this.loops) {
       loop.catch((error: unknown) => this.options.logger.fatal({ err: error }, "delivery loop failed"));
     }
+    // With nothing to write, a frozen InfluxDB shows nowhere: probe it while writes are quiet.
+    const every = Math.max(1000, this.options.healthTimeoutMs / 2);
+    this.watchTimer = setInterval(() => void this.watch(every), every);
+    this.watchTimer.unref();
   }
 
-  /** Lines read from the spool and not yet acknowledged. */
+  /** Lines read from the spool and not yet acknowledged (the spool counts them as pending too). */
   pendingInMemory(): number {
     return this.linesInMemory;
   }
 
   /**
    * Sends every open batch now and keeps doing so for new lines until the spool holds nothing
-   * unacknowledged or `timeoutMs` passes. Resolves true when drained.
+   * unacknowledged or `timeoutMs` passes; a backoff in progress is cut short. Resolves true when drained.
    */
   async flush(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    this.urgent = true;
+    this.flushing++;
+    this.wakeGate();
     try {
       for (;;) {
         for (const batch of [...this.open.values()]) this.markReady(batch);
         if (this.options.spool.stats().events === 0 && this.linesInMemory === 0) return true;
         if (Date.now() >= deadline || !this.running) return false;
-        await sleep(Math.min(10, Math.max(1, deadline - Date.now())));
+        await this.progress(deadline - Date.now());
       }
     } finally {
-      this.urgent = false;
+      this.flushing--;
     }
   }
 
@@ -178,10 +160,13 @@ export class Deliverer {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    clearInterval(this.watchTimer);
     this.stopController.abort();
     for (const batch of this.open.values()) clearTimeout(batch.timer);
     for (const wake of [...this.readyWaiters.splice(0), ...this.roomWaiters.splice(0)]) wake();
-    await Promise.allSettled(this.loops);
+    this.wakeGate();
+    this.wakeProgress();
+    await Promise.allSettled([...this.loops, this.prober]);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -197,6 +182,8 @@ export class Deliverer {
         // Roughly one batch worth of bytes per read keeps the read-ahead (and memory) small.
         const entries = await spool.read(Math.max(64 * 1024, batchSize * 200), signal);
         for (const entry of entries) this.addEntry(entry);
+        // Records found damaged and skipped change what is pending: a flush waiting on it looks again.
+        this.wakeProgress();
       } catch (error) {
         // A disk error must not end delivery for good: say so, and try again in a moment.
         this.health.lastError = `reading the spool failed: ${(error as Error).message}`;
@@ -223,7 +210,7 @@ export class Deliverer {
       batch.parts.push({ tracker, lines: take });
       data = data.subarray(cut);
       left -= take;
-      if (batch.lines >= this.options.batchSize || this.urgent) this.markReady(batch);
+      if (batch.lines >= this.options.batchSize || this.flushing > 0) this.markReady(batch);
     }
   }
 
@@ -259,93 +246,183 @@ export class Deliverer {
     }
   }
 
-  /** Sends `body` until every line is acknowledged or dead-lettered; false when stopped first. */
+  /**
+   * Carries out `decide` until every line is acknowledged or dead-lettered; false when stopped first.
+   * Parts of a split batch wait on a stack, first part on top, so lines go out in their order.
+   */
   private async deliver(bucket: string, body: Buffer, lines: number): Promise<boolean> {
     const { client, metrics, retry, logger } = this.options;
-    let current = body;
-    let count = lines;
-    for (;;) {
+    const work: { body: Buffer; count: number; lines?: Buffer[] }[] = [{ body, count: lines }];
+    while (work.length > 0) {
+      const item = work[work.length - 1]!;
       if (!(await this.waitForGate())) return false;
       const stopTimer = metrics.writeLatency.startTimer({ bucket });
-      const outcome = await client.write(bucket, current, this.stopController.signal);
+      this.lastAttemptAt = Date.now();
+      const id = this.tracker.writeStarted();
+      const outcome = await client.write(bucket, item.body, this.stopController.signal);
       stopTimer();
       // Stopping cut the request short: the batch stays in the spool for the next start.
-      if (!this.running) return false;
+      if (!this.running) {
+        this.tracker.writeEnded(id, undefined);
+        return false;
+      }
+      const recovering = this.health.unauthorized || this.health.consecutiveFailures > 0;
+      this.tracker.writeEnded(id, outcome);
       metrics.recordBatchOutcome(outcome.kind === "delivered");
       if (outcome.kind === "delivered") {
         metrics.batchesWritten.inc({ bucket });
-        metrics.pointsWritten.inc({ bucket }, count);
-        if (this.health.unauthorized || this.health.consecutiveFailures > 0) {
-          logger.info({ bucket, failures: this.health.consecutiveFailures }, "InfluxDB accepts writes again");
-        }
-        this.health.unauthorized = false;
-        this.health.consecutiveFailures = 0;
-        this.health.lastSuccessAt = new Date();
-        return true;
+        metrics.pointsWritten.inc({ bucket }, item.count);
+        if (recovering) logger.info({ bucket }, "InfluxDB accepts writes again");
+        work.pop();
+        continue;
       }
       metrics.batchesFailed.inc({ bucket, reason: failureReason(outcome) });
-      this.noteFailure(outcome);
-
-      if (outcome.kind === "retry" || outcome.kind === "unauthorized") {
-        this.health.consecutiveFailures++;
-        const attempt = outcome.kind === "unauthorized" ? Number.POSITIVE_INFINITY : this.health.consecutiveFailures;
-        const delay = retryDelayMs(Math.min(attempt, 64), retry, outcome.kind === "retry" ? outcome.retryAfterMs : undefined);
-        this.notBefore = Math.max(this.notBefore, Date.now() + delay);
-        metrics.batchesRetried.inc({ bucket, reason: failureReason(outcome) });
-        const log = this.health.consecutiveFailures === 1 || outcome.kind === "unauthorized" ? logger.error.bind(logger) : logger.warn.bind(logger);
-        log({ bucket, lines: count, outcome: outcome.kind, reason: failureReason(outcome), retryInMs: Math.round(delay), error: outcome.message }, "write to InfluxDB failed; the batch stays spooled and will be retried");
-        continue;
-      }
-
-      const split = splitLines(current);
-      if (outcome.kind === "too_large") {
-        if (split.length === 1) {
-          await this.deadLetter(bucket, split, 413, outcome.message);
-          return true;
-        }
-        const half = Math.ceil(split.length / 2);
-        return (
-          (await this.deliver(bucket, joinLines(split.slice(0, half)), half)) &&
-          (await this.deliver(bucket, joinLines(split.slice(half)), split.length - half))
-        );
-      }
-
-      // 400/422: isolate what the server names, or bisect until the bad lines stand alone.
-      const named = offendingLines(outcome.message, split.map((line) => line.toString("utf8", 0, line.length - 1)));
-      if (named.size > 0) {
-        await this.deadLetter(bucket, split.filter((_, index) => named.has(index)), outcome.status, outcome.message);
-        const rest = split.filter((_, index) => !named.has(index));
-        if (rest.length === 0) return true;
-        current = joinLines(rest);
-        count = rest.length;
-        continue;
-      }
-      if (split.length === 1) {
-        await this.deadLetter(bucket, split, outcome.status, outcome.message);
-        return true;
-      }
-      const half = Math.ceil(split.length / 2);
-      return (
-        (await this.deliver(bucket, joinLines(split.slice(0, half)), half)) &&
-        (await this.deliver(bucket, joinLines(split.slice(half)), split.length - half))
+      item.lines ??= splitLines(item.body);
+      const itemLines = item.lines;
+      const decision = decide(
+        outcome,
+        {
+          lineCount: item.count,
+          attempt: this.health.consecutiveFailures,
+          lineTexts: () => itemLines.map((line) => line.toString("utf8", 0, line.length - 1)),
+        },
+        retry,
       );
+      switch (decision.kind) {
+        case "done":
+          work.pop();
+          break;
+        case "retry": {
+          this.delayAll(decision.delayMs, decision.probe);
+          metrics.batchesRetried.inc({ bucket, reason: failureReason(outcome) });
+          const log =
+            this.health.consecutiveFailures === 1 || outcome.kind === "unauthorized"
+              ? logger.error.bind(logger)
+              : logger.warn.bind(logger);
+          log(
+            {
+              bucket,
+              lines: item.count,
+              outcome: outcome.kind,
+              reason: failureReason(outcome),
+              retryInMs: Math.round(decision.delayMs),
+              error: outcome.message,
+            },
+            "write to InfluxDB failed; the batch stays spooled and will be retried",
+          );
+          break;
+        }
+        case "split":
+          work.pop();
+          for (const [from, to] of [...decision.parts].reverse()) {
+            const part = itemLines.slice(from, to);
+            work.push({ body: Buffer.concat(part), count: part.length, lines: part });
+          }
+          break;
+        case "dead-letter": {
+          const status = outcome.kind === "rejected" ? outcome.status : 413;
+          await this.deadLetter(
+            bucket,
+            decision.lines.map((index) => itemLines[index]!),
+            status,
+            outcome.message,
+          );
+          work.pop();
+          if (decision.rest.length > 0) {
+            const rest = decision.rest.map((index) => itemLines[index]!);
+            work.push({ body: Buffer.concat(rest), count: rest.length, lines: rest });
+          }
+          break;
+        }
+      }
+    }
+    return true;
+  }
+
+  /** Holds every sender back for `delayMs`; with `probe`, a probe every second may end the wait early. */
+  private delayAll(delayMs: number, probe: boolean): void {
+    const until = Date.now() + delayMs;
+    if (until > this.notBefore) {
+      this.notBefore = until;
+      this.probeMayCut = probe;
+    }
+    if (this.probeMayCut && this.prober === undefined) {
+      this.prober = this.probeUntilBack().finally(() => (this.prober = undefined));
     }
   }
 
-  private noteFailure(outcome: Exclude<WriteOutcome, { kind: "delivered" }>): void {
-    this.health.lastError = `${outcome.kind}: ${outcome.message}`;
-    this.health.lastErrorAt = new Date();
-    if (outcome.kind === "unauthorized") this.health.unauthorized = true;
+  private async probeUntilBack(): Promise<void> {
+    const signal = this.stopController.signal;
+    while (this.running && this.probeMayCut && this.notBefore - Date.now() > PROBE_INTERVAL_MS) {
+      await sleep(PROBE_INTERVAL_MS, signal);
+      if (!this.running || Date.now() >= this.notBefore) return;
+      const outcome = await this.options.client.probe(this.options.probeBucket, signal);
+      if (!this.running) return;
+      this.tracker.probed(outcome);
+      if (outcome.kind === "delivered" && this.running) {
+        this.options.logger.info(
+          { backoffLeftMs: Math.round(this.notBefore - Date.now()) },
+          "InfluxDB answers its health probe again; ending the backoff",
+        );
+        this.notBefore = 0;
+        this.wakeGate();
+        return;
+      }
+    }
   }
 
-  /** Waits out the shared backoff; false when stopped meanwhile. */
+  /** One probe when no write went out or succeeded for `quietMs` and no backoff prober runs. */
+  private async watch(quietMs: number): Promise<void> {
+    const lastSuccess = this.health.lastSuccessAt?.getTime() ?? 0;
+    const quiet = Date.now() - Math.max(lastSuccess, this.lastAttemptAt) >= quietMs;
+    if (!this.running || this.watching || this.prober !== undefined || !quiet) return;
+    this.watching = true;
+    try {
+      const outcome = await this.options.client.probe(this.options.probeBucket, this.stopController.signal);
+      if (this.running) this.tracker.probed(outcome);
+    } finally {
+      this.watching = false;
+    }
+  }
+
+  /** Waits out the shared backoff (a flush paces it at `FLUSH_RETRY_MS` instead); false when stopped meanwhile. */
   private async waitForGate(): Promise<boolean> {
     while (this.running) {
-      const wait = this.notBefore - Date.now();
+      const until = this.flushing > 0 ? Math.min(this.notBefore, this.lastAttemptAt + FLUSH_RETRY_MS) : this.notBefore;
+      const wait = until - Date.now();
       if (wait <= 0) return true;
-      await sleep(wait, this.stopController.signal);
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          const index = this.gateWaiters.indexOf(done);
+          if (index !== -1) this.gateWaiters.splice(index, 1);
+          resolve();
+        };
+        const timer = setTimeout(done, wait);
+        this.gateWaiters.push(done);
+      });
     }
     return false;
+  }
+
+  private wakeGate(): void {
+    for (const wake of this.gateWaiters.splice(0)) wake();
+  }
+
+  /** Resolves on the next acknowledgement or after `ms`. */
+  private progress(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      this.progressWaiters.push(done);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+
+  private wakeProgress(): void {
+    for (const wake of this.progressWaiters.splice(0)) wake();
   }
 
   private async deadLetter(bucket: string, lines: Buffer[], status: number, reason: string): Promise<void> {
@@ -357,7 +434,10 @@ export class Deliverer {
       await appendFile(this.options.deadLetterPath, `${records}\n`);
     } catch (error) {
       // The file cannot take them (a full disk): the log is the last place these lines are kept.
-      this.options.logger.error({ err: error, bucket, status, reason, records }, "could not write the dead-letter file; the refused lines follow in this log entry");
+      this.options.logger.error(
+        { err: error, bucket, status, reason, records },
+        "could not write the dead-letter file; the refused lines follow in this log entry",
+      );
     }
     this.options.metrics.deadLetterLines.inc({ bucket }, lines.length);
     this.options.logger.error(
@@ -381,19 +461,7 @@ export class Deliverer {
       this.trackerHead = 0;
     }
     for (const wake of this.roomWaiters.splice(0)) wake();
-  }
-}
-
-function failureReason(outcome: Exclude<WriteOutcome, { kind: "delivered" }>): string {
-  switch (outcome.kind) {
-    case "retry":
-      return outcome.reason;
-    case "unauthorized":
-      return `http_${outcome.status}`;
-    case "too_large":
-      return "too_large";
-    case "rejected":
-      return `rejected_${outcome.status}`;
+    this.wakeProgress();
   }
 }
 
@@ -414,21 +482,4 @@ function splitLines(body: Buffer): Buffer[] {
   }
   if (start < body.length) lines.push(Buffer.concat([body.subarray(start), Buffer.from("\n")]));
   return lines;
-}
-
-function joinLines(lines: Buffer[]): Buffer {
-  return Buffer.concat(lines);
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }

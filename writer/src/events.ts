@@ -79,7 +79,8 @@ export const REJECT_REASONS = {
   not_an_object: "the event is not a JSON object",
   unknown_shape: "the event is neither a state_changed event nor a flat event with entity_id and state",
   missing_entity_id: "entity_id is missing",
-  invalid_entity_id: "entity_id is not of the form domain.object_id (lower-case letters, digits, _; at most 255 characters)",
+  invalid_entity_id:
+    "entity_id is not of the form domain.object_id (lower-case letters, digits, _; at most 255 characters)",
   missing_state: "state is missing",
   invalid_state: "state must be a string, a finite number or a boolean of at most 255 characters",
   invalid_attributes: "attributes must be an object",
@@ -110,12 +111,21 @@ export type ParseResult =
 type Json = Record<string, unknown>;
 
 /** Validates one raw event and brings it into the internal shape. */
-export function parseEvent(raw: unknown, receivedUs: number, clock: ZoneClock, limits: EventLimits = DEFAULT_EVENT_LIMITS): ParseResult {
+export function parseEvent(
+  raw: unknown,
+  receivedUs: number,
+  clock: ZoneClock,
+  limits: EventLimits = DEFAULT_EVENT_LIMITS,
+): ParseResult {
   if (!isObject(raw)) return reject("not_an_object");
   let body: Json = raw;
   if (body.event_type !== undefined) {
     if (body.event_type !== "state_changed" || !isObject(body.data)) {
-      return reject("unknown_shape", undefined, `event_type ${JSON.stringify(body.event_type)} is not a state_changed event with data`);
+      return reject(
+        "unknown_shape",
+        undefined,
+        `event_type ${JSON.stringify(body.event_type)} is not a state_changed event with data`,
+      );
     }
     body = body.data;
   }
@@ -134,7 +144,13 @@ function parseStateChanged(data: Json, receivedUs: number, clock: ZoneClock, lim
     return reject("invalid_entity_id", typeof id === "string" ? id : undefined);
   }
   if (newState === null) {
-    return { ok: false, status: "filtered", reason: "entity_removed", message: FILTER_REASONS.entity_removed, entityId: id };
+    return {
+      ok: false,
+      status: "filtered",
+      reason: "entity_removed",
+      message: FILTER_REASONS.entity_removed,
+      entityId: id,
+    };
   }
   if (!isObject(newState)) return reject("missing_state", id, "new_state must be a state object");
   const state = newState.state;
@@ -152,21 +168,32 @@ function parseStateChanged(data: Json, receivedUs: number, clock: ZoneClock, lim
   const lastUpdated = newState.last_updated;
   const lastChanged = newState.last_changed;
   const updatedUs = timeOrFallback(lastUpdated, NaN, clock);
-  if (lastUpdated !== undefined && Number.isNaN(updatedUs)) return reject("invalid_timestamp", id, "new_state.last_updated is not an ISO 8601 date-time");
+  if (lastUpdated !== undefined && Number.isNaN(updatedUs))
+    return reject("invalid_timestamp", id, "new_state.last_updated is not an ISO 8601 date-time");
   const changedUs = lastChanged === lastUpdated ? updatedUs : timeOrFallback(lastChanged, NaN, clock);
-  if (lastChanged !== undefined && Number.isNaN(changedUs)) return reject("invalid_timestamp", id, "new_state.last_changed is not an ISO 8601 date-time");
+  if (lastChanged !== undefined && Number.isNaN(changedUs))
+    return reject("invalid_timestamp", id, "new_state.last_changed is not an ISO 8601 date-time");
   const timeFromReceipt = lastUpdated === undefined && lastChanged === undefined;
   const timeUs = timeFromReceipt ? receivedUs : lastUpdated !== undefined ? updatedUs : changedUs;
 
-  const event: HaEvent = { entityId: id, domain: domainOf(id), state, attributes: attrs ?? EMPTY, timeUs, timeFromReceipt };
+  const event: HaEvent = {
+    entityId: id,
+    domain: domainOf(id),
+    state,
+    attributes: attrs ?? EMPTY,
+    timeUs,
+    timeFromReceipt,
+  };
   const old = data.old_state;
   if (old !== undefined && old !== null) {
     if (!isObject(old) || typeof old.state !== "string") return reject("invalid_old_state", id);
-    if (old.state.length > MAX_STATE_LENGTH) return reject("invalid_old_state", id, `old_state.state is longer than ${MAX_STATE_LENGTH} characters`);
+    if (old.state.length > MAX_STATE_LENGTH)
+      return reject("invalid_old_state", id, `old_state.state is longer than ${MAX_STATE_LENGTH} characters`);
     event.previousState = old.state;
     if (old.last_changed !== undefined) {
       const changed = parseTimestampUs(old.last_changed, clock);
-      if (Number.isNaN(changed)) return reject("invalid_old_state", id, "old_state.last_changed is not an ISO 8601 date-time");
+      if (Number.isNaN(changed))
+        return reject("invalid_old_state", id, "old_state.last_changed is not an ISO 8601 date-time");
       event.previousChangedUs = changed;
     }
   }
@@ -198,7 +225,14 @@ function parseFlat(body: Json, receivedUs: number, clock: ZoneClock, limits: Eve
   const timeUs = timeOrFallback(body.timestamp, receivedUs, clock);
   if (Number.isNaN(timeUs)) return reject("invalid_timestamp", id);
   const timeFromReceipt = body.timestamp === undefined;
-  const event: HaEvent = { entityId: id, domain: domainOf(id), state, attributes: attrs ?? EMPTY, timeUs, timeFromReceipt };
+  const event: HaEvent = {
+    entityId: id,
+    domain: domainOf(id),
+    state,
+    attributes: attrs ?? EMPTY,
+    timeUs,
+    timeFromReceipt,
+  };
 
   return attachWeather(event, body.weather, limits);
 }
@@ -208,13 +242,21 @@ function checkAttributeSizes(attrs: Json, id: string, limits: EventLimits): Pars
   for (const key of TAG_ATTRIBUTES) {
     const bytes = oversizeBytes(attrs[key], limits.maxTagValueBytes);
     if (bytes !== undefined) {
-      return reject("tag_too_long", id, `attribute ${key} is ${bytes} bytes; a tag value may have at most ${limits.maxTagValueBytes} (limits.maxTagValueBytes)`);
+      return reject(
+        "tag_too_long",
+        id,
+        `attribute ${key} is ${bytes} bytes; a tag value may have at most ${limits.maxTagValueBytes} (limits.maxTagValueBytes)`,
+      );
     }
   }
   for (const key of STRING_FIELD_ATTRIBUTES) {
     const bytes = oversizeBytes(attrs[key], limits.maxStringFieldBytes);
     if (bytes !== undefined) {
-      return reject("field_too_long", id, `attribute ${key} is ${bytes} bytes; a string field may have at most ${limits.maxStringFieldBytes} (limits.maxStringFieldBytes)`);
+      return reject(
+        "field_too_long",
+        id,
+        `attribute ${key} is ${bytes} bytes; a string field may have at most ${limits.maxStringFieldBytes} (limits.maxStringFieldBytes)`,
+      );
     }
   }
   return undefined;
@@ -247,7 +289,11 @@ function attachWeather(event: HaEvent, weather: unknown, limits: EventLimits): P
     if (typeof condition !== "string") return reject("invalid_weather", id, "weather.condition must be a string");
     const bytes = oversizeBytes(condition, limits.maxTagValueBytes);
     if (bytes !== undefined) {
-      return reject("tag_too_long", id, `weather.condition is ${bytes} bytes; a tag value may have at most ${limits.maxTagValueBytes} (limits.maxTagValueBytes)`);
+      return reject(
+        "tag_too_long",
+        id,
+        `weather.condition is ${bytes} bytes; a tag value may have at most ${limits.maxTagValueBytes} (limits.maxTagValueBytes)`,
+      );
     }
     reading.condition = condition;
   }
@@ -289,7 +335,9 @@ export function parseTimestampUs(value: unknown, clock: ZoneClock): number {
   const minute = digits(value, 14, 2);
   const separator = value.charCodeAt(10);
   if (
-    value.charCodeAt(4) !== 45 || value.charCodeAt(7) !== 45 || value.charCodeAt(13) !== 58 ||
+    value.charCodeAt(4) !== 45 ||
+    value.charCodeAt(7) !== 45 ||
+    value.charCodeAt(13) !== 58 ||
     (separator !== 84 && separator !== 116 && separator !== 32) ||
     !(month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) && hour <= 23 && minute <= 59)
   ) {

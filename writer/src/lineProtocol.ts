@@ -110,7 +110,23 @@ export class TimestampFormatter {
       this.secondText = String(second);
     }
     const fraction = micros - second * 1_000_000;
-    return this.secondText + FRACTION_PADDING[fraction < 10 ? 5 : fraction < 100 ? 4 : fraction < 1000 ? 3 : fraction < 10_000 ? 2 : fraction < 100_000 ? 1 : 0] + fraction;
+    return (
+      this.secondText +
+      FRACTION_PADDING[
+        fraction < 10
+          ? 5
+          : fraction < 100
+            ? 4
+            : fraction < 1000
+              ? 3
+              : fraction < 10_000
+                ? 2
+                : fraction < 100_000
+                  ? 1
+                  : 0
+      ] +
+      fraction
+    );
   }
 }
 

@@ -55,7 +55,11 @@ export function createLogger(options: LoggerOptions): Logger {
   const stream =
     options.format === "text"
       ? // Loaded only when asked for: JSON logging (the default) should not pay its memory.
-        (require("pino-pretty") as typeof import("pino-pretty"))({ colorize: false, sync: true, destination: options.destination ?? process.stdout })
+        (require("pino-pretty") as typeof import("pino-pretty"))({
+          colorize: false,
+          sync: true,
+          destination: options.destination ?? process.stdout,
+        })
       : (options.destination ?? pino.destination({ sync: false }));
   return pino(
     {

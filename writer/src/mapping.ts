@@ -52,12 +52,28 @@ export interface MappingContext {
  * change rarely: they are escaped and joined once per entity and reused while the attributes match.
  */
 export class TagCache {
-  private readonly entries = new Map<string, { area?: string; deviceClass?: string; deviceName?: string; integration?: string; prefix: string }>();
+  private readonly entries = new Map<
+    string,
+    { area?: string; deviceClass?: string; deviceName?: string; integration?: string; prefix: string }
+  >();
 
   /** The prefix for these values, built on a miss. */
-  prefix(entityId: string, domain: string, area?: string, deviceClass?: string, deviceName?: string, integration?: string): string {
+  prefix(
+    entityId: string,
+    domain: string,
+    area?: string,
+    deviceClass?: string,
+    deviceName?: string,
+    integration?: string,
+  ): string {
     const cached = this.entries.get(entityId);
-    if (cached !== undefined && cached.area === area && cached.deviceClass === deviceClass && cached.deviceName === deviceName && cached.integration === integration) {
+    if (
+      cached !== undefined &&
+      cached.area === area &&
+      cached.deviceClass === deviceClass &&
+      cached.deviceName === deviceName &&
+      cached.integration === integration
+    ) {
       return cached.prefix;
     }
     const prefix = buildPrefix(entityId, domain, area, deviceClass, deviceName, integration);
@@ -69,7 +85,14 @@ export class TagCache {
 
 const MAX_CACHED_ENTITIES = 100_000;
 
-function buildPrefix(entityId: string, domain: string, area?: string, deviceClass?: string, deviceName?: string, integration?: string): string {
+function buildPrefix(
+  entityId: string,
+  domain: string,
+  area?: string,
+  deviceClass?: string,
+  deviceName?: string,
+  integration?: string,
+): string {
   return `${MEASUREMENT_PREFIX}${tag("area", area)}${tag("device_class", deviceClass)}${tag("device_name", deviceName)}${tag("domain", domain)}${tag("entity_id", entityId)}${tag("integration", integration)}`;
 }
 

@@ -3,7 +3,7 @@
  * `/metrics`. The pipeline increments counters once per submit call or batch with a count, never once
  * per event: a labelled `inc()` costs about as much as mapping an event.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /** The writer's metric objects; other modules may register more on `registry`. */
 export interface WriterMetrics {
@@ -31,12 +31,16 @@ export interface WriterMetrics {
   deadLetterLines: Counter<"bucket">;
   /** Seconds from sending a write request to its answer, by bucket. */
   writeLatency: Histogram<"bucket">;
-  /** Bytes in the on-disk spool. */
+  /** Spooled bytes not yet delivered. */
   spoolBytes: Gauge;
-  /** Events in the spool that are not yet acknowledged. */
+  /** Events in the spool that are not yet acknowledged (read into memory for delivery or not). */
   spoolEvents: Gauge;
-  /** Events the spool dropped (oldest first) because it reached its byte bound. */
+  /** Events acknowledged to a source that will never be delivered: records found damaged on disk. */
   spoolDroppedEvents: Counter;
+  /** Events refused (never acknowledged) because the spool was at its byte bound, by source. */
+  spoolRefusedEvents: Counter<"source">;
+  /** Spool faults (`fsync`, `corrupt`, `cursor`). */
+  spoolFaults: Counter<"kind">;
   /** Share of the last write requests that got a 204 (1 when none were made yet). */
   batchSuccessRate: Gauge;
   /** Records the outcome of one write request for `batchSuccessRate`. */
@@ -56,21 +60,66 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Write
 
   return {
     registry,
-    eventsReceived: new Counter({ name: "writer_events_received_total", help: "Events handed to the pipeline", labelNames: ["source"], registers }),
-    eventsAccepted: new Counter({ name: "writer_events_accepted_total", help: "Events accepted into the spool", labelNames: ["source"], registers }),
-    eventsRejected: new Counter({ name: "writer_events_rejected_total", help: "Events rejected as malformed", labelNames: ["source", "reason"], registers }),
-    eventsFiltered: new Counter({ name: "writer_events_filtered_total", help: "Valid events deliberately not written", labelNames: ["source", "reason"], registers }),
+    eventsReceived: new Counter({
+      name: "writer_events_received_total",
+      help: "Events handed to the pipeline",
+      labelNames: ["source"],
+      registers,
+    }),
+    eventsAccepted: new Counter({
+      name: "writer_events_accepted_total",
+      help: "Events accepted into the spool",
+      labelNames: ["source"],
+      registers,
+    }),
+    eventsRejected: new Counter({
+      name: "writer_events_rejected_total",
+      help: "Events rejected as malformed",
+      labelNames: ["source", "reason"],
+      registers,
+    }),
+    eventsFiltered: new Counter({
+      name: "writer_events_filtered_total",
+      help: "Valid events deliberately not written",
+      labelNames: ["source", "reason"],
+      registers,
+    }),
     ingestRequestsRejected: new Counter({
       name: "writer_ingest_requests_rejected_total",
       help: "Ingest requests refused as a whole (unauthorized, body too large, too many events, unsupported media type, unreadable body)",
       labelNames: ["reason"],
       registers,
     }),
-    pointsWritten: new Counter({ name: "writer_points_written_total", help: "Points acknowledged by InfluxDB", labelNames: ["bucket"], registers }),
-    batchesWritten: new Counter({ name: "writer_batches_written_total", help: "Write requests answered 204", labelNames: ["bucket"], registers }),
-    batchesRetried: new Counter({ name: "writer_batches_retried_total", help: "Write requests scheduled again after a failure", labelNames: ["bucket", "reason"], registers }),
-    batchesFailed: new Counter({ name: "writer_batches_failed_total", help: "Write requests that did not get a 204", labelNames: ["bucket", "reason"], registers }),
-    deadLetterLines: new Counter({ name: "writer_dead_letter_lines_total", help: "Lines InfluxDB rejected for good, kept in the dead-letter file", labelNames: ["bucket"], registers }),
+    pointsWritten: new Counter({
+      name: "writer_points_written_total",
+      help: "Points acknowledged by InfluxDB",
+      labelNames: ["bucket"],
+      registers,
+    }),
+    batchesWritten: new Counter({
+      name: "writer_batches_written_total",
+      help: "Write requests answered 204",
+      labelNames: ["bucket"],
+      registers,
+    }),
+    batchesRetried: new Counter({
+      name: "writer_batches_retried_total",
+      help: "Write requests scheduled again after a failure",
+      labelNames: ["bucket", "reason"],
+      registers,
+    }),
+    batchesFailed: new Counter({
+      name: "writer_batches_failed_total",
+      help: "Write requests that did not get a 204",
+      labelNames: ["bucket", "reason"],
+      registers,
+    }),
+    deadLetterLines: new Counter({
+      name: "writer_dead_letter_lines_total",
+      help: "Lines InfluxDB rejected for good, kept in the dead-letter file",
+      labelNames: ["bucket"],
+      registers,
+    }),
     writeLatency: new Histogram({
       name: "writer_write_latency_seconds",
       help: "Seconds from sending a write request to its answer",
@@ -78,9 +127,25 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Write
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
-    spoolBytes: new Gauge({ name: "writer_spool_bytes", help: "Bytes in the on-disk spool", registers }),
+    spoolBytes: new Gauge({ name: "writer_spool_bytes", help: "Spooled bytes not yet delivered", registers }),
     spoolEvents: new Gauge({ name: "writer_spool_events", help: "Spooled events not yet acknowledged", registers }),
-    spoolDroppedEvents: new Counter({ name: "writer_spool_dropped_events_total", help: "Events dropped (oldest first) at the spool's byte bound", registers }),
+    spoolDroppedEvents: new Counter({
+      name: "writer_spool_dropped_events_total",
+      help: "Acknowledged events that will never be delivered (damaged spool records)",
+      registers,
+    }),
+    spoolRefusedEvents: new Counter({
+      name: "writer_spool_refused_events_total",
+      help: "Events refused, never acknowledged, because the spool was full",
+      labelNames: ["source"],
+      registers,
+    }),
+    spoolFaults: new Counter({
+      name: "writer_spool_faults_total",
+      help: "Spool faults: failed fsync, damaged records, unusable cursor",
+      labelNames: ["kind"],
+      registers,
+    }),
     batchSuccessRate: new Gauge({
       name: "writer_batch_success_rate",
       help: `Share of the last ${SUCCESS_WINDOW} write requests answered 204`,

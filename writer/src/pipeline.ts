@@ -22,11 +22,11 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import type { ComponentStatus } from "./componentStatus";
 import { z } from "zod";
+import type { ComponentStatus } from "./componentStatus";
 import type { WriterConfig } from "./config";
 import { DEFAULT_RETRY, Deliverer, type RetryPolicy } from "./delivery";
-import { parseEvent, type HaEvent, type WeatherReading, FILTER_REASONS } from "./events";
+import { FILTER_REASONS, type HaEvent, parseEvent, type WeatherReading } from "./events";
 import { EntityFilter } from "./filters";
 import { InfluxClient } from "./influxClient";
 import { escapeKey, escapeMeasurement, formatFloat, TimestampFormatter } from "./lineProtocol";
@@ -35,15 +35,16 @@ import { mapEvent, TagCache } from "./mapping";
 import type { WriterMetrics } from "./metrics";
 import { Router } from "./routing";
 import { WRITER_STATS_MEASUREMENT } from "./schema";
-import { Spool, type SpoolRecord } from "./spool";
-import type { SubmitResult } from "./sources/sink";
 import { HOME_ASSISTANT_SOURCE } from "./sources/homeassistant";
+import { INGEST_SOURCE } from "./sources/ingest";
+import type { SubmitResult } from "./sources/sink";
+import { Spool, type SpoolRecord } from "./spool";
 import { ZoneClock } from "./timezone";
 import { WeatherTimeline, weatherReadingOf } from "./weather";
 
+export type { ComponentStatus } from "./componentStatus";
 // The contracts sources and the server depend on live in their own modules; re-exported for callers of the pipeline.
 export type { SubmitResult } from "./sources/sink";
-export type { ComponentStatus } from "./componentStatus";
 
 /** Answer of `checkWritable`, for `/readyz`. */
 export interface WritableCheck {
@@ -126,8 +127,6 @@ const MemoryFileSchema = z.object({
   entities: z.record(z.string(), z.tuple([z.number(), z.number(), z.boolean(), z.string(), z.number()])),
   weather: z.array(z.object({ atUs: z.number(), reading: WeatherSchema.optional() })).default([]),
 });
-/** Failed attempts in a row after which InfluxDB is reported unhealthy (one blip is not an outage). */
-const UNHEALTHY_AFTER_FAILURES = 3;
 /** A 204 this recent answers /readyz without another probe. */
 const RECENT_SUCCESS_MS = 30_000;
 /** Weather readings older than this no longer count as current. */
@@ -161,7 +160,10 @@ class WriterPipeline implements Pipeline {
   private submitsInProgress = 0;
   private readonly statsPrefix: string;
 
-  constructor(private readonly config: WriterConfig, private readonly deps: PipelineDeps) {
+  constructor(
+    private readonly config: WriterConfig,
+    private readonly deps: PipelineDeps,
+  ) {
     this.clock = new ZoneClock(config.timeZone ?? "UTC");
     this.filter = new EntityFilter(config.filters);
     this.router = new Router(config);
@@ -185,12 +187,16 @@ class WriterPipeline implements Pipeline {
       maxBytes: this.config.spool.maxBytes,
       logger,
       onDrop: (events) => metrics.spoolDroppedEvents.inc(events),
+      onRefuse: (events, source) => metrics.spoolRefusedEvents.inc({ source }, events),
+      onFault: (fault) => metrics.spoolFaults.inc({ kind: fault.kind }),
     });
     this.deliverer = new Deliverer({
       spool: this.spool,
       client: this.client,
       batchSize: this.config.influxdb.batchSize,
       batchTimeoutMs: this.config.influxdb.batchTimeoutSeconds * 1000,
+      healthTimeoutMs: (this.config.influxdb.healthTimeoutSeconds ?? this.config.influxdb.writeTimeoutSeconds) * 1000,
+      probeBucket: this.config.influxdb.buckets.events,
       retry: this.deps.retry ?? DEFAULT_RETRY,
       deadLetterPath: join(this.config.spool.dir, "dead-letter.ndjson"),
       logger,
@@ -206,7 +212,8 @@ class WriterPipeline implements Pipeline {
   }
 
   async submit(rawEvents: readonly unknown[], source: string): Promise<SubmitResult[]> {
-    if (this.state !== "running" || this.spool === undefined) throw new Error(`pipeline is not accepting events: it is ${this.state}`);
+    if (this.state !== "running" || this.spool === undefined)
+      throw new Error(`pipeline is not accepting events: it is ${this.state}`);
     this.submitsInProgress++;
     try {
       await this.spool.waitForRoom();
@@ -231,7 +238,13 @@ class WriterPipeline implements Pipeline {
         if (event.entityId === this.weatherEntity) this.rememberWeather(event);
         const fromHomeAssistant = source === HOME_ASSISTANT_SOURCE;
         if (!this.filter.passes(event.entityId, event.domain)) {
-          results[index] = { index, status: "filtered", reason: "excluded", message: FILTER_REASONS.excluded, entityId: event.entityId };
+          results[index] = {
+            index,
+            status: "filtered",
+            reason: "excluded",
+            message: FILTER_REASONS.excluded,
+            entityId: event.entityId,
+          };
           filtered.set("excluded", (filtered.get("excluded") ?? 0) + 1);
           continue;
         }
@@ -250,11 +263,17 @@ class WriterPipeline implements Pipeline {
       }
 
       try {
-        await this.spool.append([...records.values()]);
+        // A full spool refuses HTTP ingest (its client is answered 503 and resends) and makes the
+        // other sources wait (backpressure), so nothing acknowledged is ever dropped for room.
+        await this.spool.append([...records.values()], {
+          source,
+          whenFull: source === INGEST_SOURCE ? "refuse" : "wait",
+        });
       } catch (error) {
         // Nothing of this call is durable: forget what it taught about its entities, or the caller's
         // retry of the same events would be taken for repeats and skipped.
-        for (const result of results) if (result?.status === "accepted" && result.entityId) this.entities.delete(result.entityId);
+        for (const result of results)
+          if (result?.status === "accepted" && result.entityId) this.entities.delete(result.entityId);
         throw error;
       }
       if (accepted > 0) this.memoryChanged();
@@ -276,7 +295,10 @@ class WriterPipeline implements Pipeline {
     if (memory !== undefined) {
       const repeat = fromHomeAssistant
         ? !event.timeFromReceipt && memory.lastHadTime && event.timeUs <= memory.lastEventUs
-        : !event.timeFromReceipt && memory.lastHadTime && event.timeUs === memory.lastEventUs && event.state === memory.state;
+        : !event.timeFromReceipt &&
+          memory.lastHadTime &&
+          event.timeUs === memory.lastEventUs &&
+          event.state === memory.state;
       if (repeat) return undefined;
       if (event.timeUs >= memory.lastEventUs && event.timeUs <= memory.lastWrittenUs) time = memory.lastWrittenUs + 1;
     }
@@ -317,7 +339,10 @@ class WriterPipeline implements Pipeline {
       const key = `${event.entityId} ${unit}`;
       if (this.unknownUnitsLogged.has(key)) continue;
       this.unknownUnitsLogged.add(key);
-      this.deps.logger.warn({ entityId: event.entityId, unit }, "weather value in a unit the writer cannot convert to °C / hPa; that value is not written");
+      this.deps.logger.warn(
+        { entityId: event.entityId, unit },
+        "weather value in a unit the writer cannot convert to °C / hPa; that value is not written",
+      );
     }
     return reading;
   }
@@ -339,7 +364,10 @@ class WriterPipeline implements Pipeline {
       this.clock = new ZoneClock(timeZone);
       this.deps.logger.info({ timeZone }, "time_of_day follows Home Assistant's time zone");
     } catch {
-      this.deps.logger.warn({ timeZone }, "Home Assistant's time zone is unknown to this runtime; time_of_day stays in UTC");
+      this.deps.logger.warn(
+        { timeZone },
+        "Home Assistant's time zone is unknown to this runtime; time_of_day stays in UTC",
+      );
     }
   }
 
@@ -359,10 +387,15 @@ class WriterPipeline implements Pipeline {
     }
     const parsed = MemoryFileSchema.safeParse(json);
     if (!parsed.success) {
-      this.deps.logger.warn({ file }, "the entity memory is unreadable; previous_state and duration_seconds start afresh");
+      this.deps.logger.warn(
+        { file },
+        "the entity memory is unreadable; previous_state and duration_seconds start afresh",
+      );
       return;
     }
-    for (const [entityId, [lastEventUs, lastWrittenUs, lastHadTime, state, changedUs]] of Object.entries(parsed.data.entities)) {
+    for (const [entityId, [lastEventUs, lastWrittenUs, lastHadTime, state, changedUs]] of Object.entries(
+      parsed.data.entities,
+    )) {
       this.entities.set(entityId, { lastEventUs, lastWrittenUs, lastHadTime, state, changedUs });
     }
     for (const { atUs, reading } of parsed.data.weather) this.weather.record(atUs, reading);
@@ -383,7 +416,8 @@ class WriterPipeline implements Pipeline {
     if (!this.memoryDirty) return;
     this.memoryDirty = false;
     const entities: Record<string, [number, number, boolean, string, number]> = {};
-    for (const [entityId, m] of this.entities) entities[entityId] = [m.lastEventUs, m.lastWrittenUs, m.lastHadTime, m.state, m.changedUs];
+    for (const [entityId, m] of this.entities)
+      entities[entityId] = [m.lastEventUs, m.lastWrittenUs, m.lastHadTime, m.state, m.changedUs];
     const latest = this.weather.latest();
     const file = join(this.config.spool.dir, MEMORY_FILE);
     try {
@@ -397,11 +431,14 @@ class WriterPipeline implements Pipeline {
 
   status(): ComponentStatus {
     const health = this.deliverer?.health;
-    const spool = this.spool?.stats() ?? { bytes: 0, events: 0, droppedEvents: 0 };
+    const spool = this.spool?.stats() ?? { bytes: 0, diskBytes: 0, events: 0, droppedEvents: 0, refusedEvents: 0 };
     const details = {
       spoolBytes: spool.bytes,
       spoolEvents: spool.events,
       spoolDroppedEvents: spool.droppedEvents,
+      spoolRefusedEvents: spool.refusedEvents,
+      spoolDiskBytes: spool.diskBytes,
+      spoolFaults: this.spool?.health().faults ?? [],
       consecutiveFailures: health?.consecutiveFailures ?? 0,
       inMemoryEvents: this.deliverer?.pendingInMemory() ?? 0,
     };
@@ -412,13 +449,11 @@ class WriterPipeline implements Pipeline {
       ...(health?.lastSuccessAt ? { lastSuccessAt: health.lastSuccessAt.toISOString() } : {}),
       details,
     };
-    if (health === undefined) return { ...base, healthy: false, message: `pipeline is ${this.state}` };
-    if (health.unauthorized) {
-      return { ...base, healthy: false, message: `InfluxDB refuses the token or the org/bucket is missing; ${spool.events} events kept in the spool` };
-    }
-    if (health.consecutiveFailures >= UNHEALTHY_AFTER_FAILURES) {
-      return { ...base, healthy: false, message: `writes keep failing (${health.consecutiveFailures} in a row); ${spool.events} events kept in the spool` };
-    }
+    if (health === undefined || this.deliverer === undefined)
+      return { ...base, healthy: false, message: `pipeline is ${this.state}` };
+    const verdict = this.deliverer.verdict();
+    if (!verdict.healthy)
+      return { ...base, healthy: false, message: `${verdict.message}; ${spool.events} events kept in the spool` };
     return { ...base, healthy: this.state === "running", message: `${spool.events} events waiting for delivery` };
   }
 
@@ -426,22 +461,39 @@ class WriterPipeline implements Pipeline {
     const current = this.currentWeather();
     const at = this.weatherAt === undefined ? {} : { lastSuccessAt: new Date(this.weatherAt).toISOString() };
     if (this.weatherEntity === undefined) {
-      return { name: "weather", healthy: true, message: "no weather entity configured; weather comes with events when they carry it" };
+      return {
+        name: "weather",
+        healthy: true,
+        message: "no weather entity configured; weather comes with events when they carry it",
+      };
     }
     if (current === undefined) {
       return { name: "weather", healthy: false, message: `no current reading from ${this.weatherEntity}`, ...at };
     }
-    return { name: "weather", healthy: true, message: `current reading from ${this.weatherEntity} (°C, hPa)`, ...at, details: { ...current } };
+    return {
+      name: "weather",
+      healthy: true,
+      message: `current reading from ${this.weatherEntity} (°C, hPa)`,
+      ...at,
+      details: { ...current },
+    };
   }
 
   async checkWritable(): Promise<WritableCheck> {
     const health = this.deliverer?.health;
-    if (health?.unauthorized) return { ok: false, message: health.lastError ?? "InfluxDB refused the token" };
-    if (health?.lastSuccessAt && health.consecutiveFailures === 0 && Date.now() - health.lastSuccessAt.getTime() < RECENT_SUCCESS_MS) {
+    const verdict = this.deliverer?.verdict();
+    if (verdict !== undefined && !verdict.healthy)
+      return { ok: false, message: health?.unauthorized && health.lastError ? health.lastError : verdict.message };
+    if (
+      health?.lastSuccessAt &&
+      health.consecutiveFailures === 0 &&
+      Date.now() - health.lastSuccessAt.getTime() < RECENT_SUCCESS_MS
+    ) {
       return { ok: true, message: "InfluxDB accepted a write recently" };
     }
     const outcome = await this.client.probe(this.config.influxdb.buckets.events);
-    if (outcome.kind === "delivered") return { ok: true, message: "InfluxDB is reachable and accepts writes with this token" };
+    if (outcome.kind === "delivered")
+      return { ok: true, message: "InfluxDB is reachable and accepts writes with this token" };
     return { ok: false, message: `${outcome.kind}: ${outcome.message}` };
   }
 
@@ -467,7 +519,12 @@ class WriterPipeline implements Pipeline {
     await this.spool?.close();
     this.state = "stopped";
     const level = result.drained ? "info" : "warn";
-    this.deps.logger[level]({ pendingEvents: result.pendingEvents }, result.drained ? "pipeline stopped; everything delivered" : "pipeline stopped before everything was delivered; the rest stays in the spool");
+    this.deps.logger[level](
+      { pendingEvents: result.pendingEvents },
+      result.drained
+        ? "pipeline stopped; everything delivered"
+        : "pipeline stopped before everything was delivered; the rest stays in the spool",
+    );
     return result;
   }
 
@@ -499,14 +556,18 @@ class WriterPipeline implements Pipeline {
     const fields = figures.map(([key, value]) => `${key}=${formatFloat(value)}`).join(",");
     const line = `${this.statsPrefix}${fields} ${Date.now() * 1000}\n`;
     try {
-      await this.spool.append([{ bucket: this.config.influxdb.buckets.system, lines: line, count: 1 }]);
+      await this.spool.append([{ bucket: this.config.influxdb.buckets.system, lines: line, count: 1 }], {
+        source: "statistics",
+      });
     } catch (error) {
       this.deps.logger.warn({ err: error }, "could not spool the writer's statistics");
     }
   }
 }
 
-async function total(metric: { get(): Promise<{ values: { value: number }[] }> | { values: { value: number }[] } }): Promise<number> {
+async function total(metric: {
+  get(): Promise<{ values: { value: number }[] }> | { values: { value: number }[] };
+}): Promise<number> {
   const { values } = await metric.get();
   return values.reduce((sum, sample) => sum + sample.value, 0);
 }

@@ -10,14 +10,21 @@
  *   details are readings: both are shown only to a request bearing the ingest token.
  * - `/metrics`: the Prometheus registry, plus `writer_component_healthy{component}` read at scrape.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
 import { Gauge } from "prom-client";
+import type { ComponentStatus } from "./componentStatus";
 import type { Logger } from "./logger";
 import type { WriterMetrics } from "./metrics";
-import type { ComponentStatus } from "./componentStatus";
+import type { StorageStatus } from "./monitor";
 import type { Pipeline } from "./pipeline";
-import { bearerTokenMatcher, registerIngest, INGEST_PATH } from "./sources/ingest";
 import type { HomeAssistantSource } from "./sources/homeassistant";
+import { bearerTokenMatcher, INGEST_PATH, registerIngest } from "./sources/ingest";
 
 /** Names of the components `/status` reports (`docs/schema.md`). */
 export const COMPONENTS = ["websocket_client", "ingest", "influxdb", "weather"] as const;
@@ -44,6 +51,8 @@ export interface ServiceStatus {
   timestamp: string;
   /** Each component, healthy or not. */
   components: Record<ComponentName, ServiceComponent>;
+  /** The storage monitor's figures, forecasts and alerts, when it runs; they do not change `status`. */
+  storage?: StorageStatus;
 }
 
 /** What the server reports on and serves. */
@@ -66,6 +75,8 @@ export interface ServerOptions {
   version: string;
   /** When the writer started (ms since the epoch), for the uptime. */
   startedAt: number;
+  /** The storage monitor's report, when it runs. */
+  storage?: () => StorageStatus;
 }
 
 /**
@@ -87,7 +98,9 @@ class RequestLog extends LogController {
 /** Combines the components into the overall verdict. */
 export function overallStatus(components: Record<ComponentName, ServiceComponent>): ServiceStatus["status"] {
   if (!components.influxdb.healthy) return "unhealthy";
-  return Object.values(components).every((component) => !component.enabled || component.healthy) ? "healthy" : "degraded";
+  return Object.values(components).every((component) => !component.enabled || component.healthy)
+    ? "healthy"
+    : "degraded";
 }
 
 /** Builds the status report from the live components. */
@@ -98,9 +111,19 @@ export function serviceStatus(options: ServerOptions): ServiceStatus {
   const components: Record<ComponentName, ServiceComponent> = {
     websocket_client: ha
       ? { ...ha.status(), enabled: true }
-      : { name: "websocket_client", enabled: false, healthy: false, message: "not configured (no homeAssistant section)" },
+      : {
+          name: "websocket_client",
+          enabled: false,
+          healthy: false,
+          message: "not configured (no homeAssistant section)",
+        },
     ingest: ingestEnabled
-      ? { name: "ingest", enabled: true, healthy: accepting, message: accepting ? `accepting events at ${INGEST_PATH}` : "shutting down" }
+      ? {
+          name: "ingest",
+          enabled: true,
+          healthy: accepting,
+          message: accepting ? `accepting events at ${INGEST_PATH}` : "shutting down",
+        }
       : { name: "ingest", enabled: false, healthy: false, message: "not configured (no ingest token)" },
     influxdb: { ...options.pipeline.status(), name: "influxdb", enabled: true },
     weather: { ...options.pipeline.weatherStatus(), name: "weather", enabled: options.weatherConfigured },
@@ -111,6 +134,7 @@ export function serviceStatus(options: ServerOptions): ServiceStatus {
     uptimeSeconds: Math.round((Date.now() - options.startedAt) / 1000),
     timestamp: new Date().toISOString(),
     components,
+    ...(options.storage ? { storage: options.storage() } : {}),
   };
 }
 
@@ -152,7 +176,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return reply.code(check.ok ? 200 : 503).send({ ready: check.ok, message: check.message });
   });
   const fullStatusAllowed = options.ingest.token === undefined ? () => false : bearerTokenMatcher(options.ingest.token);
-  app.get("/status", async (request) => (fullStatusAllowed(request.headers.authorization) ? status() : publicStatus(status())));
+  app.get("/status", async (request) =>
+    fullStatusAllowed(request.headers.authorization) ? status() : publicStatus(status()),
+  );
   app.get("/metrics", async (_request, reply) => {
     reply.header("content-type", options.metrics.registry.contentType);
     return options.metrics.registry.metrics();

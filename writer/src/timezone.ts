@@ -59,17 +59,35 @@ export class ZoneClock {
   }
 
   private computeOffset(utcMs: number): number {
-    let year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    let year = 0,
+      month = 0,
+      day = 0,
+      hour = 0,
+      minute = 0,
+      second = 0;
     for (const part of this.format.formatToParts(utcMs)) {
       const value = Number(part.value);
       switch (part.type) {
-        case "year": year = value; break;
-        case "month": month = value; break;
-        case "day": day = value; break;
-        case "hour": hour = value; break;
-        case "minute": minute = value; break;
-        case "second": second = value; break;
-        default: break;
+        case "year":
+          year = value;
+          break;
+        case "month":
+          month = value;
+          break;
+        case "day":
+          day = value;
+          break;
+        case "hour":
+          hour = value;
+          break;
+        case "minute":
+          minute = value;
+          break;
+        case "second":
+          second = value;
+          break;
+        default:
+          break;
       }
     }
     const wall = Date.UTC(year, month - 1, day, hour, minute, second);

@@ -27,7 +27,10 @@ const PRESSURE_TO_HPA: Readonly<Record<string, number>> = {
 };
 
 /** A weather entity's reading from its state and attributes, converted; `undefined` when it has none. */
-export function weatherReadingOf(state: string, attributes: Readonly<Record<string, unknown>>): { reading?: WeatherReading; unknownUnits: string[] } {
+export function weatherReadingOf(
+  state: string,
+  attributes: Readonly<Record<string, unknown>>,
+): { reading?: WeatherReading; unknownUnits: string[] } {
   if (state === "unavailable" || state === "unknown" || state === "") return { unknownUnits: [] };
   const reading: WeatherReading = { condition: state };
   const unknownUnits: string[] = [];
@@ -69,7 +72,10 @@ function round(value: number): number {
 export class WeatherTimeline {
   private readings: { atUs: number; reading: WeatherReading | undefined }[] = [];
 
-  constructor(private readonly staleUs: number, private readonly keep = 256) {}
+  constructor(
+    private readonly staleUs: number,
+    private readonly keep = 256,
+  ) {}
 
   /** Records the reading (undefined: no weather, e.g. the entity is unavailable) that began at `atUs`. */
   record(atUs: number, reading: WeatherReading | undefined): void {

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { startWriter, type RunningWriter } from "../src/app";
+import { type RunningWriter, startWriter } from "../src/app";
 import type { ServiceStatus } from "../src/server";
 import { FakeHomeAssistant, haState } from "./fake-homeassistant";
 import { eventually } from "./helpers/eventually";
-import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
+import { type FakeInflux, startFakeInflux } from "./helpers/fakeInflux";
 import { memoryLogger, tempDir, testConfig } from "./helpers/setup";
 
 const HA_TOKEN = "ha-token-for-app-test";
@@ -34,7 +34,13 @@ describe("startWriter", () => {
     const memory = memoryLogger();
     logLines = memory.lines;
     const config = testConfig(influx.url, spool.dir, {
-      homeAssistant: { url: ha.url, token: HA_TOKEN, weatherEntity: "weather.home", snapshotOnStart: false, ...homeAssistant },
+      homeAssistant: {
+        url: ha.url,
+        token: HA_TOKEN,
+        weatherEntity: "weather.home",
+        snapshotOnStart: false,
+        ...homeAssistant,
+      },
       ingest: { host: "127.0.0.1", port: 0, token: INGEST_TOKEN },
     });
     writer = await startWriter(config, { logger: memory.logger });
@@ -51,8 +57,14 @@ describe("startWriter", () => {
       expect(status.status).toBe("healthy");
     });
 
-    ha.emit({ entity_id: "light.kitchen", old_state: haState("light.kitchen", "off"), new_state: haState("light.kitchen", "on", { friendly_name: "Kitchen" }) });
-    await eventually(() => expect(influx.acceptedLines(EVENTS_BUCKET).some((line) => line.includes("entity_id=light.kitchen"))).toBe(true));
+    ha.emit({
+      entity_id: "light.kitchen",
+      old_state: haState("light.kitchen", "off"),
+      new_state: haState("light.kitchen", "on", { friendly_name: "Kitchen" }),
+    });
+    await eventually(() =>
+      expect(influx.acceptedLines(EVENTS_BUCKET).some((line) => line.includes("entity_id=light.kitchen"))).toBe(true),
+    );
     const line = influx.acceptedLines(EVENTS_BUCKET).find((l) => l.includes("entity_id=light.kitchen"))!;
     // The weather entity's condition is its own tag; other entities carry the reading as fields only.
     expect(line).not.toContain("weather_condition");
@@ -66,7 +78,7 @@ describe("startWriter", () => {
       headers: { authorization: `Bearer ${INGEST_TOKEN}`, "content-type": "application/json" },
       body: JSON.stringify([
         { entity_id: "sensor.outdoor_temperature", state: "4.5", timestamp: "2026-11-27T08:00:00Z" },
-        { entity_id: "sensor.outdoor_temperature", state: "NaN-ish" , timestamp: "not a time" },
+        { entity_id: "sensor.outdoor_temperature", state: "NaN-ish", timestamp: "not a time" },
       ]),
     });
     expect(response.status).toBe(207);
@@ -76,11 +88,15 @@ describe("startWriter", () => {
     ]);
     expect((await fetch(`${writer.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${writer.url}/readyz`)).status).toBe(200);
-    expect(await (await fetch(`${writer.url}/metrics`)).text()).toMatch(/writer_events_accepted_total\{source="ingest"\} 1/);
+    expect(await (await fetch(`${writer.url}/metrics`)).text()).toMatch(
+      /writer_events_accepted_total\{source="ingest"\} 1/,
+    );
 
     const result = await writer.stop(5_000);
     expect(result).toEqual({ drained: true, pendingEvents: 0 });
-    expect(influx.acceptedLines(EVENTS_BUCKET).filter((l) => l.includes("entity_id=sensor.outdoor_temperature"))).toHaveLength(1);
+    expect(
+      influx.acceptedLines(EVENTS_BUCKET).filter((l) => l.includes("entity_id=sensor.outdoor_temperature")),
+    ).toHaveLength(1);
     await expect(fetch(`${writer.url}/healthz`)).rejects.toThrow();
     expect(logLines.join("\n")).not.toContain(HA_TOKEN);
     expect(logLines.join("\n")).not.toContain(INGEST_TOKEN);
@@ -92,7 +108,9 @@ describe("startWriter", () => {
     const status = writer.status();
     expect(status.status).toBe("degraded");
     expect(status.components.websocket_client).toMatchObject({ enabled: true, healthy: false });
-    expect(status.components.websocket_client.message).toMatch(/rejected the access token: Invalid access token or password; next login attempt at/);
+    expect(status.components.websocket_client.message).toMatch(
+      /rejected the access token: Invalid access token or password; next login attempt at/,
+    );
     const ready = await fetch(`${writer.url}/readyz`);
     expect(ready.status).toBe(503);
     expect((await ready.json()).message).toMatch(/rejected the access token/);

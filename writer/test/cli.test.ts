@@ -1,9 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
-import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { type FakeInflux, startFakeInflux } from "./helpers/fakeInflux";
 import { tempDir } from "./helpers/setup";
 
 const CLI = join(__dirname, "..", "src", "cli.ts");
@@ -12,7 +12,11 @@ const INGEST_TOKEN = "ingest-token-1b77";
 const BUCKET = "home_assistant_events";
 
 /** Runs the CLI from source, the way `node dist/cli.js` runs in the image. */
-function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string): ChildProcess & { output: () => string; exited: Promise<number | null> } {
+function spawnCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  stdin?: string,
+): ChildProcess & { output: () => string; exited: Promise<number | null> } {
   const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", CLI, ...args], {
     cwd: join(__dirname, ".."),
     env: { PATH: process.env.PATH, ...env },
@@ -40,7 +44,10 @@ async function startedUrl(child: ReturnType<typeof spawnCli>): Promise<string> {
   let url = "";
   await vi.waitFor(
     () => {
-      const started = child.output().split("\n").find((line) => line.includes('"writer started"'));
+      const started = child
+        .output()
+        .split("\n")
+        .find((line) => line.includes('"writer started"'));
       expect(started, child.output()).toBeDefined();
       url = JSON.parse(started!).url;
     },
@@ -50,7 +57,12 @@ async function startedUrl(child: ReturnType<typeof spawnCli>): Promise<string> {
 }
 
 function flatEvent(i: number) {
-  return { entity_id: `sensor.meter_${i % 10}`, state: String(i / 10), attributes: { unit_of_measurement: "kWh" }, timestamp: new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString() };
+  return {
+    entity_id: `sensor.meter_${i % 10}`,
+    state: String(i / 10),
+    attributes: { unit_of_measurement: "kWh" },
+    timestamp: new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString(),
+  };
 }
 
 describe("ha-influx-writer CLI", () => {
@@ -78,7 +90,14 @@ describe("ha-influx-writer CLI", () => {
     writeFileSync(
       file,
       JSON.stringify({
-        influxdb: { url: influx.url, org: "home_assistant", token: INFLUX_TOKEN, buckets: { events: BUCKET }, batchSize: 1000, batchTimeoutSeconds: 3600 },
+        influxdb: {
+          url: influx.url,
+          org: "home_assistant",
+          token: INFLUX_TOKEN,
+          buckets: { events: BUCKET },
+          batchSize: 1000,
+          batchTimeoutSeconds: 3600,
+        },
         ingest: { host: "127.0.0.1", port: 0, token: INGEST_TOKEN },
         spool: { dir: join(dir, "spool") },
         ...extra,
@@ -130,7 +149,7 @@ describe("ha-influx-writer CLI", () => {
     const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify(flatEvent(i)));
     lines.splice(100, 0, "{oops");
     lines.splice(200, 0, JSON.stringify({ entity_id: "Not An Entity", state: "on" }));
-    writeFileSync(file, lines.join("\n") + "\n");
+    writeFileSync(file, `${lines.join("\n")}\n`);
 
     child = spawnCli(["replay", file, "--config", writeConfig()]);
     expect(await child.exited).toBe(2);

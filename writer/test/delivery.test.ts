@@ -5,8 +5,8 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { classify, parseRetryAfter } from "../src/influxClient";
 import { offendingLines, retryDelayMs } from "../src/delivery";
+import { classify, parseRetryAfter } from "../src/influxClient";
 import { eventually, stateChanged, stateOf, usePipelineHarness } from "./helpers/setup";
 
 function events(count: number, entity = "sensor.power"): Record<string, unknown>[] {
@@ -29,13 +29,22 @@ describe("delivery against an InfluxDB-like server", () => {
     await run(3);
     await eventually(() => harness.fake.acceptedLines().length === 3);
     const request = harness.fake.requests[0]!;
-    expect(request).toMatchObject({ bucket: "home_assistant_events", org: "home_assistant", precision: "us", contentEncoding: "gzip" });
+    expect(request).toMatchObject({
+      bucket: "home_assistant_events",
+      org: "home_assistant",
+      precision: "us",
+      contentEncoding: "gzip",
+    });
     expect(request.authorization).toBe("Token test-token-123456");
     expect(harness.fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2"]);
   });
 
   it.each([
-    ["429 with Retry-After", { status: 429, body: { code: "too many requests", message: "slow down" }, headers: { "Retry-After": "0" } }, "rate_limited"],
+    [
+      "429 with Retry-After",
+      { status: 429, body: { code: "too many requests", message: "slow down" }, headers: { "Retry-After": "0" } },
+      "rate_limited",
+    ],
     ["500", { status: 500, body: { code: "internal error", message: "boom" } }, "server_error"],
     ["503", { status: 503, body: { code: "unavailable", message: "starting" } }, "unavailable"],
     ["a dropped connection", "drop" as const, "network"],
@@ -51,25 +60,38 @@ describe("delivery against an InfluxDB-like server", () => {
   });
 
   it("splits a batch answered 413 until the parts fit", async () => {
-    harness.fake.answer = (request) => (request.lines.length > 2 ? { status: 413, body: { code: "request too large", message: "too large" } } : undefined);
+    harness.fake.answer = (request) =>
+      request.lines.length > 2 ? { status: 413, body: { code: "request too large", message: "too large" } } : undefined;
     await run(7);
     await eventually(() => harness.fake.acceptedLines().length === 7);
     expect(harness.fake.acceptedLines().map(stateOf).sort()).toEqual(["0", "1", "2", "3", "4", "5", "6"]);
-    expect(harness.fake.requests.filter((request) => request.lines.length <= 2).every((request) => request.lines.length > 0)).toBe(true);
+    expect(
+      harness.fake.requests.filter((request) => request.lines.length <= 2).every((request) => request.lines.length > 0),
+    ).toBe(true);
   });
 
   it("moves lines a 400 names to the dead-letter file with the server's reason and delivers the rest", async () => {
     harness.fake.answer = (request) => {
       const bad = request.lines.findIndex((line) => stateOf(line) === "3");
       if (bad === -1) return undefined;
-      return { status: 400, body: { code: "invalid", message: `unable to parse '${request.lines[bad]}': invalid field format`, line: bad + 1 } };
+      return {
+        status: 400,
+        body: {
+          code: "invalid",
+          message: `unable to parse '${request.lines[bad]}': invalid field format`,
+          line: bad + 1,
+        },
+      };
     };
     await run(6);
     await eventually(() => harness.fake.acceptedLines().length === 5);
     expect(harness.fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2", "4", "5"]);
     const deadLetterPath = join(harness.spoolDir, "dead-letter.ndjson");
     await eventually(() => existsSync(deadLetterPath));
-    const dead = readFileSync(deadLetterPath, "utf8").trim().split("\n").map((line) => JSON.parse(line));
+    const dead = readFileSync(deadLetterPath, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
     expect(dead).toHaveLength(1);
     expect(dead[0]).toMatchObject({ bucket: "home_assistant_events", status: 400 });
     expect(dead[0].reason).toContain("invalid field format");
@@ -80,11 +102,18 @@ describe("delivery against an InfluxDB-like server", () => {
     mkdirSync(join(harness.spoolDir, "dead-letter.ndjson"));
     harness.fake.answer = (request) => {
       const bad = request.lines.findIndex((line) => stateOf(line) === "1");
-      return bad === -1 ? undefined : { status: 400, body: { code: "invalid", message: `unable to parse '${request.lines[bad]}': invalid number` } };
+      return bad === -1
+        ? undefined
+        : {
+            status: 400,
+            body: { code: "invalid", message: `unable to parse '${request.lines[bad]}': invalid number` },
+          };
     };
     const { logLines } = await run(3);
     await eventually(() => harness.fake.acceptedLines().length === 2);
-    const entry = logLines.map((line) => JSON.parse(line)).find((record) => record.msg?.includes("could not write the dead-letter file"));
+    const entry = logLines
+      .map((line) => JSON.parse(line))
+      .find((record) => record.msg?.includes("could not write the dead-letter file"));
     expect(entry.records).toContain('state_value=\\"1\\"');
   });
 
@@ -93,14 +122,25 @@ describe("delivery against an InfluxDB-like server", () => {
     harness.fake.answer = (request) => {
       const dropped = request.lines.filter((line) => ["2", "5"].includes(stateOf(line))).length;
       if (dropped === 0) return undefined;
-      return { status: 422, body: { code: "unprocessable entity", message: `failure writing points to database: partial write: dropped ${dropped} points outside retention policy dropped=${dropped}` } };
+      return {
+        status: 422,
+        body: {
+          code: "unprocessable entity",
+          message: `failure writing points to database: partial write: dropped ${dropped} points outside retention policy dropped=${dropped}`,
+        },
+      };
     };
     await run(8);
     await eventually(() => harness.fake.acceptedLines().length === 6);
     expect(harness.fake.acceptedLines().map(stateOf).sort()).toEqual(["0", "1", "3", "4", "6", "7"]);
     const deadLetterPath = join(harness.spoolDir, "dead-letter.ndjson");
-    await eventually(() => existsSync(deadLetterPath) && readFileSync(deadLetterPath, "utf8").trim().split("\n").length === 2);
-    const dead = readFileSync(deadLetterPath, "utf8").trim().split("\n").map((line) => JSON.parse(line));
+    await eventually(
+      () => existsSync(deadLetterPath) && readFileSync(deadLetterPath, "utf8").trim().split("\n").length === 2,
+    );
+    const dead = readFileSync(deadLetterPath, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
     expect(dead.map((record) => stateOf(record.line)).sort()).toEqual(["2", "5"]);
     expect(dead.every((record) => record.status === 422 && record.reason.includes("retention policy"))).toBe(true);
   });
@@ -129,7 +169,9 @@ describe("delivery against an InfluxDB-like server", () => {
     await eventually(() => harness.fake.acceptedLines().length === 3);
     expect(harness.fake.acceptedLines().map(stateOf)).toEqual(["0", "1", "2"]);
     expect(harness.fake.requests).toHaveLength(2);
-    expect((await metrics.batchesFailed.get()).values).toEqual([expect.objectContaining({ labels: { bucket: "home_assistant_events", reason: "timeout" }, value: 1 })]);
+    expect((await metrics.batchesFailed.get()).values).toEqual([
+      expect.objectContaining({ labels: { bucket: "home_assistant_events", reason: "timeout" }, value: 1 }),
+    ]);
   });
 
   it("stops within its deadline while a write hangs, and keeps the batch for the next start", async () => {
@@ -147,7 +189,10 @@ describe("delivery against an InfluxDB-like server", () => {
     harness.fake.answer = () => ({ status: 503, body: { code: "unavailable", message: "down" } });
     const { pipeline } = await harness.start({ influxdb: { batchSize: 100 } });
     for (let round = 0; round < 50; round++) {
-      await pipeline.submit(Array.from({ length: 200 }, (_, i) => ({ entity_id: "sensor.load", state: String(round * 200 + i) })), "test");
+      await pipeline.submit(
+        Array.from({ length: 200 }, (_, i) => ({ entity_id: "sensor.load", state: String(round * 200 + i) })),
+        "test",
+      );
     }
     const details = pipeline.status().details!;
     expect(details.spoolEvents).toBe(10_000);
@@ -163,7 +208,10 @@ describe("delivery against an InfluxDB-like server", () => {
     harness.fake.answer = (_request, index) => (index === 0 ? "hang" : undefined);
     const { pipeline } = await harness.start({ influxdb: { batchSize: 100 } });
     for (let round = 0; round < 50; round++) {
-      await pipeline.submit(Array.from({ length: 100 }, (_, i) => ({ entity_id: "sensor.window", state: String(round * 100 + i) })), "test");
+      await pipeline.submit(
+        Array.from({ length: 100 }, (_, i) => ({ entity_id: "sensor.window", state: String(round * 100 + i) })),
+        "test",
+      );
     }
     await eventually(() => harness.fake.requests.length >= 16);
     await new Promise((resolve) => setTimeout(resolve, 200));

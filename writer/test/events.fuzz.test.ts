@@ -28,7 +28,13 @@ const isoTime = fc
   );
 const shortText = fc.string({ maxLength: 40 });
 const attributes = fc.record(
-  { friendly_name: shortText, device_class: shortText, unit_of_measurement: shortText, area: shortText, extra: fc.jsonValue() },
+  {
+    friendly_name: shortText,
+    device_class: shortText,
+    unit_of_measurement: shortText,
+    area: shortText,
+    extra: fc.jsonValue(),
+  },
   { requiredKeys: [] },
 );
 const flatEvent = fc.record(
@@ -37,12 +43,21 @@ const flatEvent = fc.record(
     state: fc.oneof(fc.string({ maxLength: 255 }), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean()),
     attributes,
     timestamp: isoTime,
-    weather: fc.record({ temperature: fc.double({ noNaN: true, noDefaultInfinity: true }), condition: shortText }, { requiredKeys: [] }),
+    weather: fc.record(
+      { temperature: fc.double({ noNaN: true, noDefaultInfinity: true }), condition: shortText },
+      { requiredKeys: [] },
+    ),
   },
   { requiredKeys: ["entity_id", "state"] },
 );
 const stateChanged = fc
-  .record({ id: entityId, state: fc.string({ maxLength: 255 }), old: fc.option(fc.string({ maxLength: 255 })), attributes, updated: isoTime })
+  .record({
+    id: entityId,
+    state: fc.string({ maxLength: 255 }),
+    old: fc.option(fc.string({ maxLength: 255 })),
+    attributes,
+    updated: isoTime,
+  })
   .map(({ id, state, old, attributes: attrs, updated }) => ({
     entity_id: id,
     old_state: old === null ? null : { entity_id: id, state: old, last_changed: updated },
@@ -79,10 +94,14 @@ describe("parseEvent on generated input", () => {
 
   it("rejects an event whose tag attribute passes the limit, whatever else it holds", () => {
     fc.assert(
-      fc.property(flatEvent, fc.integer({ min: DEFAULT_EVENT_LIMITS.maxTagValueBytes + 1, max: 5000 }), (raw, length) => {
-        const oversized = { ...raw, attributes: { ...raw.attributes, friendly_name: "x".repeat(length) } };
-        expect(parseEvent(oversized, RECEIVED_US, clock)).toMatchObject({ ok: false, reason: "tag_too_long" });
-      }),
+      fc.property(
+        flatEvent,
+        fc.integer({ min: DEFAULT_EVENT_LIMITS.maxTagValueBytes + 1, max: 5000 }),
+        (raw, length) => {
+          const oversized = { ...raw, attributes: { ...raw.attributes, friendly_name: "x".repeat(length) } };
+          expect(parseEvent(oversized, RECEIVED_US, clock)).toMatchObject({ ok: false, reason: "tag_too_long" });
+        },
+      ),
     );
   });
 });

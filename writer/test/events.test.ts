@@ -43,28 +43,96 @@ const malformed: [string, unknown, RejectReason][] = [
   ["a state longer than 255", { entity_id: "sensor.t", state: "x".repeat(256) }, "invalid_state"],
   ["a numeric state in new_state", { entity_id: "light.kitchen", new_state: newState({ state: 1 }) }, "invalid_state"],
   ["attributes that are a list", { entity_id: "light.kitchen", state: "on", attributes: [] }, "invalid_attributes"],
-  ["attributes that are a string", { entity_id: "light.kitchen", new_state: newState({ attributes: "x" }) }, "invalid_attributes"],
-  ["an unparseable timestamp", { entity_id: "light.kitchen", state: "on", timestamp: "yesterday" }, "invalid_timestamp"],
+  [
+    "attributes that are a string",
+    { entity_id: "light.kitchen", new_state: newState({ attributes: "x" }) },
+    "invalid_attributes",
+  ],
+  [
+    "an unparseable timestamp",
+    { entity_id: "light.kitchen", state: "on", timestamp: "yesterday" },
+    "invalid_timestamp",
+  ],
   ["a numeric timestamp", { entity_id: "light.kitchen", state: "on", timestamp: 1717236000 }, "invalid_timestamp"],
-  ["an impossible date", { entity_id: "light.kitchen", state: "on", timestamp: "2026-02-30T10:00:00Z" }, "invalid_timestamp"],
-  ["a bad last_updated", { entity_id: "light.kitchen", new_state: newState({ last_updated: "noon" }) }, "invalid_timestamp"],
-  ["an old_state that is a string", { entity_id: "light.kitchen", old_state: "off", new_state: newState() }, "invalid_old_state"],
-  ["an old_state without state", { entity_id: "light.kitchen", old_state: {}, new_state: newState() }, "invalid_old_state"],
-  ["an old_state with a bad last_changed", { entity_id: "light.kitchen", old_state: { state: "off", last_changed: "x" }, new_state: newState() }, "invalid_old_state"],
+  [
+    "an impossible date",
+    { entity_id: "light.kitchen", state: "on", timestamp: "2026-02-30T10:00:00Z" },
+    "invalid_timestamp",
+  ],
+  [
+    "a bad last_updated",
+    { entity_id: "light.kitchen", new_state: newState({ last_updated: "noon" }) },
+    "invalid_timestamp",
+  ],
+  [
+    "an old_state that is a string",
+    { entity_id: "light.kitchen", old_state: "off", new_state: newState() },
+    "invalid_old_state",
+  ],
+  [
+    "an old_state without state",
+    { entity_id: "light.kitchen", old_state: {}, new_state: newState() },
+    "invalid_old_state",
+  ],
+  [
+    "an old_state with a bad last_changed",
+    { entity_id: "light.kitchen", old_state: { state: "off", last_changed: "x" }, new_state: newState() },
+    "invalid_old_state",
+  ],
   ["weather that is a string", { entity_id: "sensor.t", state: "1", weather: "sunny" }, "invalid_weather"],
-  ["a weather temperature as text", { entity_id: "sensor.t", state: "1", weather: { temperature: "20" } }, "invalid_weather"],
-  ["a NaN weather humidity", { entity_id: "sensor.t", state: "1", weather: { humidity: Number.NaN } }, "invalid_weather"],
+  [
+    "a weather temperature as text",
+    { entity_id: "sensor.t", state: "1", weather: { temperature: "20" } },
+    "invalid_weather",
+  ],
+  [
+    "a NaN weather humidity",
+    { entity_id: "sensor.t", state: "1", weather: { humidity: Number.NaN } },
+    "invalid_weather",
+  ],
   ["a numeric weather condition", { entity_id: "sensor.t", state: "1", weather: { condition: 3 } }, "invalid_weather"],
   ["a 100 KB entity id", { entity_id: `sensor.${"a".repeat(100_000)}`, state: "1" }, "invalid_entity_id"],
   ["an entity id of 256 characters", { entity_id: `sensor.${"a".repeat(249)}`, state: "1" }, "invalid_entity_id"],
-  ["a 1 MB tag attribute", { entity_id: "sensor.t", state: "1", attributes: { friendly_name: "x".repeat(1_000_000) } }, "tag_too_long"],
-  ["an area over 1 KiB", { entity_id: "light.kitchen", new_state: newState({ attributes: { area: "a".repeat(1025) } }) }, "tag_too_long"],
-  ["an area_id over 1 KiB", { entity_id: "sensor.t", state: "1", attributes: { area_id: "a".repeat(2000) } }, "tag_too_long"],
-  ["a device class of 342 euro signs (1026 bytes)", { entity_id: "sensor.t", state: "1", attributes: { device_class: "\u20ac".repeat(342) } }, "tag_too_long"],
-  ["a platform over 1 KiB", { entity_id: "sensor.t", state: "1", attributes: { platform: "p".repeat(1025) } }, "tag_too_long"],
-  ["a weather condition over 1 KiB", { entity_id: "sensor.t", state: "1", weather: { condition: "c".repeat(1025) } }, "tag_too_long"],
-  ["a unit over 1 KiB", { entity_id: "sensor.t", state: "1", attributes: { unit_of_measurement: "u".repeat(1025) } }, "field_too_long"],
-  ["a 1 MB old state", { entity_id: "light.kitchen", old_state: { state: "x".repeat(1_000_000) }, new_state: newState() }, "invalid_old_state"],
+  [
+    "a 1 MB tag attribute",
+    { entity_id: "sensor.t", state: "1", attributes: { friendly_name: "x".repeat(1_000_000) } },
+    "tag_too_long",
+  ],
+  [
+    "an area over 1 KiB",
+    { entity_id: "light.kitchen", new_state: newState({ attributes: { area: "a".repeat(1025) } }) },
+    "tag_too_long",
+  ],
+  [
+    "an area_id over 1 KiB",
+    { entity_id: "sensor.t", state: "1", attributes: { area_id: "a".repeat(2000) } },
+    "tag_too_long",
+  ],
+  [
+    "a device class of 342 euro signs (1026 bytes)",
+    { entity_id: "sensor.t", state: "1", attributes: { device_class: "\u20ac".repeat(342) } },
+    "tag_too_long",
+  ],
+  [
+    "a platform over 1 KiB",
+    { entity_id: "sensor.t", state: "1", attributes: { platform: "p".repeat(1025) } },
+    "tag_too_long",
+  ],
+  [
+    "a weather condition over 1 KiB",
+    { entity_id: "sensor.t", state: "1", weather: { condition: "c".repeat(1025) } },
+    "tag_too_long",
+  ],
+  [
+    "a unit over 1 KiB",
+    { entity_id: "sensor.t", state: "1", attributes: { unit_of_measurement: "u".repeat(1025) } },
+    "field_too_long",
+  ],
+  [
+    "a 1 MB old state",
+    { entity_id: "light.kitchen", old_state: { state: "x".repeat(1_000_000) }, new_state: newState() },
+    "invalid_old_state",
+  ],
 ];
 
 describe("malformed events", () => {
@@ -84,18 +152,52 @@ describe("malformed events", () => {
 });
 
 const valid: [string, unknown][] = [
-  ["a state_changed data object", { entity_id: "light.kitchen", old_state: { state: "off", last_changed: "2026-06-01T09:00:00+00:00" }, new_state: newState() }],
-  ["a whole state_changed event", { event_type: "state_changed", data: { entity_id: "light.kitchen", old_state: null, new_state: newState() } }],
+  [
+    "a state_changed data object",
+    {
+      entity_id: "light.kitchen",
+      old_state: { state: "off", last_changed: "2026-06-01T09:00:00+00:00" },
+      new_state: newState(),
+    },
+  ],
+  [
+    "a whole state_changed event",
+    { event_type: "state_changed", data: { entity_id: "light.kitchen", old_state: null, new_state: newState() } },
+  ],
   ["state_changed with only new_state's entity id", { new_state: newState() }],
-  ["state_changed with weather added by a source", { entity_id: "light.kitchen", new_state: newState(), weather: { temperature: 21.5, condition: "sunny" } }],
-  ["a flat event", { entity_id: "sensor.temperature", state: "21.5", attributes: { unit_of_measurement: "°C" }, timestamp: "2026-06-01T12:00:00+02:00" }],
+  [
+    "state_changed with weather added by a source",
+    { entity_id: "light.kitchen", new_state: newState(), weather: { temperature: 21.5, condition: "sunny" } },
+  ],
+  [
+    "a flat event",
+    {
+      entity_id: "sensor.temperature",
+      state: "21.5",
+      attributes: { unit_of_measurement: "°C" },
+      timestamp: "2026-06-01T12:00:00+02:00",
+    },
+  ],
   ["a flat event with a numeric state", { entity_id: "sensor.temperature", state: 21.5 }],
   ["a flat event with a boolean state", { entity_id: "binary_sensor.door", state: true }],
-  ["a flat event with null weather readings", { entity_id: "sensor.t", state: "1", weather: { temperature: null, condition: null } }],
+  [
+    "a flat event with null weather readings",
+    { entity_id: "sensor.t", state: "1", weather: { temperature: null, condition: null } },
+  ],
   ["a flat event with a naive timestamp", { entity_id: "sensor.t", state: "1", timestamp: "2026-06-01T12:00:00.5" }],
   ["an entity id of 255 characters", { entity_id: `sensor.${"a".repeat(248)}`, state: "1" }],
-  ["tag attributes of exactly 1 KiB", { entity_id: "sensor.t", state: "1", attributes: { friendly_name: "\u20ac".repeat(341) + "x", area: "a".repeat(1024) } }],
-  ["a long attribute that is not written", { entity_id: "sensor.t", state: "1", attributes: { entity_picture: "p".repeat(100_000) } }],
+  [
+    "tag attributes of exactly 1 KiB",
+    {
+      entity_id: "sensor.t",
+      state: "1",
+      attributes: { friendly_name: `${"\u20ac".repeat(341)}x`, area: "a".repeat(1024) },
+    },
+  ],
+  [
+    "a long attribute that is not written",
+    { entity_id: "sensor.t", state: "1", attributes: { entity_picture: "p".repeat(100_000) } },
+  ],
 ];
 
 describe("size limits", () => {
@@ -110,10 +212,18 @@ describe("size limits", () => {
   });
 
   it("applies the configured limits", () => {
-    const raw = { entity_id: "sensor.t", state: "1", attributes: { friendly_name: "x".repeat(300), unit_of_measurement: "u".repeat(300) } };
+    const raw = {
+      entity_id: "sensor.t",
+      state: "1",
+      attributes: { friendly_name: "x".repeat(300), unit_of_measurement: "u".repeat(300) },
+    };
     expect(parseEvent(raw, RECEIVED_US, clock, { maxTagValueBytes: 4096, maxStringFieldBytes: 4096 }).ok).toBe(true);
-    expect(parseEvent(raw, RECEIVED_US, clock, { maxTagValueBytes: 299, maxStringFieldBytes: 4096 })).toMatchObject({ reason: "tag_too_long" });
-    expect(parseEvent(raw, RECEIVED_US, clock, { maxTagValueBytes: 4096, maxStringFieldBytes: 299 })).toMatchObject({ reason: "field_too_long" });
+    expect(parseEvent(raw, RECEIVED_US, clock, { maxTagValueBytes: 299, maxStringFieldBytes: 4096 })).toMatchObject({
+      reason: "tag_too_long",
+    });
+    expect(parseEvent(raw, RECEIVED_US, clock, { maxTagValueBytes: 4096, maxStringFieldBytes: 299 })).toMatchObject({
+      reason: "field_too_long",
+    });
   });
 });
 
@@ -123,7 +233,11 @@ describe("valid events", () => {
   });
 
   it("reads Home Assistant's state_changed shape", () => {
-    const result = parse({ entity_id: "light.kitchen", old_state: { state: "off", last_changed: "2026-06-01T09:00:00+00:00" }, new_state: newState() });
+    const result = parse({
+      entity_id: "light.kitchen",
+      old_state: { state: "off", last_changed: "2026-06-01T09:00:00+00:00" },
+      new_state: newState(),
+    });
     expect(result).toEqual({
       ok: true,
       event: {
@@ -140,7 +254,11 @@ describe("valid events", () => {
   });
 
   it("reads the flat shape, its weather, and stamps an event without time with its receipt", () => {
-    const result = parse({ entity_id: "sensor.t", state: 20, weather: { temperature: 18, humidity: 60, pressure: 1012, condition: "cloudy" } });
+    const result = parse({
+      entity_id: "sensor.t",
+      state: 20,
+      weather: { temperature: 18, humidity: 60, pressure: 1012, condition: "cloudy" },
+    });
     expect(result).toEqual({
       ok: true,
       event: {
@@ -181,10 +299,25 @@ describe("timestamps", () => {
   });
 
   it.each([
-    "", "2026-06-01", "2026-06-01T10", "2026-6-01T10:00:00Z", "2026-06-01X10:00:00Z", "2026-13-01T10:00:00Z",
-    "2026-02-29T10:00:00Z", "2026-06-31T10:00:00Z", "2026-06-01T24:00:00Z", "2026-06-01T10:60:00Z", "2026-06-01T10:00:60Z",
-    "2026-06-01T10:00:00.Z", "2026-06-01T10:00:00+2", "2026-06-01T10:00:00+02:0", "2026-06-01T10:00:00+24:00",
-    "2026-06-01T10:00:00 Z", "2026-06-01T10:00:00ZZ", "2026-06-01T10:00:00.1234567890Z", "１２３４-06-01T10:00:00Z",
+    "",
+    "2026-06-01",
+    "2026-06-01T10",
+    "2026-6-01T10:00:00Z",
+    "2026-06-01X10:00:00Z",
+    "2026-13-01T10:00:00Z",
+    "2026-02-29T10:00:00Z",
+    "2026-06-31T10:00:00Z",
+    "2026-06-01T24:00:00Z",
+    "2026-06-01T10:60:00Z",
+    "2026-06-01T10:00:60Z",
+    "2026-06-01T10:00:00.Z",
+    "2026-06-01T10:00:00+2",
+    "2026-06-01T10:00:00+02:0",
+    "2026-06-01T10:00:00+24:00",
+    "2026-06-01T10:00:00 Z",
+    "2026-06-01T10:00:00ZZ",
+    "2026-06-01T10:00:00.1234567890Z",
+    "１２３４-06-01T10:00:00Z",
   ])("refuses %j", (text) => {
     expect(parseTimestampUs(text, clock)).toBeNaN();
   });

@@ -4,7 +4,7 @@
  * `history/history_during_period`, `ping`, and dropping connections on demand. The real Home Assistant
  * is exercised by the end-to-end suite (test/e2e/homeassistant.test.ts).
  */
-import { WebSocketServer, type WebSocket } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 
 export interface FakeState {
   entity_id: string;
@@ -42,7 +42,10 @@ export class FakeHomeAssistant {
   private readonly subscribed = new Map<WebSocket, number>();
   private readonly registrySubscribers = new Map<string, Map<WebSocket, number>>();
 
-  private constructor(server: WebSocketServer, readonly token: string) {
+  private constructor(
+    server: WebSocketServer,
+    readonly token: string,
+  ) {
     this.server = server;
     server.on("connection", (socket) => this.onConnection(socket));
   }
@@ -53,7 +56,8 @@ export class FakeHomeAssistant {
       host: "127.0.0.1",
       port: 0,
       path: "/api/websocket",
-      verifyClient: (_info, callback) => (fake?.rejectUpgradeWith ? callback(false, fake.rejectUpgradeWith) : callback(true)),
+      verifyClient: (_info, callback) =>
+        fake?.rejectUpgradeWith ? callback(false, fake.rejectUpgradeWith) : callback(true),
     });
     await new Promise<void>((resolve) => server.once("listening", () => resolve()));
     fake = new FakeHomeAssistant(server, token);
@@ -75,14 +79,29 @@ export class FakeHomeAssistant {
   /** Sends a `state_changed` event to every subscriber. */
   emit(data: { entity_id: string; old_state: FakeState | null; new_state: FakeState | null }): void {
     for (const [socket, id] of this.subscribed) {
-      socket.send(JSON.stringify({ id, type: "event", event: { event_type: "state_changed", data, origin: "LOCAL", time_fired: new Date().toISOString() } }));
+      socket.send(
+        JSON.stringify({
+          id,
+          type: "event",
+          event: { event_type: "state_changed", data, origin: "LOCAL", time_fired: new Date().toISOString() },
+        }),
+      );
     }
   }
 
   /** Sends `<kind>_registry_updated` to its subscribers (after changing `registries`). */
-  emitRegistryUpdate(eventType: "area_registry_updated" | "device_registry_updated" | "entity_registry_updated", data: Record<string, unknown> = { action: "update" }): void {
+  emitRegistryUpdate(
+    eventType: "area_registry_updated" | "device_registry_updated" | "entity_registry_updated",
+    data: Record<string, unknown> = { action: "update" },
+  ): void {
     for (const [socket, id] of this.registrySubscribers.get(eventType) ?? []) {
-      socket.send(JSON.stringify({ id, type: "event", event: { event_type: eventType, data, origin: "LOCAL", time_fired: new Date().toISOString() } }));
+      socket.send(
+        JSON.stringify({
+          id,
+          type: "event",
+          event: { event_type: eventType, data, origin: "LOCAL", time_fired: new Date().toISOString() },
+        }),
+      );
     }
   }
 
@@ -108,8 +127,15 @@ export class FakeHomeAssistant {
       for (const subscribers of this.registrySubscribers.values()) subscribers.delete(socket);
     });
     socket.on("message", (raw) => {
-      const message = JSON.parse(raw.toString()) as { id?: number; type: string; access_token?: string; event_type?: string; [key: string]: unknown };
-      const answer = (result: unknown) => socket.send(JSON.stringify({ id: message.id, type: "result", success: true, result }));
+      const message = JSON.parse(raw.toString()) as {
+        id?: number;
+        type: string;
+        access_token?: string;
+        event_type?: string;
+        [key: string]: unknown;
+      };
+      const answer = (result: unknown) =>
+        socket.send(JSON.stringify({ id: message.id, type: "result", success: true, result }));
       if (!authenticated) {
         if (message.type !== "auth") return socket.close();
         this.presentedTokens.push(message.access_token ?? "");
@@ -170,6 +196,11 @@ export class FakeHomeAssistant {
 }
 
 /** A Home Assistant state object with the timestamps Home Assistant sets. */
-export function haState(entityId: string, state: string, attributes: Record<string, unknown> = {}, at = new Date()): FakeState {
+export function haState(
+  entityId: string,
+  state: string,
+  attributes: Record<string, unknown> = {},
+  at = new Date(),
+): FakeState {
   return { entity_id: entityId, state, attributes, last_changed: at.toISOString(), last_updated: at.toISOString() };
 }

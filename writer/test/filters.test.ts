@@ -1,12 +1,20 @@
 /** Include/exclude filters with Home Assistant's semantics, and routing. */
 import { describe, expect, it } from "vitest";
-import { resolveConfig, type FilterSelector } from "../src/config";
+import { type FilterSelector, resolveConfig } from "../src/config";
 import { EntityFilter, globToRegExp } from "../src/filters";
 import { Router } from "../src/routing";
 
-const selector = (partial: Partial<FilterSelector> = {}): FilterSelector => ({ entities: [], domains: [], entityGlobs: [], ...partial });
+const selector = (partial: Partial<FilterSelector> = {}): FilterSelector => ({
+  entities: [],
+  domains: [],
+  entityGlobs: [],
+  ...partial,
+});
 const passes = (include: Partial<FilterSelector>, exclude: Partial<FilterSelector>, entityId: string) =>
-  new EntityFilter({ include: selector(include), exclude: selector(exclude) }).passes(entityId, entityId.split(".")[0]!);
+  new EntityFilter({ include: selector(include), exclude: selector(exclude) }).passes(
+    entityId,
+    entityId.split(".")[0]!,
+  );
 
 describe("entity filters, as Home Assistant applies them", () => {
   it.each<[string, Partial<FilterSelector>, Partial<FilterSelector>, string, boolean]>([
@@ -20,16 +28,76 @@ describe("entity filters, as Home Assistant applies them", () => {
     ["exclude domain: others pass", {}, { domains: ["automation"] }, "sensor.a", true],
     ["exclude entity", {}, { entities: ["sensor.noisy"] }, "sensor.noisy", false],
     ["exclude glob", {}, { entityGlobs: ["sensor.*_rssi"] }, "sensor.phone_rssi", false],
-    ["include domain + exclude entity: listed entity fails", { domains: ["sensor"] }, { entities: ["sensor.noisy"] }, "sensor.noisy", false],
-    ["include domain + exclude glob: matching entity fails", { domains: ["sensor"] }, { entityGlobs: ["sensor.*_rssi"] }, "sensor.phone_rssi", false],
-    ["include domain + exclude glob: other sensor passes", { domains: ["sensor"] }, { entityGlobs: ["sensor.*_rssi"] }, "sensor.a", true],
-    ["include domain + exclude domain: other domain fails", { domains: ["sensor"] }, { domains: ["light"] }, "switch.a", false],
-    ["include entity wins over exclude glob", { domains: ["sensor"], entities: ["sensor.keep_rssi"] }, { entityGlobs: ["sensor.*_rssi"] }, "sensor.keep_rssi", true],
-    ["include glob wins over exclude domain", { entityGlobs: ["binary_sensor.door_*"] }, { domains: ["binary_sensor"] }, "binary_sensor.door_front", true],
-    ["include entity + exclude domain: listed passes", { entities: ["light.a"] }, { domains: ["light"] }, "light.a", true],
-    ["include entity + exclude domain: others of that domain fail", { entities: ["light.a"] }, { domains: ["light"] }, "light.b", false],
-    ["include entity + exclude domain: other domains pass", { entities: ["light.a"] }, { domains: ["light"] }, "sensor.b", true],
-    ["entities on both sides: only included pass", { entities: ["sensor.a"] }, { entities: ["sensor.b"] }, "sensor.c", false],
+    [
+      "include domain + exclude entity: listed entity fails",
+      { domains: ["sensor"] },
+      { entities: ["sensor.noisy"] },
+      "sensor.noisy",
+      false,
+    ],
+    [
+      "include domain + exclude glob: matching entity fails",
+      { domains: ["sensor"] },
+      { entityGlobs: ["sensor.*_rssi"] },
+      "sensor.phone_rssi",
+      false,
+    ],
+    [
+      "include domain + exclude glob: other sensor passes",
+      { domains: ["sensor"] },
+      { entityGlobs: ["sensor.*_rssi"] },
+      "sensor.a",
+      true,
+    ],
+    [
+      "include domain + exclude domain: other domain fails",
+      { domains: ["sensor"] },
+      { domains: ["light"] },
+      "switch.a",
+      false,
+    ],
+    [
+      "include entity wins over exclude glob",
+      { domains: ["sensor"], entities: ["sensor.keep_rssi"] },
+      { entityGlobs: ["sensor.*_rssi"] },
+      "sensor.keep_rssi",
+      true,
+    ],
+    [
+      "include glob wins over exclude domain",
+      { entityGlobs: ["binary_sensor.door_*"] },
+      { domains: ["binary_sensor"] },
+      "binary_sensor.door_front",
+      true,
+    ],
+    [
+      "include entity + exclude domain: listed passes",
+      { entities: ["light.a"] },
+      { domains: ["light"] },
+      "light.a",
+      true,
+    ],
+    [
+      "include entity + exclude domain: others of that domain fail",
+      { entities: ["light.a"] },
+      { domains: ["light"] },
+      "light.b",
+      false,
+    ],
+    [
+      "include entity + exclude domain: other domains pass",
+      { entities: ["light.a"] },
+      { domains: ["light"] },
+      "sensor.b",
+      true,
+    ],
+    [
+      "entities on both sides: only included pass",
+      { entities: ["sensor.a"] },
+      { entities: ["sensor.b"] },
+      "sensor.c",
+      false,
+    ],
   ])("%s", (_name, include, exclude, entityId, expected) => {
     expect(passes(include, exclude, entityId)).toBe(expected);
   });
@@ -55,7 +123,7 @@ describe("routing", () => {
       homeAssistant: { url: "ws://ha:8123", token: "efgh", weatherEntity: "sensor.outdoor_weather" },
       routing: {
         rules: [
-          { match: { domains: ["sensor"], entityGlobs: [] , entities: [] }, bucket: "sports", mode: "also" },
+          { match: { domains: ["sensor"], entityGlobs: [], entities: [] }, bucket: "sports", mode: "also" },
           { match: { entityGlobs: ["sensor.team_*"] }, bucket: "sports", mode: "instead" },
         ],
       },

@@ -22,7 +22,10 @@ describe("Home Assistant states in the pipeline", () => {
     const t2 = "2026-06-01T10:05:00.200000+00:00";
     await harness.pipeline.submit([stateChanged("sensor.p", "1", t1), stateChanged("sensor.p", "2", t2)], HA);
     // The snapshot after a reconnect, and a backfill that overlaps what was seen live.
-    await harness.pipeline.submit([stateChanged("sensor.p", "1", t1), stateChanged("sensor.p", "2", t2), stateChanged("sensor.p", "2", t2)], HA);
+    await harness.pipeline.submit(
+      [stateChanged("sensor.p", "1", t1), stateChanged("sensor.p", "2", t2), stateChanged("sensor.p", "2", t2)],
+      HA,
+    );
     await harness.pipeline.flush(2000);
     expect(harness.fake.acceptedLines().map(stateOf)).toEqual(["1", "2"]);
   });
@@ -33,10 +36,19 @@ describe("Home Assistant states in the pipeline", () => {
     await harness.pipeline.submit([stateChanged("light.hall", "on", t1)], HA);
     await harness.pipeline.stop(2000);
     const memory = JSON.parse(await readFile(join(harness.spoolDir, "entities.json"), "utf8"));
-    expect(memory.entities["light.hall"]).toEqual([Date.parse(t1) * 1000, Date.parse(t1) * 1000, true, "on", Date.parse(t1) * 1000]);
+    expect(memory.entities["light.hall"]).toEqual([
+      Date.parse(t1) * 1000,
+      Date.parse(t1) * 1000,
+      true,
+      "on",
+      Date.parse(t1) * 1000,
+    ]);
 
     await harness.start();
-    await harness.pipeline.submit([stateChanged("light.hall", "on", t1), stateChanged("light.hall", "off", "2026-06-01T10:01:30.500000+00:00")], HA);
+    await harness.pipeline.submit(
+      [stateChanged("light.hall", "on", t1), stateChanged("light.hall", "off", "2026-06-01T10:01:30.500000+00:00")],
+      HA,
+    );
     await harness.pipeline.flush(2000);
     const lines = harness.fake.acceptedLines();
     expect(lines.map(stateOf)).toEqual(["on", "off"]);
@@ -47,15 +59,24 @@ describe("Home Assistant states in the pipeline", () => {
   it("writes the same series for a state written before and after a weather change (no writer-side tag)", async () => {
     await harness.start({ homeAssistant: { url: "http://127.0.0.1:1", token: "t", weatherEntity: "weather.home" } });
     const at = "2026-06-01T10:00:00.000000+00:00";
-    await harness.pipeline.submit([stateChanged("weather.home", "sunny", "2026-06-01T09:00:00.000000+00:00", { attributes: { temperature: 20 } })], HA);
+    await harness.pipeline.submit(
+      [stateChanged("weather.home", "sunny", "2026-06-01T09:00:00.000000+00:00", { attributes: { temperature: 20 } })],
+      HA,
+    );
     await harness.pipeline.submit([stateChanged("sensor.x", "5", at)], "ingest");
-    await harness.pipeline.submit([stateChanged("weather.home", "rainy", "2026-06-01T11:00:00.000000+00:00", { attributes: { temperature: 12 } })], HA);
+    await harness.pipeline.submit(
+      [stateChanged("weather.home", "rainy", "2026-06-01T11:00:00.000000+00:00", { attributes: { temperature: 12 } })],
+      HA,
+    );
     await harness.pipeline.flush(2000);
     // A replay into a writer that remembers nothing (its memory file lost) writes the state again.
     await harness.pipeline.stop(2000);
     await rm(join(harness.spoolDir, "entities.json"));
     await harness.start({ homeAssistant: { url: "http://127.0.0.1:1", token: "t", weatherEntity: "weather.home" } });
-    await harness.pipeline.submit([stateChanged("weather.home", "rainy", "2026-06-01T11:00:00.000000+00:00", { attributes: { temperature: 12 } })], HA);
+    await harness.pipeline.submit(
+      [stateChanged("weather.home", "rainy", "2026-06-01T11:00:00.000000+00:00", { attributes: { temperature: 12 } })],
+      HA,
+    );
     await harness.pipeline.submit([stateChanged("sensor.x", "5", at)], "ingest");
     await harness.pipeline.flush(2000);
     const sensor = harness.fake.acceptedLines().filter((line) => line.includes("entity_id=sensor.x"));
@@ -68,12 +89,20 @@ describe("Home Assistant states in the pipeline", () => {
   });
 
   it("gives weather entities their own condition and values, converted to °C and hPa", async () => {
-    const { logLines } = await harness.start({ homeAssistant: { url: "http://127.0.0.1:1", token: "t", weatherEntity: "weather.home" } });
+    const { logLines } = await harness.start({
+      homeAssistant: { url: "http://127.0.0.1:1", token: "t", weatherEntity: "weather.home" },
+    });
     await harness.pipeline.submit(
       [
-        stateChanged("weather.home", "sunny", "2026-06-01T10:00:00.000000+00:00", { attributes: { temperature: 20, pressure: 1013, humidity: 40, temperature_unit: "°C", pressure_unit: "hPa" } }),
-        stateChanged("weather.other", "snowy", "2026-06-01T10:00:01.000000+00:00", { attributes: { temperature: 23, pressure: 29.92, humidity: 80, temperature_unit: "°F", pressure_unit: "inHg" } }),
-        stateChanged("weather.odd", "fog", "2026-06-01T10:00:02.000000+00:00", { attributes: { temperature: 5, pressure: 3, temperature_unit: "°Rø", pressure_unit: "atm" } }),
+        stateChanged("weather.home", "sunny", "2026-06-01T10:00:00.000000+00:00", {
+          attributes: { temperature: 20, pressure: 1013, humidity: 40, temperature_unit: "°C", pressure_unit: "hPa" },
+        }),
+        stateChanged("weather.other", "snowy", "2026-06-01T10:00:01.000000+00:00", {
+          attributes: { temperature: 23, pressure: 29.92, humidity: 80, temperature_unit: "°F", pressure_unit: "inHg" },
+        }),
+        stateChanged("weather.odd", "fog", "2026-06-01T10:00:02.000000+00:00", {
+          attributes: { temperature: 5, pressure: 3, temperature_unit: "°Rø", pressure_unit: "atm" },
+        }),
       ],
       HA,
     );
@@ -82,7 +111,11 @@ describe("Home Assistant states in the pipeline", () => {
     expect(home).toContain("weather_condition=sunny");
     expect([field(home!, "weather_temp"), field(home!, "weather_pressure")]).toEqual(["20", "1013"]);
     expect(other).toContain("weather_condition=snowy");
-    expect([field(other!, "weather_temp"), field(other!, "weather_pressure"), field(other!, "weather_humidity")]).toEqual(["-5", "1013.21", "80"]);
+    expect([
+      field(other!, "weather_temp"),
+      field(other!, "weather_pressure"),
+      field(other!, "weather_humidity"),
+    ]).toEqual(["-5", "1013.21", "80"]);
     // Unknown units: the values are left out rather than written in an unknown unit, and said once.
     expect(odd).toContain("weather_condition=fog");
     expect([field(odd!, "weather_temp"), field(odd!, "weather_pressure")]).toEqual([undefined, undefined]);

@@ -3,11 +3,14 @@ import { parseTimestampUs } from "../src/events";
 import { historyEvents, isoFromMicros, secondsToMicros } from "../src/sources/haHistory";
 import { Registries } from "../src/sources/haRegistries";
 import { ZoneClock } from "../src/timezone";
-import { weatherReadingOf, WeatherTimeline } from "../src/weather";
+import { WeatherTimeline, weatherReadingOf } from "../src/weather";
 
 describe("registry enrichment", () => {
   const registries = new Registries();
-  registries.replace("areas", [{ area_id: "k", name: "Kitchen" }, { area_id: "h", name: "Hall" }]);
+  registries.replace("areas", [
+    { area_id: "k", name: "Kitchen" },
+    { area_id: "h", name: "Hall" },
+  ]);
   registries.replace("devices", [
     { id: "d1", area_id: "k", name: "Hue bulb", name_by_user: null },
     { id: "d2", area_id: null, name: "Plug", name_by_user: "Coffee machine" },
@@ -23,7 +26,11 @@ describe("registry enrichment", () => {
 
   it.each([
     ["the device's area and name", "light.a", { area: "Kitchen", device_name: "Hue bulb", integration: "hue" }],
-    ["the entity's own area over its device's", "light.b", { area: "Hall", device_name: "Hue bulb", integration: "hue" }],
+    [
+      "the entity's own area over its device's",
+      "light.b",
+      { area: "Hall", device_name: "Hue bulb", integration: "hue" },
+    ],
     ["name_by_user over name; no area", "switch.c", { device_name: "Coffee machine", integration: "tplink" }],
     ["no device: no device name", "sensor.d", { area: "Kitchen", integration: "template" }],
     ["an unknown area and empty names: nothing", "sensor.e", { integration: "mqtt" }],
@@ -56,10 +63,15 @@ describe("history backfill", () => {
 
   it("turns the compressed answer into state_changed data in time order, weather first on ties", () => {
     const events = historyEvents({
-      "sensor.a": [{ s: "1", a: { unit_of_measurement: "W" }, lu: 100.5 }, { s: "2", lu: 102, lc: 101 }],
+      "sensor.a": [
+        { s: "1", a: { unit_of_measurement: "W" }, lu: 100.5 },
+        { s: "2", lu: 102, lc: 101 },
+      ],
       "weather.home": [{ s: "sunny", lu: 102 }],
     });
-    expect(events.map((e) => [e.entity_id, e.new_state.state, e.new_state.last_updated, e.new_state.last_changed])).toEqual([
+    expect(
+      events.map((e) => [e.entity_id, e.new_state.state, e.new_state.last_updated, e.new_state.last_changed]),
+    ).toEqual([
       ["sensor.a", "1", "1970-01-01T00:01:40.500000+00:00", "1970-01-01T00:01:40.500000+00:00"],
       ["weather.home", "sunny", "1970-01-01T00:01:42.000000+00:00", "1970-01-01T00:01:42.000000+00:00"],
       ["sensor.a", "2", "1970-01-01T00:01:42.000000+00:00", "1970-01-01T00:01:41.000000+00:00"],
@@ -71,9 +83,21 @@ describe("history backfill", () => {
 
 describe("weather readings", () => {
   it.each([
-    ["°C and hPa as they are", { temperature: 21.5, pressure: 1013, temperature_unit: "°C", pressure_unit: "hPa" }, { temperature: 21.5, pressure: 1013 }],
-    ["°F and inHg converted", { temperature: 50, pressure: 30, temperature_unit: "°F", pressure_unit: "inHg" }, { temperature: 10, pressure: 1015.92 }],
-    ["K and kPa converted", { temperature: 273.15, pressure: 101.3, temperature_unit: "K", pressure_unit: "kPa" }, { temperature: 0, pressure: 1013 }],
+    [
+      "°C and hPa as they are",
+      { temperature: 21.5, pressure: 1013, temperature_unit: "°C", pressure_unit: "hPa" },
+      { temperature: 21.5, pressure: 1013 },
+    ],
+    [
+      "°F and inHg converted",
+      { temperature: 50, pressure: 30, temperature_unit: "°F", pressure_unit: "inHg" },
+      { temperature: 10, pressure: 1015.92 },
+    ],
+    [
+      "K and kPa converted",
+      { temperature: 273.15, pressure: 101.3, temperature_unit: "K", pressure_unit: "kPa" },
+      { temperature: 0, pressure: 1013 },
+    ],
     ["mmHg and psi", { pressure: 760, pressure_unit: "mmHg" }, { pressure: 1013.25 }],
     ["no unit attributes: metric", { temperature: 3, pressure: 990 }, { temperature: 3, pressure: 990 }],
   ])("%s", (_name, attributes, expected) => {
@@ -81,7 +105,13 @@ describe("weather readings", () => {
   });
 
   it("leaves out values in units it does not know, and says which", () => {
-    const { reading, unknownUnits } = weatherReadingOf("fog", { temperature: 1, pressure: 1, temperature_unit: "°Ra", pressure_unit: "atm", humidity: 90 });
+    const { reading, unknownUnits } = weatherReadingOf("fog", {
+      temperature: 1,
+      pressure: 1,
+      temperature_unit: "°Ra",
+      pressure_unit: "atm",
+      humidity: 90,
+    });
     expect(reading).toEqual({ condition: "fog", humidity: 90 });
     expect(unknownUnits).toEqual(['temperature_unit "°Ra"', 'pressure_unit "atm"']);
   });

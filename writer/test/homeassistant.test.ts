@@ -78,13 +78,17 @@ describe("Home Assistant WebSocket source", () => {
     const first = source.status();
     expect(first.healthy).toBe(false);
     expect(first.details?.authRejected).toBe(true);
-    expect(first.message).toMatch(/rejected the access token: Invalid access token or password; next login attempt at .* \(at most one failed login per 0 s\)/);
+    expect(first.message).toMatch(
+      /rejected the access token: Invalid access token or password; next login attempt at .* \(at most one failed login per 0 s\)/,
+    );
     expect(source.authProblem()).toBe(first.message);
     await eventually(() => expect(source.status().details?.state).toBe("unauthorized"));
     expect(ha.presentedTokens).toHaveLength(2);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(ha.presentedTokens).toHaveLength(2);
-    expect(source.status().message).toMatch(/rejected 2 times and is not tried again .*restart the writer with a valid token/);
+    expect(source.status().message).toMatch(
+      /rejected 2 times and is not tried again .*restart the writer with a valid token/,
+    );
     expect(ha.subscriptions).toBe(0);
     const errors = lines.filter((line) => line.includes('"level":50'));
     expect(errors).toHaveLength(2);
@@ -144,7 +148,10 @@ describe("Home Assistant WebSocket source", () => {
   });
 
   it("submits a snapshot of current states after connecting", async () => {
-    ha.states = [haState("sensor.temperature", "21.5", { unit_of_measurement: "°C" }), haState("lock.front_door", "locked")];
+    ha.states = [
+      haState("sensor.temperature", "21.5", { unit_of_measurement: "°C" }),
+      haState("lock.front_door", "locked"),
+    ];
     const sink = recordingSink();
     connect(sink, { snapshot: true });
     await eventually(() => expect(sink.events).toHaveLength(2));
@@ -156,7 +163,10 @@ describe("Home Assistant WebSocket source", () => {
   });
 
   it("submits the weather entity's current state on connect, without a full snapshot", async () => {
-    ha.states = [haState("sensor.power", "3"), haState("weather.home", "cloudy", { temperature: 11.5, humidity: 80, pressure: 1009 })];
+    ha.states = [
+      haState("sensor.power", "3"),
+      haState("weather.home", "cloudy", { temperature: 11.5, humidity: 80, pressure: 1009 }),
+    ];
     const sink = recordingSink();
     connect(sink, { weatherEntity: "weather.home" });
     await eventually(() => expect(sink.events).toHaveLength(1));
@@ -165,7 +175,10 @@ describe("Home Assistant WebSocket source", () => {
 
   it("adds area, device name and integration from the registries and follows their updates", async () => {
     ha.registries = {
-      areas: [{ area_id: "kitchen", name: "Kitchen" }, { area_id: "hall", name: "Hall" }],
+      areas: [
+        { area_id: "kitchen", name: "Kitchen" },
+        { area_id: "hall", name: "Hall" },
+      ],
       devices: [{ id: "d1", area_id: "kitchen", name: "Ceiling light", name_by_user: null }],
       entities: [
         { entity_id: "light.ceiling", device_id: "d1", area_id: null, platform: "hue" },
@@ -175,7 +188,11 @@ describe("Home Assistant WebSocket source", () => {
     const sink = recordingSink();
     const { source } = connect(sink);
     await eventually(() => expect(source.status().details?.state).toBe("subscribed"));
-    ha.emit({ entity_id: "light.ceiling", old_state: null, new_state: haState("light.ceiling", "on", { friendly_name: "Ceiling", area: "stray" }) });
+    ha.emit({
+      entity_id: "light.ceiling",
+      old_state: null,
+      new_state: haState("light.ceiling", "on", { friendly_name: "Ceiling", area: "stray" }),
+    });
     ha.emit({ entity_id: "sensor.outside", old_state: null, new_state: haState("sensor.outside", "3") });
     ha.emit({ entity_id: "sensor.unregistered", old_state: null, new_state: haState("sensor.unregistered", "1") });
     await eventually(() => expect(sink.events).toHaveLength(3));
@@ -205,16 +222,29 @@ describe("Home Assistant WebSocket source", () => {
     ha.dropAll();
     const now = Date.now() / 1000;
     ha.history = {
-      "sensor.power": [{ s: "2", lu: now - 0.5 }, { s: "3", a: { unit_of_measurement: "W" }, lu: now + 0.000001 }],
+      "sensor.power": [
+        { s: "2", lu: now - 0.5 },
+        { s: "3", a: { unit_of_measurement: "W" }, lu: now + 0.000001 },
+      ],
       "weather.home": [{ s: "rainy", lu: now - 0.5 }],
     };
     ha.states = [haState("sensor.power", "3", {}, new Date()), haState("weather.home", "rainy")];
     await eventually(() => expect(ha.subscriptions).toBe(2));
     await eventually(() => expect(sink.events.length).toBeGreaterThanOrEqual(6));
     expect(ha.historyRequests).toHaveLength(1);
-    expect(ha.historyRequests[0]).toMatchObject({ entity_ids: ["sensor.power", "weather.home"], significant_changes_only: false, include_start_time_state: false });
+    expect(ha.historyRequests[0]).toMatchObject({
+      entity_ids: ["sensor.power", "weather.home"],
+      significant_changes_only: false,
+      include_start_time_state: false,
+    });
     const order = sink.events.slice(1).map((e) => `${e.entity_id}=${e.new_state.state}`);
-    expect(order).toEqual(["weather.home=rainy", "sensor.power=2", "sensor.power=3", "weather.home=rainy", "sensor.power=3"]);
+    expect(order).toEqual([
+      "weather.home=rainy",
+      "sensor.power=2",
+      "sensor.power=3",
+      "weather.home=rainy",
+      "sensor.power=3",
+    ]);
     expect(sink.events[3].new_state.last_updated).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$/);
     expect(source.status().details?.backfilledEvents).toBe(3);
   });
@@ -222,7 +252,11 @@ describe("Home Assistant WebSocket source", () => {
   it("keeps registries and the time it last heard from Home Assistant in its state file, for the next start", async () => {
     const dir = await mkdtemp(join(tmpdir(), "ha-state-"));
     const stateFile = join(dir, "homeassistant.json");
-    ha.registries = { areas: [{ area_id: "a", name: "Attic" }], devices: [], entities: [{ entity_id: "sensor.t", area_id: "a", platform: "mqtt" }] };
+    ha.registries = {
+      areas: [{ area_id: "a", name: "Attic" }],
+      devices: [],
+      entities: [{ entity_id: "sensor.t", area_id: "a", platform: "mqtt" }],
+    };
     ha.states = [haState("sensor.t", "1")];
     const first = connect(recordingSink(), { stateFile }).source;
     await eventually(() => expect(first.status().details?.state).toBe("subscribed"));

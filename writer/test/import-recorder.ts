@@ -24,11 +24,18 @@ export interface RecordedState {
 }
 
 /** Creates `path` with the schema and the states (in the given order, which is the insertion order). */
-export function createRecorder(path: string, states: readonly RecordedState[], options: { schemaVersion?: number; dropTable?: string } = {}): void {
+export function createRecorder(
+  path: string,
+  states: readonly RecordedState[],
+  options: { schemaVersion?: number; dropTable?: string } = {},
+): void {
   const db = new DatabaseSync(path);
   db.exec("PRAGMA journal_mode = WAL");
   db.exec(SCHEMA_42);
-  db.prepare("INSERT INTO schema_changes (schema_version, changed) VALUES (?, ?)").run(options.schemaVersion ?? 42, "2024-03-10 12:00:00");
+  db.prepare("INSERT INTO schema_changes (schema_version, changed) VALUES (?, ?)").run(
+    options.schemaVersion ?? 42,
+    "2024-03-10 12:00:00",
+  );
   const meta = new Map<string, number>();
   const attrs = new Map<string, number>();
   const last = new Map<string, number>();
@@ -51,7 +58,10 @@ export function createRecorder(path: string, states: readonly RecordedState[], o
     }
     const updated = Date.parse(state.updated) / 1000 + fraction(state.updated);
     const changed = state.changed === undefined ? null : Date.parse(state.changed) / 1000 + fraction(state.changed);
-    const id = Number(insertState.run(state.state, updated, changed, last.get(state.entityId) ?? null, attributesId, metadataId).lastInsertRowid);
+    const id = Number(
+      insertState.run(state.state, updated, changed, last.get(state.entityId) ?? null, attributesId, metadataId)
+        .lastInsertRowid,
+    );
     last.set(state.entityId, id);
   }
   if (options.dropTable) db.exec(`PRAGMA foreign_keys = OFF; DROP TABLE ${options.dropTable}`);
@@ -74,7 +84,8 @@ export function writeRegistries(
 ): void {
   const storage = join(configDir, ".storage");
   mkdirSync(storage, { recursive: true });
-  const store = (key: string, data: object) => writeFileSync(join(storage, key), JSON.stringify({ version: 1, minor_version: 1, key, data }));
+  const store = (key: string, data: object) =>
+    writeFileSync(join(storage, key), JSON.stringify({ version: 1, minor_version: 1, key, data }));
   store("core.area_registry", { areas: lists.areas });
   store("core.device_registry", { devices: lists.devices, deleted_devices: [] });
   store("core.entity_registry", { entities: lists.entities, deleted_entities: [] });

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "../src/cli";
 import { rollupLines, type StatisticSeries, type StatisticsRow } from "../src/import/statistics";
 import { ZoneClock } from "../src/timezone";
-import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
+import { type FakeInflux, startFakeInflux } from "./helpers/fakeInflux";
 import { tempDir } from "./helpers/setup";
 import { createRecorder, writeRegistries } from "./import-recorder";
 
@@ -34,15 +34,26 @@ const meter: StatisticSeries = {
   hasSum: true,
   tags: { entity_id: "sensor.energy", domain: "sensor", device_class: "energy" },
 };
-const row = (n: number, values: Partial<StatisticsRow>): StatisticsRow => ({ startTs: hour(n), mean: null, min: null, max: null, sum: null, ...values });
+const row = (n: number, values: Partial<StatisticsRow>): StatisticsRow => ({
+  startTs: hour(n),
+  mean: null,
+  min: null,
+  max: null,
+  sum: null,
+  ...values,
+});
 
 describe("statistics as rollup points", () => {
   it("writes hourly mean/min/max and a daily point from a whole local day of hours", () => {
     const rows = Array.from({ length: 24 }, (_, n) => row(n, { mean: 20 + n, min: 19 + n, max: 21 + n }));
     const { hourly, daily } = rollupLines(temperature, rows, berlin);
     expect(hourly).toHaveLength(24);
-    expect(hourly[0]).toBe(`home_assistant_hourly,area=Living\\ Room,device_class=temperature,domain=sensor,entity_id=sensor.temp mean=20,min=19,max=21 ${hour(0)}`);
-    expect(daily).toEqual([`home_assistant_daily,area=Living\\ Room,device_class=temperature,domain=sensor,entity_id=sensor.temp mean=31.5,min=19,max=44 ${DAY_START}`]);
+    expect(hourly[0]).toBe(
+      `home_assistant_hourly,area=Living\\ Room,device_class=temperature,domain=sensor,entity_id=sensor.temp mean=20,min=19,max=21,coverage_seconds=3600 ${hour(0)}`,
+    );
+    expect(daily).toEqual([
+      `home_assistant_daily,area=Living\\ Room,device_class=temperature,domain=sensor,entity_id=sensor.temp mean=31.5,min=19,max=44,coverage_seconds=86400 ${DAY_START}`,
+    ]);
   });
 
   it("leaves the hours and days the raw states cover to the rollup tasks", () => {
@@ -61,8 +72,16 @@ describe("statistics as rollup points", () => {
     // Hour 6 follows a gap: its increase is not counted (there is no reading for the hour before).
     rows.push(row(6, { sum: 9000 }), row(7, { sum: 9250 }));
     const { hourly, daily } = rollupLines(meter, rows, berlin);
-    expect(hourly).toEqual([]);
-    expect(daily).toEqual([`home_assistant_daily,device_class=energy,domain=sensor,entity_id=sensor.energy energy_kwh=1.75 ${DAY_START}`]);
+    const prefix = "home_assistant_hourly,device_class=energy,domain=sensor,entity_id=sensor.energy";
+    expect(hourly).toEqual([
+      `${prefix} energy_kwh=0.5 ${hour(1)}`,
+      `${prefix} energy_kwh=1 ${hour(2)}`,
+      `${prefix} energy_kwh=0 ${hour(3)}`,
+      `${prefix} energy_kwh=0.25 ${hour(7)}`,
+    ]);
+    expect(daily).toEqual([
+      `home_assistant_daily,device_class=energy,domain=sensor,entity_id=sensor.energy energy_kwh=1.75 ${DAY_START}`,
+    ]);
   });
 
   it("writes no energy for a meter that is not an energy sensor or whose unit is not one of energy", () => {
@@ -88,15 +107,43 @@ describe("import --statistics", () => {
   it("writes the statistics of hours before the first raw state into the rollup buckets", async () => {
     const dbPath = join(dir.dir, "home-assistant_v2.db");
     const firstRaw = new Date((hour(30) + 60) * 1000).toISOString();
-    createRecorder(dbPath, [{ entityId: "sensor.temp", state: "21", updated: firstRaw, attributes: { device_class: "temperature", unit_of_measurement: "°C" } }]);
+    createRecorder(dbPath, [
+      {
+        entityId: "sensor.temp",
+        state: "21",
+        updated: firstRaw,
+        attributes: { device_class: "temperature", unit_of_measurement: "°C" },
+      },
+    ]);
     const db = new DatabaseSync(dbPath);
-    db.prepare("INSERT INTO statistics_meta (statistic_id, source, unit_of_measurement, has_mean, has_sum, name) VALUES (?, 'recorder', '°C', 1, 0, NULL)").run("sensor.temp");
-    db.prepare("INSERT INTO statistics_meta (statistic_id, source, unit_of_measurement, has_mean, has_sum, name) VALUES (?, 'external', 'kWh', 0, 1, NULL)").run("external:thing");
-    for (let n = 0; n < 40; n++) db.prepare("INSERT INTO statistics (metadata_id, start_ts, mean, min, max, created_ts) VALUES (1, ?, ?, ?, ?, 0)").run(hour(n), 20, 19.5, 20.5);
+    db.prepare(
+      "INSERT INTO statistics_meta (statistic_id, source, unit_of_measurement, has_mean, has_sum, name) VALUES (?, 'recorder', '°C', 1, 0, NULL)",
+    ).run("sensor.temp");
+    db.prepare(
+      "INSERT INTO statistics_meta (statistic_id, source, unit_of_measurement, has_mean, has_sum, name) VALUES (?, 'external', 'kWh', 0, 1, NULL)",
+    ).run("external:thing");
+    for (let n = 0; n < 40; n++)
+      db.prepare(
+        "INSERT INTO statistics (metadata_id, start_ts, mean, min, max, created_ts) VALUES (1, ?, ?, ?, ?, 0)",
+      ).run(hour(n), 20, 19.5, 20.5);
     db.close();
-    writeRegistries(dir.dir, { areas: [{ id: "lr", name: "Living Room" }], devices: [], entities: [{ entity_id: "sensor.temp", area_id: "lr", device_id: null, platform: "template" }] }, "Europe/Berlin");
+    writeRegistries(
+      dir.dir,
+      {
+        areas: [{ id: "lr", name: "Living Room" }],
+        devices: [],
+        entities: [{ entity_id: "sensor.temp", area_id: "lr", device_id: null, platform: "template" }],
+      },
+      "Europe/Berlin",
+    );
     const configFile = join(dir.dir, "writer.json");
-    writeFileSync(configFile, JSON.stringify({ influxdb: { url: fake.url, org: "home_assistant", token: "test-token-123456", batchTimeoutSeconds: 0.05 }, spool: { dir: join(dir.dir, "spool") } }));
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        influxdb: { url: fake.url, org: "home_assistant", token: "test-token-123456", batchTimeoutSeconds: 0.05 },
+        spool: { dir: join(dir.dir, "spool") },
+      }),
+    );
     const out: string[] = [];
     vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
       out.push(String(chunk));
@@ -109,8 +156,12 @@ describe("import --statistics", () => {
     expect(JSON.parse(out.join("")).statistics).toEqual({ series: 1, hourlyPoints: 30, dailyPoints: 1 });
     const hourly = fake.acceptedLines("home_assistant_hourly");
     expect(hourly).toHaveLength(30);
-    expect(hourly[0]).toBe(`home_assistant_hourly,area=Living\\ Room,device_class=temperature,domain=sensor,entity_id=sensor.temp mean=20,min=19.5,max=20.5 ${hour(0)}`);
-    expect(fake.acceptedLines("home_assistant_daily")).toEqual([`home_assistant_daily,area=Living\\ Room,device_class=temperature,domain=sensor,entity_id=sensor.temp mean=20,min=19.5,max=20.5 ${DAY_START}`]);
+    expect(hourly[0]).toBe(
+      `home_assistant_hourly,area=Living\\ Room,device_class=temperature,domain=sensor,entity_id=sensor.temp mean=20,min=19.5,max=20.5,coverage_seconds=3600 ${hour(0)}`,
+    );
+    expect(fake.acceptedLines("home_assistant_daily")).toEqual([
+      `home_assistant_daily,area=Living\\ Room,device_class=temperature,domain=sensor,entity_id=sensor.temp mean=20,min=19.5,max=20.5,coverage_seconds=86400 ${DAY_START}`,
+    ]);
     expect(fake.requests.find((request) => request.bucket === "home_assistant_hourly")?.precision).toBe("s");
   });
 });

@@ -6,15 +6,15 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "../src/cli";
-import { importStates, IMPORT_SOURCE, type ImportSummary } from "../src/import/importer";
+import { IMPORT_SOURCE, type ImportSummary, importStates } from "../src/import/importer";
 import { progressText } from "../src/import/progress";
 import { RecorderDatabase, RecorderError } from "../src/import/recorder";
 import { readStorage } from "../src/import/storage";
 import { HOME_ASSISTANT_SOURCE } from "../src/sources/homeassistant";
 import type { EventSink } from "../src/sources/sink";
-import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
+import { type FakeInflux, startFakeInflux } from "./helpers/fakeInflux";
 import { eventually, startTestPipeline, tempDir, testConfig } from "./helpers/setup";
-import { createRecorder, writeRegistries, type RecordedState } from "./import-recorder";
+import { createRecorder, type RecordedState, writeRegistries } from "./import-recorder";
 
 const REGISTRIES = {
   // As Home Assistant stores them: an area's id is `id` in the store file (`area_id` over the WebSocket API).
@@ -27,26 +27,77 @@ const REGISTRIES = {
 };
 
 const STATES: RecordedState[] = [
-  { entityId: "sensor.power", state: "unknown", updated: "2024-03-10T11:59:59.000001+00:00", attributes: { unit_of_measurement: "W", device_class: "power", friendly_name: "Power" } },
-  { entityId: "light.kitchen", state: "off", updated: "2024-03-10T12:00:00.100000+00:00", attributes: { friendly_name: "Kitchen" } },
-  { entityId: "sensor.power", state: "120.5", updated: "2024-03-10T12:00:01.250001+00:00", attributes: { unit_of_measurement: "W", device_class: "power", friendly_name: "Power" } },
-  { entityId: "light.kitchen", state: "on", updated: "2024-03-10T12:00:02.000000+00:00", attributes: { friendly_name: "Kitchen", brightness: 200 } },
+  {
+    entityId: "sensor.power",
+    state: "unknown",
+    updated: "2024-03-10T11:59:59.000001+00:00",
+    attributes: { unit_of_measurement: "W", device_class: "power", friendly_name: "Power" },
+  },
+  {
+    entityId: "light.kitchen",
+    state: "off",
+    updated: "2024-03-10T12:00:00.100000+00:00",
+    attributes: { friendly_name: "Kitchen" },
+  },
+  {
+    entityId: "sensor.power",
+    state: "120.5",
+    updated: "2024-03-10T12:00:01.250001+00:00",
+    attributes: { unit_of_measurement: "W", device_class: "power", friendly_name: "Power" },
+  },
+  {
+    entityId: "light.kitchen",
+    state: "on",
+    updated: "2024-03-10T12:00:02.000000+00:00",
+    attributes: { friendly_name: "Kitchen", brightness: 200 },
+  },
   // An attribute change only: last_changed stays at the previous change.
-  { entityId: "light.kitchen", state: "on", updated: "2024-03-10T12:00:03.500000+00:00", changed: "2024-03-10T12:00:02.000000+00:00", attributes: { friendly_name: "Kitchen", brightness: 90 } },
-  { entityId: "sensor.power", state: "98", updated: "2024-03-10T12:00:04.000000+00:00", attributes: { unit_of_measurement: "W", device_class: "power", friendly_name: "Power" } },
+  {
+    entityId: "light.kitchen",
+    state: "on",
+    updated: "2024-03-10T12:00:03.500000+00:00",
+    changed: "2024-03-10T12:00:02.000000+00:00",
+    attributes: { friendly_name: "Kitchen", brightness: 90 },
+  },
+  {
+    entityId: "sensor.power",
+    state: "98",
+    updated: "2024-03-10T12:00:04.000000+00:00",
+    attributes: { unit_of_measurement: "W", device_class: "power", friendly_name: "Power" },
+  },
   { entityId: "switch.heater", state: "on", updated: "2024-03-10T12:00:05.000000+00:00", attributes: {} },
 ];
 
 /** The live writer's event for state `i` of STATES: what the Home Assistant source submits. */
 function liveEvent(i: number): object {
   const state = STATES[i]!;
-  const previous = STATES.slice(0, i).filter((s) => s.entityId === state.entityId).at(-1);
+  const previous = STATES.slice(0, i)
+    .filter((s) => s.entityId === state.entityId)
+    .at(-1);
   const enrichment: Record<string, string> =
-    state.entityId === "sensor.power" ? { area: "Kitchen", device_name: "Power Plug", integration: "mqtt" } : state.entityId === "light.kitchen" ? { area: "Kitchen", integration: "hue" } : {};
+    state.entityId === "sensor.power"
+      ? { area: "Kitchen", device_name: "Power Plug", integration: "mqtt" }
+      : state.entityId === "light.kitchen"
+        ? { area: "Kitchen", integration: "hue" }
+        : {};
   return {
     entity_id: state.entityId,
-    old_state: previous ? { entity_id: state.entityId, state: previous.state, attributes: previous.attributes ?? {}, last_changed: previous.changed ?? previous.updated, last_updated: previous.updated } : null,
-    new_state: { entity_id: state.entityId, state: state.state, attributes: { ...state.attributes, ...enrichment }, last_changed: state.changed ?? state.updated, last_updated: state.updated },
+    old_state: previous
+      ? {
+          entity_id: state.entityId,
+          state: previous.state,
+          attributes: previous.attributes ?? {},
+          last_changed: previous.changed ?? previous.updated,
+          last_updated: previous.updated,
+        }
+      : null,
+    new_state: {
+      entity_id: state.entityId,
+      state: state.state,
+      attributes: { ...state.attributes, ...enrichment },
+      last_changed: state.changed ?? state.updated,
+      last_updated: state.updated,
+    },
   };
 }
 
@@ -76,7 +127,10 @@ describe("recorder import", () => {
     dir.remove();
   });
 
-  const importInto = async (spoolDir: string, options: { batchRows?: number; signal?: AbortSignal; sink?: EventSink; selection?: object } = {}) => {
+  const importInto = async (
+    spoolDir: string,
+    options: { batchRows?: number; signal?: AbortSignal; sink?: EventSink; selection?: object } = {},
+  ) => {
     const { pipeline } = await startTestPipeline(testConfig(fake.url, spoolDir));
     const db = RecorderDatabase.open(dbPath);
     try {
@@ -120,7 +174,10 @@ describe("recorder import", () => {
     const liveFake = await startFakeInflux();
     try {
       const { pipeline } = await startTestPipeline(testConfig(liveFake.url, join(dir.dir, "spool-live")));
-      await pipeline.submit(STATES.map((_, i) => liveEvent(i)), HOME_ASSISTANT_SOURCE);
+      await pipeline.submit(
+        STATES.map((_, i) => liveEvent(i)),
+        HOME_ASSISTANT_SOURCE,
+      );
       await eventually(() => liveFake.acceptedLines().length === 7);
       await pipeline.stop(5_000);
       expect(imported).toEqual(liveFake.acceptedLines());
@@ -136,7 +193,15 @@ describe("recorder import", () => {
   });
 
   it("rejects a row with invalid JSON attributes, naming it, and imports the rest", async () => {
-    createRecorder(dbPath, [...STATES.slice(0, 3), { entityId: "sensor.broken", state: "1", updated: "2024-03-10T12:00:01.500000+00:00", rawAttributes: "{not json" }]);
+    createRecorder(dbPath, [
+      ...STATES.slice(0, 3),
+      {
+        entityId: "sensor.broken",
+        state: "1",
+        updated: "2024-03-10T12:00:01.500000+00:00",
+        rawAttributes: "{not json",
+      },
+    ]);
     const notes: string[] = [];
     const db = RecorderDatabase.open(dbPath);
     const { pipeline } = await startTestPipeline(testConfig(fake.url, join(dir.dir, "spool")));
@@ -151,9 +216,18 @@ describe("recorder import", () => {
     });
     db.close();
     await pipeline.stop(5_000);
-    expect(summary).toMatchObject({ rowsRead: 4, accepted: 3, rejected: 1, rejectedReasons: { invalid_attributes: 1 } });
+    expect(summary).toMatchObject({
+      rowsRead: 4,
+      accepted: 3,
+      rejected: 1,
+      rejectedReasons: { invalid_attributes: 1 },
+    });
     expect(summary.entities["sensor.broken"]).toEqual({ rows: 1, accepted: 0, filtered: 0, rejected: 1 });
-    expect(notes).toEqual([expect.stringMatching(/^state_id 4 \(sensor\.broken\): invalid_attributes: state_attributes\.shared_attrs is not JSON/)]);
+    expect(notes).toEqual([
+      expect.stringMatching(
+        /^state_id 4 \(sensor\.broken\): invalid_attributes: state_attributes\.shared_attrs is not JSON/,
+      ),
+    ]);
     expect(fake.acceptedLines()).toHaveLength(3);
   });
 
@@ -163,10 +237,14 @@ describe("recorder import", () => {
     expect(() => RecorderDatabase.open(text)).toThrow(new RecorderError(`${text}: not an SQLite database`));
     expect(() => RecorderDatabase.open(join(dir.dir, "absent.db"))).toThrow(/absent\.db: no such file/);
     createRecorder(dbPath, STATES, { schemaVersion: 50 });
-    expect(() => RecorderDatabase.open(dbPath)).toThrow(`${dbPath}: recorder schema version 50 is not supported (supported: 42)`);
+    expect(() => RecorderDatabase.open(dbPath)).toThrow(
+      `${dbPath}: recorder schema version 50 is not supported (supported: 42)`,
+    );
     const noMeta = join(dir.dir, "no-meta.db");
     createRecorder(noMeta, STATES, { dropTable: "states_meta" });
-    expect(() => RecorderDatabase.open(noMeta)).toThrow(`${noMeta}: not a Home Assistant recorder database: table states_meta missing`);
+    expect(() => RecorderDatabase.open(noMeta)).toThrow(
+      `${noMeta}: not a Home Assistant recorder database: table states_meta missing`,
+    );
   });
 
   it("selects by time, entity and domain", async () => {
@@ -174,7 +252,12 @@ describe("recorder import", () => {
     const db = RecorderDatabase.open(dbPath);
     const ids = (selection: object) => db.readStates(selection, undefined, 100).map((r) => `${r.entityId}=${r.state}`);
     expect(ids({ entities: ["light.kitchen"] })).toEqual(["light.kitchen=off", "light.kitchen=on", "light.kitchen=on"]);
-    expect(ids({ domains: ["switch", "sensor"] })).toEqual(["sensor.power=unknown", "sensor.power=120.5", "sensor.power=98", "switch.heater=on"]);
+    expect(ids({ domains: ["switch", "sensor"] })).toEqual([
+      "sensor.power=unknown",
+      "sensor.power=120.5",
+      "sensor.power=98",
+      "switch.heater=on",
+    ]);
     expect(ids({ entities: ["switch.heater"], domains: ["light"] })).toHaveLength(4);
     const start = Date.parse("2024-03-10T12:00:02Z") / 1000;
     const stop = Date.parse("2024-03-10T12:00:04Z") / 1000;
@@ -204,7 +287,16 @@ describe("recorder import", () => {
       },
     };
     const db = RecorderDatabase.open(dbPath);
-    const first = await importStates({ db, registries: readStorage(dir.dir).registries, selection: {}, filters: testConfig(fake.url, spoolDir).filters, sink: stopping, checkpointDir: spoolDir, batchRows: 2, signal: interrupt.signal });
+    const first = await importStates({
+      db,
+      registries: readStorage(dir.dir).registries,
+      selection: {},
+      filters: testConfig(fake.url, spoolDir).filters,
+      sink: stopping,
+      checkpointDir: spoolDir,
+      batchRows: 2,
+      signal: interrupt.signal,
+    });
     db.close();
     await pipeline.stop(5_000);
     // Stopped after the batch in flight besides the second one, at the latest.
@@ -212,7 +304,12 @@ describe("recorder import", () => {
     expect([4, 6]).toContain(first.rowsRead);
 
     const second: ImportSummary = await importInto(spoolDir, { batchRows: 2 });
-    expect(second).toMatchObject({ rowsToRead: 7 - first.rowsRead, rowsRead: 7 - first.rowsRead, resumed: true, interrupted: false });
+    expect(second).toMatchObject({
+      rowsToRead: 7 - first.rowsRead,
+      rowsRead: 7 - first.rowsRead,
+      resumed: true,
+      interrupted: false,
+    });
     await eventually(() => fake.acceptedLines().length >= 7);
     expect([...fake.acceptedLines()].sort()).toEqual(uninterrupted);
 
@@ -242,13 +339,13 @@ describe("recorder import", () => {
       const out: string[] = [];
       const err: string[] = [];
       vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-      out.push(String(chunk));
-      return true;
-    });
+        out.push(String(chunk));
+        return true;
+      });
       vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-      err.push(String(chunk));
-      return true;
-    });
+        err.push(String(chunk));
+        return true;
+      });
       return { out, err };
     };
     afterEach(() => vi.restoreAllMocks());
@@ -276,14 +373,24 @@ describe("recorder import", () => {
       createRecorder(dbPath, STATES);
       writeRegistries(dir.dir, REGISTRIES);
       const configFile = join(dir.dir, "writer.json");
-      writeFileSync(configFile, JSON.stringify({ influxdb: { url: fake.url, org: "home_assistant", token: "test-token-123456", batchTimeoutSeconds: 0.05 }, spool: { dir: join(dir.dir, "spool") } }));
+      writeFileSync(
+        configFile,
+        JSON.stringify({
+          influxdb: { url: fake.url, org: "home_assistant", token: "test-token-123456", batchTimeoutSeconds: 0.05 },
+          spool: { dir: join(dir.dir, "spool") },
+        }),
+      );
       const { out } = capture();
       const code = await main(["import", dir.dir, "--config", configFile, "--json"], {});
       const rerun = await main(["import", dir.dir, "--config", configFile, "--json"], {});
       vi.restoreAllMocks();
       expect(code).toBe(0);
       expect(rerun).toBe(0);
-      const [summary, again] = out.join("").trim().split("\n").map((line) => JSON.parse(line));
+      const [summary, again] = out
+        .join("")
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line));
       expect(summary).toMatchObject({ rowsRead: 7, accepted: 7, rejected: 0, delivered: true, pendingPoints: 0 });
       expect(summary.entities["sensor.power"]).toEqual({ rows: 3, accepted: 3, filtered: 0, rejected: 0 });
       expect(again).toMatchObject({ rowsToRead: 0, rowsRead: 0, resumed: true });
@@ -320,7 +427,10 @@ describe("the time zone of a configuration directory", () => {
     const dir = tempDir("ha-influx-tz-");
     try {
       expect(readStorage(dir.dir).timeZone).toBeUndefined();
-      writeFileSync(join(dir.dir, "configuration.yaml"), "default_config:\nhomeassistant:\n  name: Home\n  # a comment\n\n  time_zone: America/New_York\n  unit_system: metric\nhttp:\n  time_zone: Nope/Nope\n");
+      writeFileSync(
+        join(dir.dir, "configuration.yaml"),
+        "default_config:\nhomeassistant:\n  name: Home\n  # a comment\n\n  time_zone: America/New_York\n  unit_system: metric\nhttp:\n  time_zone: Nope/Nope\n",
+      );
       expect(readStorage(dir.dir).timeZone).toBe("America/New_York");
       writeRegistries(dir.dir, { areas: [], devices: [], entities: [] }, "Asia/Tokyo");
       expect(readStorage(dir.dir).timeZone).toBe("Asia/Tokyo");
@@ -335,7 +445,9 @@ describe("recorder times as Home Assistant's ISO text", () => {
     const { IsoTimes } = await import("../src/import/importer");
     const { isoFromMicros, secondsToMicros } = await import("../src/sources/haHistory");
     const times = new IsoTimes();
-    for (const seconds of [1710072000.000001, 1710072000.999999, 1710072001, 1710072000.5, 1710072061.25, 0.000001, 1710072000.123456]) {
+    for (const seconds of [
+      1710072000.000001, 1710072000.999999, 1710072001, 1710072000.5, 1710072061.25, 0.000001, 1710072000.123456,
+    ]) {
       expect(times.format(seconds)).toBe(isoFromMicros(secondsToMicros(seconds)));
     }
   });

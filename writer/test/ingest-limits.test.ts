@@ -1,10 +1,10 @@
 /** Bounded work per ingest request and the input contract: limits, summaries, content types, UTF-8, metrics. */
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
+import { afterEach, describe, expect, it } from "vitest";
 import { createMetrics, type WriterMetrics } from "../src/metrics";
 import type { SubmitResult } from "../src/pipeline";
-import { DETAILED_RESULTS_UP_TO, registerIngest, SUMMARY_REJECTIONS, type IngestResponse } from "../src/sources/ingest";
+import { DETAILED_RESULTS_UP_TO, type IngestResponse, registerIngest, SUMMARY_REJECTIONS } from "../src/sources/ingest";
 import { splitBody } from "../src/sources/ingestBody";
 import type { EventSink } from "../src/sources/sink";
 
@@ -44,14 +44,28 @@ describe("ingest limits and contract", () => {
     app = undefined;
   });
 
-  async function serve(options: { maxEventsPerRequest?: number; bodyLimitBytes?: number; maxEventBytes?: number; sink?: ReturnType<typeof recordingSink> } = {}) {
+  async function serve(
+    options: {
+      maxEventsPerRequest?: number;
+      bodyLimitBytes?: number;
+      maxEventBytes?: number;
+      sink?: ReturnType<typeof recordingSink>;
+    } = {},
+  ) {
     const sink = options.sink ?? recordingSink();
     const metrics = createMetrics({ processMetrics: false });
     app = Fastify();
     app.get("/healthz", async () => ({ status: "ok" }));
     await registerIngest(
       app,
-      { sink, token: TOKEN, bodyLimitBytes: options.bodyLimitBytes ?? 16 * 1024 * 1024, maxEventsPerRequest: options.maxEventsPerRequest ?? 10_000, maxEventBytes: options.maxEventBytes ?? 256 * 1024, metrics },
+      {
+        sink,
+        token: TOKEN,
+        bodyLimitBytes: options.bodyLimitBytes ?? 16 * 1024 * 1024,
+        maxEventsPerRequest: options.maxEventsPerRequest ?? 10_000,
+        maxEventBytes: options.maxEventBytes ?? 256 * 1024,
+        metrics,
+      },
       () => true,
     );
     await app.ready();
@@ -84,21 +98,28 @@ describe("ingest limits and contract", () => {
   it.each([
     ["NDJSON", NDJSON, (events: string[]) => events.join("\n")],
     ["a JSON array", JSON_TYPE, (events: string[]) => `[${events.join(",")}]`],
-  ])("answers 413 too_complex to %s of more objects and arrays than 64 per allowed event", async (_name, headers, body) => {
-    const { app, sink, metrics } = await serve({ maxEventsPerRequest: 2 });
-    const nested = `{"entity_id":"light.a","state":"on","attributes":{"x":[${"{},".repeat(130)}{}]}}`;
-    const response = await app.inject({ method: "POST", url: "/events", headers, payload: body([nested]) });
-    expect(response.statusCode).toBe(413);
-    expect(response.json()).toMatchObject({ reason: "too_complex", limit: 128 });
-    expect(sink.calls).toEqual([]);
-    expect(await metricValue(metrics, "writer_ingest_requests_rejected_total", { reason: "too_complex" })).toBe(1);
-  });
+  ])(
+    "answers 413 too_complex to %s of more objects and arrays than 64 per allowed event",
+    async (_name, headers, body) => {
+      const { app, sink, metrics } = await serve({ maxEventsPerRequest: 2 });
+      const nested = `{"entity_id":"light.a","state":"on","attributes":{"x":[${"{},".repeat(130)}{}]}}`;
+      const response = await app.inject({ method: "POST", url: "/events", headers, payload: body([nested]) });
+      expect(response.statusCode).toBe(413);
+      expect(response.json()).toMatchObject({ reason: "too_complex", limit: 128 });
+      expect(sink.calls).toEqual([]);
+      expect(await metricValue(metrics, "writer_ingest_requests_rejected_total", { reason: "too_complex" })).toBe(1);
+    },
+  );
 
   it("does not count brackets inside strings as objects", async () => {
     const { app } = await serve({ maxEventsPerRequest: 2 });
-    const payload = JSON.stringify([{ entity_id: "light.a", state: "on", attributes: { friendly_name: "{[".repeat(300) } }]);
+    const payload = JSON.stringify([
+      { entity_id: "light.a", state: "on", attributes: { friendly_name: "{[".repeat(300) } },
+    ]);
     expect((await app.inject({ method: "POST", url: "/events", headers: JSON_TYPE, payload })).statusCode).toBe(200);
-    expect((await app.inject({ method: "POST", url: "/events", headers: NDJSON, payload: payload.slice(1, -1) })).statusCode).toBe(200);
+    expect(
+      (await app.inject({ method: "POST", url: "/events", headers: NDJSON, payload: payload.slice(1, -1) })).statusCode,
+    ).toBe(200);
   });
 
   it("takes exactly the limit", async () => {
@@ -111,20 +132,41 @@ describe("ingest limits and contract", () => {
 
   it("names the byte limit in its 413 to a body over ingest.maxBodyBytes", async () => {
     const { app, metrics } = await serve({ bodyLimitBytes: 100 });
-    const response = await app.inject({ method: "POST", url: "/events", headers: JSON_TYPE, payload: JSON.stringify([{ entity_id: "light.a", state: "x".repeat(200) }]) });
+    const response = await app.inject({
+      method: "POST",
+      url: "/events",
+      headers: JSON_TYPE,
+      payload: JSON.stringify([{ entity_id: "light.a", state: "x".repeat(200) }]),
+    });
     expect(response.statusCode).toBe(413);
-    expect(response.json()).toEqual({ error: "the body is over 100 bytes (ingest.maxBodyBytes)", reason: "body_too_large", limit: 100 });
+    expect(response.json()).toEqual({
+      error: "the body is over 100 bytes (ingest.maxBodyBytes)",
+      reason: "body_too_large",
+      limit: 100,
+    });
     expect(await metricValue(metrics, "writer_ingest_requests_rejected_total", { reason: "body_too_large" })).toBe(1);
   });
 
   it("summarises a large body: counts, reasons and the first rejections with index and line", async () => {
     const { app } = await serve();
     const lines: string[] = [];
-    for (let i = 0; i < 3000; i++) lines.push(i % 3 === 0 ? "{broken" : i % 3 === 1 ? `{"entity_id":"light.l${i}","state":"on"}` : `{"entity_id":"sensor.s${i}","state":"1"}`);
+    for (let i = 0; i < 3000; i++)
+      lines.push(
+        i % 3 === 0
+          ? "{broken"
+          : i % 3 === 1
+            ? `{"entity_id":"light.l${i}","state":"on"}`
+            : `{"entity_id":"sensor.s${i}","state":"1"}`,
+      );
     const response = await app.inject({ method: "POST", url: "/events", headers: NDJSON, payload: lines.join("\n") });
     expect(response.statusCode).toBe(207);
     const body = response.json<IngestResponse>();
-    expect(body).toMatchObject({ accepted: 1000, rejected: 2000, filtered: 0, reasons: { invalid_json: 1000, invalid_entity_id: 1000 } });
+    expect(body).toMatchObject({
+      accepted: 1000,
+      rejected: 2000,
+      filtered: 0,
+      reasons: { invalid_json: 1000, invalid_entity_id: 1000 },
+    });
     expect(body.results).toBeUndefined();
     expect(body.rejections).toHaveLength(SUMMARY_REJECTIONS);
     expect(body.rejections!.slice(0, 2)).toEqual([
@@ -138,8 +180,13 @@ describe("ingest limits and contract", () => {
 
   it(`lists every event for bodies of up to ${DETAILED_RESULTS_UP_TO} events`, async () => {
     const { app } = await serve();
-    const events = Array.from({ length: DETAILED_RESULTS_UP_TO }, (_, i) => ({ entity_id: `light.l${i}`, state: "on" }));
-    const body = (await app.inject({ method: "POST", url: "/events", headers: JSON_TYPE, payload: events })).json<IngestResponse>();
+    const events = Array.from({ length: DETAILED_RESULTS_UP_TO }, (_, i) => ({
+      entity_id: `light.l${i}`,
+      state: "on",
+    }));
+    const body = (
+      await app.inject({ method: "POST", url: "/events", headers: JSON_TYPE, payload: events })
+    ).json<IngestResponse>();
     expect(body.results).toHaveLength(DETAILED_RESULTS_UP_TO);
     expect(body.results![999]).toEqual({ index: 999, status: "accepted", entityId: "light.l999" });
   });
@@ -188,16 +235,35 @@ describe("ingest limits and contract", () => {
     ["NDJSON in latin1", "application/x-ndjson; charset=iso-8859-1"],
   ])("answers 415 to %s and submits nothing", async (_name, contentType) => {
     const { app, sink, metrics } = await serve();
-    const response = await app.inject({ method: "POST", url: "/events", headers: { ...AUTH, "content-type": contentType }, payload: '{"entity_id":"light.a","state":"on"}' });
+    const response = await app.inject({
+      method: "POST",
+      url: "/events",
+      headers: { ...AUTH, "content-type": contentType },
+      payload: '{"entity_id":"light.a","state":"on"}',
+    });
     expect(response.statusCode).toBe(415);
-    expect(response.json()).toMatchObject({ reason: "unsupported_media_type", error: expect.stringContaining("application/json") });
+    expect(response.json()).toMatchObject({
+      reason: "unsupported_media_type",
+      error: expect.stringContaining("application/json"),
+    });
     expect(sink.calls).toEqual([]);
-    expect(await metricValue(metrics, "writer_ingest_requests_rejected_total", { reason: "unsupported_media_type" })).toBe(1);
+    expect(
+      await metricValue(metrics, "writer_ingest_requests_rejected_total", { reason: "unsupported_media_type" }),
+    ).toBe(1);
   });
 
-  it.each(["application/json; charset=utf-8", "application/json; charset=UTF-8", "application/x-ndjson; charset=\"utf-8\""])("takes %s", async (contentType) => {
+  it.each([
+    "application/json; charset=utf-8",
+    "application/json; charset=UTF-8",
+    'application/x-ndjson; charset="utf-8"',
+  ])("takes %s", async (contentType) => {
     const { app } = await serve();
-    const response = await app.inject({ method: "POST", url: "/events", headers: { ...AUTH, "content-type": contentType }, payload: '{"entity_id":"light.a","state":"on"}' });
+    const response = await app.inject({
+      method: "POST",
+      url: "/events",
+      headers: { ...AUTH, "content-type": contentType },
+      payload: '{"entity_id":"light.a","state":"on"}',
+    });
     expect(response.statusCode).toBe(200);
   });
 
@@ -217,12 +283,18 @@ describe("ingest limits and contract", () => {
       { index: 2, line: 3, status: "accepted", entityId: "light.c" },
     ]);
     expect(sink.calls).toEqual([2]);
-    expect(await metricValue(metrics, "writer_events_rejected_total", { source: "ingest", reason: "invalid_utf8" })).toBe(1);
+    expect(
+      await metricValue(metrics, "writer_events_rejected_total", { source: "ingest", reason: "invalid_utf8" }),
+    ).toBe(1);
   });
 
   it("answers 400 invalid_utf8 to a JSON body that is not UTF-8", async () => {
     const { app, sink } = await serve();
-    const payload = Buffer.concat([Buffer.from('[{"entity_id":"light.a","state":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}]')]);
+    const payload = Buffer.concat([
+      Buffer.from('[{"entity_id":"light.a","state":"'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('"}]'),
+    ]);
     const response = await app.inject({ method: "POST", url: "/events", headers: JSON_TYPE, payload });
     expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({ reason: "invalid_utf8" });
@@ -233,14 +305,21 @@ describe("ingest limits and contract", () => {
     const { app, metrics } = await serve();
     const payload = ["{bad", '{"entity_id":"light.a","state":"on"}', "nope", "[1,"].join("\n");
     await app.inject({ method: "POST", url: "/events", headers: NDJSON, payload });
-    expect(await metricValue(metrics, "writer_events_rejected_total", { source: "ingest", reason: "invalid_json" })).toBe(3);
+    expect(
+      await metricValue(metrics, "writer_events_rejected_total", { source: "ingest", reason: "invalid_json" }),
+    ).toBe(3);
     // The sink (the pipeline) counts what it receives itself; ingest adds the lines it could not read.
     expect(await metricValue(metrics, "writer_events_received_total", { source: "ingest" })).toBe(3);
   });
 
   it("rejects an unreadable element of a JSON array by its index and takes the others", async () => {
     const { app, sink } = await serve();
-    const response = await app.inject({ method: "POST", url: "/events", headers: JSON_TYPE, payload: '[{"entity_id":"light.a","state":"on"}, {bad}]' });
+    const response = await app.inject({
+      method: "POST",
+      url: "/events",
+      headers: JSON_TYPE,
+      payload: '[{"entity_id":"light.a","state":"on"}, {bad}]',
+    });
     expect(response.statusCode).toBe(207);
     expect(response.json<IngestResponse>().results).toEqual([
       { index: 0, status: "accepted", entityId: "light.a" },
@@ -251,8 +330,19 @@ describe("ingest limits and contract", () => {
 
   it("rejects an event over ingest.maxEventBytes without parsing it", async () => {
     const { app, sink, metrics } = await serve({ maxEventBytes: 100 });
-    const big = JSON.stringify({ entity_id: "light.b", state: "on", attributes: { x: [{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}] } });
-    const response = await app.inject({ method: "POST", url: "/events", headers: NDJSON, payload: `{"entity_id":"light.a","state":"on"}\n${big}` });
+    const big = JSON.stringify({
+      entity_id: "light.b",
+      state: "on",
+      attributes: {
+        x: [{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}],
+      },
+    });
+    const response = await app.inject({
+      method: "POST",
+      url: "/events",
+      headers: NDJSON,
+      payload: `{"entity_id":"light.a","state":"on"}\n${big}`,
+    });
     expect(response.statusCode).toBe(207);
     expect(response.json<IngestResponse>().results![1]).toEqual({
       index: 1,
@@ -262,12 +352,16 @@ describe("ingest limits and contract", () => {
       message: `the event is ${big.length} bytes; at most 100 (ingest.maxEventBytes)`,
     });
     expect(sink.calls).toEqual([1]);
-    expect(await metricValue(metrics, "writer_events_rejected_total", { source: "ingest", reason: "event_too_large" })).toBe(1);
+    expect(
+      await metricValue(metrics, "writer_events_rejected_total", { source: "ingest", reason: "event_too_large" }),
+    ).toBe(1);
   });
 
   it("parses and submits at most about 256 KiB of event text at a time", async () => {
     const { app, sink } = await serve();
-    const payload = Array.from({ length: 40 }, (_, i) => JSON.stringify({ entity_id: `light.l${i}`, state: "on", attributes: { pad: "p".repeat(100_000) } })).join("\n");
+    const payload = Array.from({ length: 40 }, (_, i) =>
+      JSON.stringify({ entity_id: `light.l${i}`, state: "on", attributes: { pad: "p".repeat(100_000) } }),
+    ).join("\n");
     const response = await app.inject({ method: "POST", url: "/events", headers: NDJSON, payload });
     expect(response.statusCode).toBe(200);
     expect(sink.calls).toEqual([...Array.from({ length: 13 }, () => 3), 1]);
@@ -287,14 +381,24 @@ describe("splitBody", () => {
     expect(await texts('\ufeff{"a":1}')).toEqual(['{"a":1}']);
   });
 
-  it.each([["[1,,2]"], ["[1,]"], ["[,1]"], ["[1"], ["[1]x"], ["[}]"], ["[1]]"]])("refuses the malformed array %s", async (text) => {
-    expect(await texts(text)).toMatchObject({ kind: "invalid", reason: "invalid_json" });
-  });
+  it.each([["[1,,2]"], ["[1,]"], ["[,1]"], ["[1"], ["[1]x"], ["[}]"], ["[1]]"]])(
+    "refuses the malformed array %s",
+    async (text) => {
+      expect(await texts(text)).toMatchObject({ kind: "invalid", reason: "invalid_json" });
+    },
+  );
 
   it("finds the non-blank NDJSON lines with their numbers, CRLF included", async () => {
     const body = Buffer.from('{"a":1}\r\n\n  \n{"b":2}');
     const split = await splitBody(body, "ndjson", 10);
-    expect(split).toEqual({ kind: "entries", entries: [{ start: 0, end: 7, line: 1 }, { start: 13, end: 20, line: 4 }], array: false });
+    expect(split).toEqual({
+      kind: "entries",
+      entries: [
+        { start: 0, end: 7, line: 1 },
+        { start: 13, end: 20, line: 4 },
+      ],
+      array: false,
+    });
   });
 
   it("stops counting at the limit", async () => {

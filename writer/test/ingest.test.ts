@@ -1,7 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createMetrics, type WriterMetrics } from "../src/metrics";
-import { bearerTokenMatcher, registerIngest, type IngestResponse } from "../src/sources/ingest";
+import { bearerTokenMatcher, type IngestResponse, registerIngest } from "../src/sources/ingest";
 import type { EventSink } from "../src/sources/sink";
 
 const TOKEN = "ingest-secret-7c1d";
@@ -16,8 +16,15 @@ function judgingSink(): EventSink & { received: unknown[] } {
       received.push(...raw);
       return raw.map((event, index) => {
         const id = (event as { entity_id?: unknown })?.entity_id;
-        if (typeof id !== "string") return { index, status: "rejected" as const, reason: "missing_entity_id" as const, message: "entity_id is missing" };
-        if (id === "sensor.ignored") return { index, status: "filtered" as const, reason: "excluded" as const, entityId: id };
+        if (typeof id !== "string")
+          return {
+            index,
+            status: "rejected" as const,
+            reason: "missing_entity_id" as const,
+            message: "entity_id is missing",
+          };
+        if (id === "sensor.ignored")
+          return { index, status: "filtered" as const, reason: "excluded" as const, entityId: id };
         return { index, status: "accepted" as const, entityId: id };
       });
     },
@@ -35,7 +42,11 @@ describe("HTTP ingest", () => {
     accepting = true;
     metrics = createMetrics({ processMetrics: false });
     app = Fastify();
-    await registerIngest(app, { sink, token: TOKEN, bodyLimitBytes: 4096, maxEventsPerRequest: 50, maxEventBytes: 4096, metrics }, () => accepting);
+    await registerIngest(
+      app,
+      { sink, token: TOKEN, bodyLimitBytes: 4096, maxEventsPerRequest: 50, maxEventBytes: 4096, metrics },
+      () => accepting,
+    );
     await app.ready();
   });
   afterEach(() => app.close());
@@ -46,14 +57,23 @@ describe("HTTP ingest", () => {
     ["the token without the Bearer scheme", { authorization: TOKEN }],
     ["a Basic credential", { authorization: `Basic ${Buffer.from(`user:${TOKEN}`).toString("base64")}` }],
   ])("answers 401 to %s and submits nothing", async (_name, headers) => {
-    const response = await app.inject({ method: "POST", url: "/events", headers, payload: [{ entity_id: "light.a", state: "on" }] });
+    const response = await app.inject({
+      method: "POST",
+      url: "/events",
+      headers,
+      payload: [{ entity_id: "light.a", state: "on" }],
+    });
     expect(response.statusCode).toBe(401);
     expect(response.headers["www-authenticate"]).toMatch(/^Bearer/);
     expect(sink.received).toEqual([]);
   });
 
   it("answers 413 to a body over the limit", async () => {
-    const events = Array.from({ length: 100 }, (_, i) => ({ entity_id: `sensor.s${i}`, state: "1.5", attributes: { friendly_name: "x".repeat(20) } }));
+    const events = Array.from({ length: 100 }, (_, i) => ({
+      entity_id: `sensor.s${i}`,
+      state: "1.5",
+      attributes: { friendly_name: "x".repeat(20) },
+    }));
     const response = await app.inject({ method: "POST", url: "/events", headers: AUTH, payload: events });
     expect(response.statusCode).toBe(413);
     expect(sink.received).toEqual([]);
@@ -82,7 +102,12 @@ describe("HTTP ingest", () => {
   });
 
   it("accepts a single JSON object as one event", async () => {
-    const response = await app.inject({ method: "POST", url: "/events", headers: AUTH, payload: { entity_id: "light.a", state: "on" } });
+    const response = await app.inject({
+      method: "POST",
+      url: "/events",
+      headers: AUTH,
+      payload: { entity_id: "light.a", state: "on" },
+    });
     expect(response.statusCode).toBe(200);
     expect(response.json<IngestResponse>().accepted).toBe(1);
   });
@@ -97,12 +122,28 @@ describe("HTTP ingest", () => {
     expect(response.statusCode).toBe(207);
     const body = response.json<IngestResponse>();
     expect(body).toMatchObject({ accepted: 1, rejected: 1, filtered: 0 });
-    expect(body.results![1]).toEqual({ index: 1, status: "rejected", reason: "missing_entity_id", message: "entity_id is missing" });
+    expect(body.results![1]).toEqual({
+      index: 1,
+      status: "rejected",
+      reason: "missing_entity_id",
+      message: "entity_id is missing",
+    });
   });
 
   it("reads NDJSON, reporting unparseable lines by line number without failing the rest", async () => {
-    const payload = ['{"entity_id":"light.a","state":"on"}', "", "{not json", '{"entity_id":"lock.door","state":"locked"}', ""].join("\n");
-    const response = await app.inject({ method: "POST", url: "/events", headers: { ...AUTH, "content-type": "application/x-ndjson" }, payload });
+    const payload = [
+      '{"entity_id":"light.a","state":"on"}',
+      "",
+      "{not json",
+      '{"entity_id":"lock.door","state":"locked"}',
+      "",
+    ].join("\n");
+    const response = await app.inject({
+      method: "POST",
+      url: "/events",
+      headers: { ...AUTH, "content-type": "application/x-ndjson" },
+      payload,
+    });
     expect(response.statusCode).toBe(207);
     const body = response.json<IngestResponse>();
     expect(body).toMatchObject({ accepted: 2, rejected: 1, filtered: 0 });
@@ -117,19 +158,34 @@ describe("HTTP ingest", () => {
   });
 
   it("answers 400 to a JSON body that does not parse", async () => {
-    const response = await app.inject({ method: "POST", url: "/events", headers: { ...AUTH, "content-type": "application/json" }, payload: "[{" });
+    const response = await app.inject({
+      method: "POST",
+      url: "/events",
+      headers: { ...AUTH, "content-type": "application/json" },
+      payload: "[{",
+    });
     expect(response.statusCode).toBe(400);
     expect(sink.received).toEqual([]);
   });
 
   it("answers 415 to other content types", async () => {
-    const response = await app.inject({ method: "POST", url: "/events", headers: { ...AUTH, "content-type": "text/csv" }, payload: "a,b" });
+    const response = await app.inject({
+      method: "POST",
+      url: "/events",
+      headers: { ...AUTH, "content-type": "text/csv" },
+      payload: "a,b",
+    });
     expect(response.statusCode).toBe(415);
   });
 
   it("answers 503 with Retry-After while shutting down", async () => {
     accepting = false;
-    const response = await app.inject({ method: "POST", url: "/events", headers: AUTH, payload: [{ entity_id: "light.a", state: "on" }] });
+    const response = await app.inject({
+      method: "POST",
+      url: "/events",
+      headers: AUTH,
+      payload: [{ entity_id: "light.a", state: "on" }],
+    });
     expect(response.statusCode).toBe(503);
     expect(response.headers["retry-after"]).toBe("5");
     expect(sink.received).toEqual([]);

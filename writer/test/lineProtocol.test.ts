@@ -69,7 +69,10 @@ describe("numbers", () => {
 describe("timestamps", () => {
   it("writes integer microseconds exactly, whether or not the second repeats", () => {
     const formatter = new TimestampFormatter();
-    const samples = [1767225600000000, 1767225600000001, 1767225600000010, 1767225600099999, 1767225600100000, 1767225600999999, 1767225601000000, 1767225601000007, 0, 5, -1500000];
+    const samples = [
+      1767225600000000, 1767225600000001, 1767225600000010, 1767225600099999, 1767225600100000, 1767225600999999,
+      1767225601000000, 1767225601000007, 0, 5, -1500000,
+    ];
     for (const micros of samples) expect(formatter.format(micros)).toBe(String(micros));
   });
 });

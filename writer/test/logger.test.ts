@@ -19,14 +19,24 @@ describe("logger", () => {
 
   it("censors token fields and authorization headers by name", () => {
     const { logger, lines } = capture([]);
-    logger.info({ token: secret, influxdb: { token: secret }, headers: { authorization: `Token ${secret}` } }, "config");
+    logger.info(
+      { token: secret, influxdb: { token: secret }, headers: { authorization: `Token ${secret}` } },
+      "config",
+    );
     expect(lines.join("")).not.toContain(secret);
     expect(lines.join("")).toContain("[redacted]");
   });
 
   it("scrubs configured secrets from messages, errors and nested values", () => {
     const { logger, lines } = capture([secret]);
-    logger.error({ err: new Error(`request to http://x/?token=${secret} failed`), url: `http://x/?token=${secret}`, nested: { list: [secret] } }, `bad token ${secret}`);
+    logger.error(
+      {
+        err: new Error(`request to http://x/?token=${secret} failed`),
+        url: `http://x/?token=${secret}`,
+        nested: { list: [secret] },
+      },
+      `bad token ${secret}`,
+    );
     const text = lines.join("");
     expect(text).not.toContain(secret);
     expect(text).toContain("bad token [redacted]");

@@ -1,6 +1,6 @@
 /** The mapping table: events → measurement, tags and fields; normalisation; time of day. */
 import { describe, expect, it } from "vitest";
-import { parseEvent, type HaEvent } from "../src/events";
+import { type HaEvent, parseEvent } from "../src/events";
 import { mapEvent, timeOfDay } from "../src/mapping";
 import { normalizeState } from "../src/normalize";
 import { ZoneClock } from "../src/timezone";
@@ -18,7 +18,11 @@ function parts(line: string): { measurement: string; tags: Record<string, string
   const [key, fieldText] = line.split(/(?<!\\) /) as [string, string];
   const [measurement, ...tagPairs] = key.split(/(?<!\\),/);
   const tags = Object.fromEntries(tagPairs.map((pair) => pair.split(/(?<!\\)=/) as [string, string]));
-  const fields = Object.fromEntries(fieldText.split(/,(?=[a-z_]+=)/).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]));
+  const fields = Object.fromEntries(
+    fieldText
+      .split(/,(?=[a-z_]+=)/)
+      .map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]),
+  );
   return { measurement: measurement!, tags, fields };
 }
 
@@ -29,10 +33,21 @@ describe("mapping table", () => {
       {
         entity_id: "sensor.living_room_temperature",
         state: "21.5",
-        attributes: { friendly_name: "Living room temperature", device_name: "Living room temperature", device_class: "temperature", unit_of_measurement: "°C" },
+        attributes: {
+          friendly_name: "Living room temperature",
+          device_name: "Living room temperature",
+          device_class: "temperature",
+          unit_of_measurement: "°C",
+        },
         timestamp: "2026-06-01T08:30:00+00:00",
       },
-      { device_class: "temperature", device_name: "Living\\ room\\ temperature", domain: "sensor", entity_id: "sensor.living_room_temperature", time_of_day: "morning" },
+      {
+        device_class: "temperature",
+        device_name: "Living\\ room\\ temperature",
+        domain: "sensor",
+        entity_id: "sensor.living_room_temperature",
+        time_of_day: "morning",
+      },
       { normalized_value: "21.5", state_value: '"21.5"', unit_of_measurement: '"°C"' },
     ],
     [
@@ -40,7 +55,12 @@ describe("mapping table", () => {
       {
         entity_id: "light.kitchen",
         old_state: { state: "off", last_changed: "2026-06-01T18:00:00+00:00" },
-        new_state: { state: "on", attributes: { friendly_name: "Kitchen", device_name: "Kitchen" }, last_changed: "2026-06-01T18:01:30.5+00:00", last_updated: "2026-06-01T18:01:30.5+00:00" },
+        new_state: {
+          state: "on",
+          attributes: { friendly_name: "Kitchen", device_name: "Kitchen" },
+          last_changed: "2026-06-01T18:01:30.5+00:00",
+          last_updated: "2026-06-01T18:01:30.5+00:00",
+        },
       },
       { device_name: "Kitchen", domain: "light", entity_id: "light.kitchen", time_of_day: "evening" },
       { duration_seconds: "90.500000", normalized_value: "1", previous_state: '"off"', state_value: '"on"' },
@@ -60,8 +80,23 @@ describe("mapping table", () => {
         timestamp: "2026-06-01T13:00:00Z",
         weather: { temperature: 18.5, humidity: 70, pressure: 1013, condition: "rainy" },
       },
-      { area: "Hall", device_class: "door", domain: "binary_sensor", entity_id: "binary_sensor.front_door", integration: "zha", time_of_day: "afternoon", weather_condition: "rainy" },
-      { confidence: "0.9", normalized_value: "1", state_value: '"open"', weather_humidity: "70", weather_pressure: "1013", weather_temp: "18.5" },
+      {
+        area: "Hall",
+        device_class: "door",
+        domain: "binary_sensor",
+        entity_id: "binary_sensor.front_door",
+        integration: "zha",
+        time_of_day: "afternoon",
+        weather_condition: "rainy",
+      },
+      {
+        confidence: "0.9",
+        normalized_value: "1",
+        state_value: '"open"',
+        weather_humidity: "70",
+        weather_pressure: "1013",
+        weather_temp: "18.5",
+      },
     ],
     [
       "an integer count (still a float: no i suffix)",
@@ -78,18 +113,46 @@ describe("mapping table", () => {
   });
 
   it("omits a tag whose value is nothing but backslashes (InfluxDB cannot store one)", () => {
-    const line = mapEvent(event({ entity_id: "switch.a", state: "on", attributes: { friendly_name: "\\" }, timestamp: "2026-06-01T10:00:00Z" }), { clock });
+    const line = mapEvent(
+      event({
+        entity_id: "switch.a",
+        state: "on",
+        attributes: { friendly_name: "\\" },
+        timestamp: "2026-06-01T10:00:00Z",
+      }),
+      { clock },
+    );
     expect(line).not.toContain("device_name");
   });
 
   it("omits empty tags and writes tags in sorted order", () => {
-    const line = mapEvent(event({ entity_id: "switch.a", state: "on", attributes: { friendly_name: "", device_class: "outlet", area: "Office" }, timestamp: "2026-06-01T10:00:00Z" }), { clock });
-    expect(line.startsWith("home_assistant_events,area=Office,device_class=outlet,domain=switch,entity_id=switch.a,time_of_day=")).toBe(true);
+    const line = mapEvent(
+      event({
+        entity_id: "switch.a",
+        state: "on",
+        attributes: { friendly_name: "", device_class: "outlet", area: "Office" },
+        timestamp: "2026-06-01T10:00:00Z",
+      }),
+      { clock },
+    );
+    expect(
+      line.startsWith(
+        "home_assistant_events,area=Office,device_class=outlet,domain=switch,entity_id=switch.a,time_of_day=",
+      ),
+    ).toBe(true);
     expect(line).not.toContain("device_name");
   });
 
   it("escapes special characters in names and text values", () => {
-    const line = mapEvent(event({ entity_id: "sensor.x", state: 'a "quoted"\nstate', attributes: { device_name: "Bob's, room=1" }, timestamp: "2026-06-01T10:00:00Z" }), { clock });
+    const line = mapEvent(
+      event({
+        entity_id: "sensor.x",
+        state: 'a "quoted"\nstate',
+        attributes: { device_name: "Bob's, room=1" },
+        timestamp: "2026-06-01T10:00:00Z",
+      }),
+      { clock },
+    );
     expect(line).toContain("device_name=Bob's\\,\\ room\\=1");
     expect(line).toContain('state_value="a \\"quoted\\"\\\\nstate"');
     expect(line.includes("\n")).toBe(false);
@@ -126,13 +189,50 @@ describe("mapping table", () => {
 
 describe("normalized_value", () => {
   it.each<[string, number | undefined]>([
-    ["on", 1], ["off", 0], ["ON", 1], ["open", 1], ["closed", 0], ["home", 1], ["not_home", 0],
-    ["locked", 1], ["unlocked", 0], ["detected", 1], ["clear", 0], ["true", 1], ["false", 0], ["yes", 1], ["no", 0],
-    ["active", 1], ["inactive", 0], ["connected", 1], ["disconnected", 0], ["wet", 1], ["dry", 0], ["occupied", 1], ["unoccupied", 0],
-    ["21.5", 21.5], ["-3", -3], ["+4", 4], ["1e3", 1000], [".5", 0.5], ["0", 0],
-    ["unknown", undefined], ["unavailable", undefined], ["", undefined], ["NaN", undefined], ["nan", undefined],
-    ["inf", undefined], ["Infinity", undefined], ["-Infinity", undefined], ["1e999", undefined], ["0x1f", undefined],
-    [" 1 ", undefined], ["12 kWh", undefined], ["constructor", undefined], ["toString", undefined], ["sunny", undefined],
+    ["on", 1],
+    ["off", 0],
+    ["ON", 1],
+    ["open", 1],
+    ["closed", 0],
+    ["home", 1],
+    ["not_home", 0],
+    ["locked", 1],
+    ["unlocked", 0],
+    ["detected", 1],
+    ["clear", 0],
+    ["true", 1],
+    ["false", 0],
+    ["yes", 1],
+    ["no", 0],
+    ["active", 1],
+    ["inactive", 0],
+    ["connected", 1],
+    ["disconnected", 0],
+    ["wet", 1],
+    ["dry", 0],
+    ["occupied", 1],
+    ["unoccupied", 0],
+    ["21.5", 21.5],
+    ["-3", -3],
+    ["+4", 4],
+    ["1e3", 1000],
+    [".5", 0.5],
+    ["0", 0],
+    ["unknown", undefined],
+    ["unavailable", undefined],
+    ["", undefined],
+    ["NaN", undefined],
+    ["nan", undefined],
+    ["inf", undefined],
+    ["Infinity", undefined],
+    ["-Infinity", undefined],
+    ["1e999", undefined],
+    ["0x1f", undefined],
+    [" 1 ", undefined],
+    ["12 kWh", undefined],
+    ["constructor", undefined],
+    ["toString", undefined],
+    ["sunny", undefined],
   ])("%j → %j", (state, expected) => {
     expect(normalizeState(state)).toBe(expected);
   });
@@ -140,7 +240,14 @@ describe("normalized_value", () => {
 
 describe("time_of_day in the configured zone", () => {
   it.each([
-    [0, "night"], [5, "night"], [6, "morning"], [11, "morning"], [12, "afternoon"], [17, "afternoon"], [18, "evening"], [23, "evening"],
+    [0, "night"],
+    [5, "night"],
+    [6, "morning"],
+    [11, "morning"],
+    [12, "afternoon"],
+    [17, "afternoon"],
+    [18, "evening"],
+    [23, "evening"],
   ])("local hour %d is %s", (hour, expected) => {
     expect(timeOfDay(hour)).toBe(expected);
   });

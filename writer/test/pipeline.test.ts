@@ -27,8 +27,20 @@ describe("pipeline", () => {
       { index: 0, status: "accepted", entityId: "sensor.a" },
       { index: 1, status: "rejected", reason: "missing_state", message: "state is missing", entityId: "sensor.b" },
       { index: 2, status: "rejected", reason: "not_an_object", message: "the event is not a JSON object" },
-      { index: 3, status: "filtered", reason: "excluded", message: "excluded by the include/exclude filters", entityId: "automation.x" },
-      { index: 4, status: "filtered", reason: "entity_removed", message: "the entity was removed (new_state is null)", entityId: "light.gone" },
+      {
+        index: 3,
+        status: "filtered",
+        reason: "excluded",
+        message: "excluded by the include/exclude filters",
+        entityId: "automation.x",
+      },
+      {
+        index: 4,
+        status: "filtered",
+        reason: "entity_removed",
+        message: "the entity was removed (new_state is null)",
+        entityId: "light.gone",
+      },
     ]);
     const metricsText = await metrics.registry.metrics();
     expect(metricsText).toContain('writer_events_received_total{source="ingest"} 5');
@@ -43,7 +55,10 @@ describe("pipeline", () => {
     it("moves the second of two events with the same time one microsecond on", async () => {
       await start();
       const at = "2026-06-01T10:00:00.000001+00:00";
-      await harness.pipeline.submit([stateChanged("sensor.t", "1", at), stateChanged("sensor.t", "2", at), stateChanged("sensor.t", "3", at)], "test");
+      await harness.pipeline.submit(
+        [stateChanged("sensor.t", "1", at), stateChanged("sensor.t", "2", at), stateChanged("sensor.t", "3", at)],
+        "test",
+      );
       await eventually(() => harness.fake.acceptedLines().length === 3);
       const base = Date.UTC(2026, 5, 1, 10) * 1000 + 1;
       expect(harness.fake.acceptedLines().map(timestampOf)).toEqual([String(base), String(base + 1), String(base + 2)]);
@@ -78,13 +93,19 @@ describe("pipeline", () => {
       const again = await harness.pipeline.submit([stateChanged("sensor.a", "1", at)], "snapshot");
       expect(again[0]!.status).toBe("accepted");
       await harness.pipeline.flush(2000);
-      expect(harness.fake.acceptedLines().map(timestampOf)).toEqual([String(Date.UTC(2026, 5, 1, 10) * 1000), String(Date.UTC(2026, 5, 1, 10) * 1000)]);
+      expect(harness.fake.acceptedLines().map(timestampOf)).toEqual([
+        String(Date.UTC(2026, 5, 1, 10) * 1000),
+        String(Date.UTC(2026, 5, 1, 10) * 1000),
+      ]);
     });
   });
 
   it("sends a batch as soon as it holds batchSize lines", async () => {
     await start({ influxdb: { batchSize: 3, batchTimeoutSeconds: 600 } });
-    await harness.pipeline.submit(Array.from({ length: 7 }, (_, i) => ({ entity_id: `sensor.s${i}`, state: String(i) })), "test");
+    await harness.pipeline.submit(
+      Array.from({ length: 7 }, (_, i) => ({ entity_id: `sensor.s${i}`, state: String(i) })),
+      "test",
+    );
     await eventually(() => harness.fake.requests.length === 2);
     expect(harness.fake.requests.map((request) => request.lines.length)).toEqual([3, 3]);
     const flushed = await harness.pipeline.flush(2000);
@@ -95,14 +116,20 @@ describe("pipeline", () => {
 
   it("sends an unfilled batch once batchTimeout has passed", async () => {
     await start({ influxdb: { batchSize: 1000, batchTimeoutSeconds: 0.05 } });
-    await harness.pipeline.submit(Array.from({ length: 5 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })), "test");
+    await harness.pipeline.submit(
+      Array.from({ length: 5 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })),
+      "test",
+    );
     await eventually(() => harness.fake.requests.length === 1);
     expect(harness.fake.requests[0]!.lines).toHaveLength(5);
   });
 
   it("cuts a large submit into full batches (sent concurrently, so in any order)", async () => {
     await start({ influxdb: { batchSize: 100, batchTimeoutSeconds: 600 } });
-    await harness.pipeline.submit(Array.from({ length: 250 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })), "test");
+    await harness.pipeline.submit(
+      Array.from({ length: 250 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })),
+      "test",
+    );
     await harness.pipeline.flush(5000);
     expect(harness.fake.requests.map((request) => request.lines.length).sort((a, b) => b - a)).toEqual([100, 100, 50]);
     const states = harness.fake.acceptedLines().map((line) => Number(stateOf(line)));
@@ -123,8 +150,12 @@ describe("pipeline", () => {
       "test",
     );
     await harness.pipeline.flush(2000);
-    expect(harness.fake.acceptedLines("weather_data").map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual(["weather.home"]);
-    expect(harness.fake.acceptedLines("sports_data").map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual(["sensor.score_home"]);
+    expect(harness.fake.acceptedLines("weather_data").map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual([
+      "weather.home",
+    ]);
+    expect(harness.fake.acceptedLines("sports_data").map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual([
+      "sensor.score_home",
+    ]);
     const events = harness.fake.acceptedLines("home_assistant_events");
     expect(events.map((line) => /entity_id=([^,]+)/.exec(line)![1])).toEqual(["weather.home", "light.kitchen"]);
     // The weather entity's condition is its own tag; events after its reading carry the reading as fields.
@@ -137,8 +168,14 @@ describe("pipeline", () => {
   it("reports the weather context unhealthy until the weather entity has a reading", async () => {
     await start({ homeAssistant: { url: "http://127.0.0.1:1", token: "ha-token-xyz", weatherEntity: "weather.home" } });
     expect(harness.pipeline.weatherStatus()).toMatchObject({ name: "weather", healthy: false });
-    await harness.pipeline.submit([{ entity_id: "weather.home", state: "rainy", attributes: { temperature: 9 } }], "test");
-    expect(harness.pipeline.weatherStatus()).toMatchObject({ healthy: true, details: { condition: "rainy", temperature: 9 } });
+    await harness.pipeline.submit(
+      [{ entity_id: "weather.home", state: "rainy", attributes: { temperature: 9 } }],
+      "test",
+    );
+    expect(harness.pipeline.weatherStatus()).toMatchObject({
+      healthy: true,
+      details: { condition: "rainy", temperature: 9 },
+    });
   });
 
   it("drops the weather context while the weather entity is unavailable, instead of tagging events with it", async () => {
@@ -152,7 +189,9 @@ describe("pipeline", () => {
       "test",
     );
     await harness.pipeline.flush(2000);
-    const kitchen = harness.fake.acceptedLines("home_assistant_events").find((line) => line.includes("entity_id=light.kitchen"))!;
+    const kitchen = harness.fake
+      .acceptedLines("home_assistant_events")
+      .find((line) => line.includes("entity_id=light.kitchen"))!;
     expect(kitchen).not.toContain("weather_");
     expect(harness.pipeline.weatherStatus()).toMatchObject({ name: "weather", healthy: false });
   });
@@ -160,8 +199,12 @@ describe("pipeline", () => {
   it("writes its own statistics to the system bucket", async () => {
     await start({ statsIntervalSeconds: 0.05 });
     await harness.pipeline.submit([{ entity_id: "sensor.a", state: "1" }], "test");
-    await eventually(() => harness.fake.acceptedLines("system_metrics").some((line) => line.includes("events_accepted=1")));
-    const line = harness.fake.acceptedLines("system_metrics").find((candidate) => candidate.includes("events_accepted=1"))!;
+    await eventually(() =>
+      harness.fake.acceptedLines("system_metrics").some((line) => line.includes("events_accepted=1")),
+    );
+    const line = harness.fake
+      .acceptedLines("system_metrics")
+      .find((candidate) => candidate.includes("events_accepted=1"))!;
     expect(line).toMatch(/^ha_influx_writer,host=\S+ events_received=1,events_accepted=1,/);
   });
 
@@ -177,11 +220,16 @@ describe("pipeline", () => {
 
   it("flushes on stop and then refuses new events", async () => {
     await start({ influxdb: { batchSize: 1000, batchTimeoutSeconds: 600 } });
-    await harness.pipeline.submit(Array.from({ length: 20 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })), "test");
+    await harness.pipeline.submit(
+      Array.from({ length: 20 }, (_, i) => ({ entity_id: "sensor.s", state: String(i) })),
+      "test",
+    );
     expect(harness.fake.requests).toHaveLength(0);
     const result = await harness.pipeline.stop(5000);
     expect(result).toEqual({ drained: true, pendingEvents: 0 });
     expect(harness.fake.acceptedLines()).toHaveLength(20);
-    await expect(harness.pipeline.submit([{ entity_id: "sensor.s", state: "x" }], "test")).rejects.toThrow(/not accepting/);
+    await expect(harness.pipeline.submit([{ entity_id: "sensor.s", state: "x" }], "test")).rejects.toThrow(
+      /not accepting/,
+    );
   });
 });

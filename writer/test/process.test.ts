@@ -3,11 +3,11 @@
  * InfluxDB already acknowledged; on SIGTERM it flushes before exiting. The child runs the compiled
  * sources (built once for this file).
  */
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { createInterface } from "node:readline";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startFakeInflux, type FakeInflux } from "./helpers/fakeInflux";
+import { type FakeInflux, startFakeInflux } from "./helpers/fakeInflux";
 import { startTestPipeline, tempDir, testConfig } from "./helpers/setup";
 
 const writerDir = join(__dirname, "..");
@@ -21,7 +21,11 @@ describe("the writer process", () => {
   let output: string[] = [];
 
   beforeAll(() => {
-    execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", join(writerDir, "tsconfig.build.json"), "--outDir", build.dir], { stdio: "pipe" });
+    execFileSync(
+      process.execPath,
+      [require.resolve("typescript/bin/tsc"), "-p", join(writerDir, "tsconfig.build.json"), "--outDir", build.dir],
+      { stdio: "pipe" },
+    );
   }, 120_000);
   afterAll(() => build.remove());
 
@@ -63,7 +67,8 @@ describe("the writer process", () => {
     return new Promise((resolve, reject) => {
       const poll = () => {
         if (predicate()) return resolve();
-        if (child && child.exitCode !== null) return reject(new Error(`child exited (${child.exitCode}) before ${what}`));
+        if (child && child.exitCode !== null)
+          return reject(new Error(`child exited (${child.exitCode}) before ${what}`));
         if (Date.now() > deadline) return reject(new Error(`gave up waiting for ${what}`));
         setTimeout(poll, 10);
       };
@@ -72,15 +77,19 @@ describe("the writer process", () => {
   }
 
   function exited(process: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (process.exitCode !== null || process.signalCode !== null) return Promise.resolve({ code: process.exitCode, signal: process.signalCode });
+    if (process.exitCode !== null || process.signalCode !== null)
+      return Promise.resolve({ code: process.exitCode, signal: process.signalCode });
     return new Promise((resolve) => process.once("exit", (code, signal) => resolve({ code, signal })));
   }
 
-  const lastAccepted = () => Math.max(-1, ...output.filter((line) => line.startsWith("accepted ")).map((line) => Number(line.slice(9))));
+  const lastAccepted = () =>
+    Math.max(-1, ...output.filter((line) => line.startsWith("accepted ")).map((line) => Number(line.slice(9))));
 
   /** Restarts the writer in this process on the same spool and delivers everything it recovered. */
   async function recoverInProcess(): Promise<void> {
-    const { pipeline } = await startTestPipeline(testConfig(fake.url, spool.dir, { influxdb: { batchSize: 1000, batchTimeoutSeconds: 0.05 } }));
+    const { pipeline } = await startTestPipeline(
+      testConfig(fake.url, spool.dir, { influxdb: { batchSize: 1000, batchTimeoutSeconds: 0.05 } }),
+    );
     const result = await pipeline.stop(30_000);
     expect(result.drained).toBe(true);
   }
@@ -97,16 +106,25 @@ describe("the writer process", () => {
     fake.answer = () => undefined;
     const requestsBefore = fake.requests.length;
     await recoverInProcess();
-    const delivered = new Set(fake.requests.slice(requestsBefore).flatMap((request) => request.lines).map(stateOf));
+    const delivered = new Set(
+      fake.requests
+        .slice(requestsBefore)
+        .flatMap((request) => request.lines)
+        .map(stateOf),
+    );
     const missing = Array.from({ length: acknowledged + 1 }, (_, seq) => seq).filter((seq) => !delivered.has(seq));
     expect(missing).toEqual([]);
   });
 
   it("after a SIGKILL resends only what InfluxDB had not acknowledged, and all of it", async () => {
-    // The first five batches get a 204; later requests hang, as a server that died mid-write.
-    fake.answer = (_request, index) => (index < 5 ? undefined : "hang");
+    // The first five batches (by content: four senders' requests may arrive in any order) get a 204;
+    // later ones hang, as a server that died mid-write.
+    fake.answer = (request) => (request.lines.every((line) => stateOf(line) < 5000) ? undefined : "hang");
     const writer = startChild({ EVENTS: "20000" });
-    await until(() => output.includes("submitted") && fake.requests.length >= 6, "5 acknowledged batches and one hanging");
+    await until(
+      () => output.includes("submitted") && fake.requests.length >= 6,
+      "5 acknowledged batches and one hanging",
+    );
     // Outlive the spool's cursor write, which trails the last acknowledgement by 100 ms (generously:
     // the machine may be busy).
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -118,7 +136,10 @@ describe("the writer process", () => {
     fake.answer = () => undefined;
     const requestsBefore = fake.requests.length;
     await recoverInProcess();
-    const resent = fake.requests.slice(requestsBefore).flatMap((request) => request.lines).map(stateOf);
+    const resent = fake.requests
+      .slice(requestsBefore)
+      .flatMap((request) => request.lines)
+      .map(stateOf);
     // The cursor moves over whole records (one submit call, 100 events here): the record that straddles
     // the last acknowledged batch is the most that can come again.
     expect(resent.filter((seq) => acknowledged.has(seq)).length).toBeLessThan(100);

@@ -1,13 +1,17 @@
-import { afterEach, describe, expect, it } from "vitest";
-import pino from "pino";
 import type { FastifyInstance } from "fastify";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
 import { createMetrics } from "../src/metrics";
 import type { ComponentStatus, Pipeline, WritableCheck } from "../src/pipeline";
 import { createServer, type ServerOptions, type ServiceStatus } from "../src/server";
 import type { HomeAssistantSource } from "../src/sources/homeassistant";
 
 /** A pipeline whose health the test sets. */
-function fakePipeline(state: { influxdb: ComponentStatus; weather: ComponentStatus; writable: WritableCheck }): Pipeline {
+function fakePipeline(state: {
+  influxdb: ComponentStatus;
+  weather: ComponentStatus;
+  writable: WritableCheck;
+}): Pipeline {
   return {
     start: async () => undefined,
     submit: async (raw) => raw.map((_, index) => ({ index, status: "accepted" as const })),
@@ -20,12 +24,26 @@ function fakePipeline(state: { influxdb: ComponentStatus; weather: ComponentStat
 }
 
 function fakeHomeAssistant(healthy: boolean): HomeAssistantSource {
-  const status: ComponentStatus = { name: "websocket_client", healthy, message: healthy ? "subscribed" : "not subscribed (backoff)" };
+  const status: ComponentStatus = {
+    name: "websocket_client",
+    healthy,
+    message: healthy ? "subscribed" : "not subscribed (backoff)",
+  };
   return { status: () => status } as unknown as HomeAssistantSource;
 }
 
-const influxOk: ComponentStatus = { name: "influxdb", healthy: true, message: "writing", lastSuccessAt: "2026-11-27T10:00:00.000Z" };
-const influxDown: ComponentStatus = { name: "influxdb", healthy: false, message: "401 Unauthorized: the token may not write", lastError: "401" };
+const influxOk: ComponentStatus = {
+  name: "influxdb",
+  healthy: true,
+  message: "writing",
+  lastSuccessAt: "2026-11-27T10:00:00.000Z",
+};
+const influxDown: ComponentStatus = {
+  name: "influxdb",
+  healthy: false,
+  message: "401 Unauthorized: the token may not write",
+  lastError: "401",
+};
 const weatherOk: ComponentStatus = { name: "weather", healthy: true, message: "cloudy, 11.5" };
 const weatherStale: ComponentStatus = { name: "weather", healthy: false, message: "no reading yet" };
 
@@ -36,7 +54,13 @@ describe("observability server", () => {
     app = undefined;
   });
 
-  async function serve(overrides: Partial<ServerOptions> & { influxdb?: ComponentStatus; weather?: ComponentStatus; writable?: WritableCheck } = {}) {
+  async function serve(
+    overrides: Partial<ServerOptions> & {
+      influxdb?: ComponentStatus;
+      weather?: ComponentStatus;
+      writable?: WritableCheck;
+    } = {},
+  ) {
     const metrics = createMetrics({ processMetrics: false });
     const pipeline = fakePipeline({
       influxdb: overrides.influxdb ?? influxOk,
@@ -68,7 +92,10 @@ describe("observability server", () => {
     let { app } = await serve();
     let response = await app.inject("/readyz");
     expect(response.statusCode).toBe(200);
-    expect(response.json()).toEqual({ ready: true, message: "InfluxDB 2.7.12 accepts writes to home_assistant_events" });
+    expect(response.json()).toEqual({
+      ready: true,
+      message: "InfluxDB 2.7.12 accepts writes to home_assistant_events",
+    });
     await app.close();
 
     ({ app } = await serve({ writable: { ok: false, message: "InfluxDB answered 403: the token may not write" } }));
@@ -87,7 +114,11 @@ describe("observability server", () => {
     expect(Object.keys(body.components)).toEqual(["websocket_client", "ingest", "influxdb", "weather"]);
     expect(body.components.websocket_client).toMatchObject({ enabled: true, healthy: true, message: "subscribed" });
     expect(body.components.ingest).toMatchObject({ enabled: true, healthy: true });
-    expect(body.components.influxdb).toMatchObject({ enabled: true, healthy: true, lastSuccessAt: "2026-11-27T10:00:00.000Z" });
+    expect(body.components.influxdb).toMatchObject({
+      enabled: true,
+      healthy: true,
+      lastSuccessAt: "2026-11-27T10:00:00.000Z",
+    });
     expect(body.components.weather).toMatchObject({ enabled: true, healthy: true });
   });
 
@@ -102,10 +133,17 @@ describe("observability server", () => {
   });
 
   it("reports unconfigured components as disabled and leaves them out of the verdict", async () => {
-    const { app } = await serve({ weatherConfigured: false, weather: weatherStale, ingest: { maxBodyBytes: 1024, maxEventsPerRequest: 100, maxEventBytes: 1024 } });
+    const { app } = await serve({
+      weatherConfigured: false,
+      weather: weatherStale,
+      ingest: { maxBodyBytes: 1024, maxEventsPerRequest: 100, maxEventBytes: 1024 },
+    });
     const body = (await app.inject("/status")).json<ServiceStatus>();
     expect(body.status).toBe("healthy");
-    expect(body.components.websocket_client).toMatchObject({ enabled: false, message: "not configured (no homeAssistant section)" });
+    expect(body.components.websocket_client).toMatchObject({
+      enabled: false,
+      message: "not configured (no homeAssistant section)",
+    });
     expect(body.components.ingest).toMatchObject({ enabled: false, message: "not configured (no ingest token)" });
     expect(body.components.weather).toMatchObject({ enabled: false, healthy: false });
     expect((await app.inject({ method: "POST", url: "/events", payload: [] })).statusCode).toBe(404);

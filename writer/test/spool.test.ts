@@ -1,8 +1,8 @@
-/** The on-disk spool: recovery after a restart, torn writes, the byte bound, truncation and locking. */
+/** The on-disk spool: recovery after a restart, torn writes, the byte bound that holds, true accounting, truncation and locking. */
 import { appendFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Spool, type SpoolEntry } from "../src/spool";
+import { Spool, type SpoolEntry, SpoolFullError } from "../src/spool";
 import { memoryLogger, tempDir } from "./helpers/setup";
 
 function lines(from: number, count: number): string {
@@ -28,6 +28,11 @@ describe("spool", () => {
     return Spool.open({ dir: dir.dir, maxBytes, logger, onDrop }).then((spool) => ({ spool, logLines }));
   };
 
+  const onDiskBytes = () =>
+    readdirSync(dir.dir)
+      .filter((name) => name.startsWith("segment-"))
+      .reduce((sum, name) => sum + statSync(join(dir.dir, name)).size, 0);
+
   beforeEach(() => {
     dir = tempDir();
   });
@@ -35,7 +40,10 @@ describe("spool", () => {
 
   it("reads back what was appended, per bucket, in order", async () => {
     const { spool } = await open();
-    await spool.append([{ bucket: "a", lines: lines(0, 3), count: 3 }, { bucket: "b", lines: lines(3, 1), count: 1 }]);
+    await spool.append([
+      { bucket: "a", lines: lines(0, 3), count: 3 },
+      { bucket: "b", lines: lines(3, 1), count: 1 },
+    ]);
     await spool.append([{ bucket: "a", lines: lines(4, 2), count: 2 }]);
     const entries = await readAll(spool);
     expect(entries.map((entry) => [entry.bucket, entry.count, entry.data.toString()])).toEqual([
@@ -82,24 +90,86 @@ describe("spool", () => {
     await second.spool.close();
   });
 
-  it("stays within its byte bound by dropping the oldest events, counting and logging them", async () => {
-    let dropped = 0;
-    const { spool, logLines } = await open(2 * 1024 * 1024, (events) => (dropped += events));
+  it("never passes its byte bound: an append that does not fit is refused, counted by source, and nothing accepted is lost", async () => {
+    const refused: [number, string][] = [];
+    const { logger } = memoryLogger();
+    const spool = await Spool.open({
+      dir: dir.dir,
+      maxBytes: 1024 * 1024,
+      logger,
+      onRefuse: (events, source) => refused.push([events, source]),
+    });
     const record = lines(0, 1000); // ~16 kB per append
-    let appended = 0;
-    for (let i = 0; i < 400; i++) {
-      await spool.append([{ bucket: "a", lines: record, count: 1000 }]);
-      appended += 1000;
+    let accepted = 0;
+    let refusals = 0;
+    for (let i = 0; i < 100; i++) {
+      try {
+        await spool.append([{ bucket: "a", lines: record, count: 1000 }], { source: "ingest" });
+        accepted += 1000;
+      } catch (error) {
+        expect(error).toBeInstanceOf(SpoolFullError);
+        expect((error as SpoolFullError).retryAfterSeconds).toBeGreaterThan(0);
+        refusals++;
+      }
+      expect(onDiskBytes()).toBeLessThanOrEqual(1024 * 1024);
     }
-    const onDisk = readdirSync(dir.dir).filter((name) => name.startsWith("segment-")).reduce((sum, name) => sum + statSync(join(dir.dir, name)).size, 0);
-    expect(onDisk).toBeLessThanOrEqual(2 * 1024 * 1024);
-    expect(dropped).toBeGreaterThan(0);
-    expect(spool.stats().events + dropped).toBe(appended);
-    expect(spool.stats().droppedEvents).toBe(dropped);
-    expect(logLines.some((line) => line.includes("SPOOL FULL") && line.includes('"level":50'))).toBe(true);
-    // What remains is the newest data, readable from the first surviving segment on.
+    expect(refusals).toBeGreaterThan(0);
+    expect(refused).toEqual(Array.from({ length: refusals }, () => [1000, "ingest"]));
+    expect(spool.stats()).toMatchObject({ events: accepted, droppedEvents: 0, refusedEvents: refusals * 1000 });
+    // Every accepted event is still there to read.
     const entries = await readAll(spool);
-    expect(entries.reduce((sum, entry) => sum + entry.count, 0)).toBe(spool.stats().events);
+    expect(entries.reduce((sum, entry) => sum + entry.count, 0)).toBe(accepted);
+    await spool.close();
+  });
+
+  it("lets a waiting append in once delivered bytes are reclaimed, staying within the bound throughout", async () => {
+    const { spool } = await open(1024 * 1024);
+    const record = lines(0, 1000);
+    for (;;) {
+      try {
+        await spool.append([{ bucket: "a", lines: record, count: 1000 }]);
+      } catch {
+        break;
+      }
+    }
+    const before = spool.stats().events;
+    let admitted = false;
+    const waiting = spool
+      .append([{ bucket: "a", lines: record, count: 1000 }], { source: "websocket", whenFull: "wait" })
+      .then(() => (admitted = true));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(admitted).toBe(false);
+    // Delivery acknowledges everything: the spool reclaims the delivered segments (the current one too).
+    for (const entry of await readAll(spool)) spool.ack(entry.end, entry.count);
+    await waiting;
+    expect(onDiskBytes()).toBeLessThanOrEqual(1024 * 1024);
+    // The one refusal is the append that found it full.
+    expect(spool.stats()).toMatchObject({ events: 1000, refusedEvents: 1000 });
+    expect(before).toBeGreaterThan(1000);
+    await spool.close();
+  });
+
+  it("counts events read ahead into memory as pending, and reports only bytes not yet delivered", async () => {
+    const { spool } = await open();
+    await spool.append([{ bucket: "a", lines: lines(0, 10), count: 10 }]);
+    await spool.append([{ bucket: "a", lines: lines(10, 10), count: 10 }]);
+    const written = spool.stats().bytes;
+    const entries = await readAll(spool);
+    expect(spool.stats()).toMatchObject({ events: 20, bytes: written });
+    spool.ack(entries[0]!.end, entries[0]!.count);
+    // The delivered record is still in the open segment file, but no longer counts as spooled.
+    expect(spool.stats()).toMatchObject({ events: 10, bytes: written - entries[0]!.end.offset, diskBytes: written });
+    spool.ack(entries[1]!.end, entries[1]!.count);
+    expect(spool.stats()).toMatchObject({ events: 0, bytes: 0 });
+    await spool.close();
+  });
+
+  it("refuses a record larger than the whole bound, even to a source that would wait", async () => {
+    const { spool } = await open(1024 * 1024);
+    const huge = `m s="${"x".repeat(1024 * 1024)}" 1\n`;
+    await expect(spool.append([{ bucket: "a", lines: huge, count: 1 }], { whenFull: "wait" })).rejects.toBeInstanceOf(
+      SpoolFullError,
+    );
     await spool.close();
   });
 

@@ -5,8 +5,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
-import { CONFIG_NAMESPACE, StackConfig } from "../../../components/config";
-import { ProgramOutputs, program } from "../../../components/program";
+import { CONFIG_NAMESPACE, type StackConfig } from "../../../components/config";
+import { type ProgramOutputs, program } from "../../../components/program";
 
 /** The engine's marker of a secret value in serialised properties. */
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
@@ -72,7 +72,13 @@ export interface Settled<T = unknown> {
 function mockState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
   switch (type) {
     case "pulumi-nodejs:dynamic/influxdb:Onboarding":
-      return { ...inputs, orgId: "onboarded-org-id", bucketId: "onboarded-bucket-id", userId: "admin-user-id", token: "operator-token-value" };
+      return {
+        ...inputs,
+        orgId: "onboarded-org-id",
+        bucketId: "onboarded-bucket-id",
+        userId: "admin-user-id",
+        token: "operator-token-value",
+      };
     case "pulumi-nodejs:dynamic/influxdb:Authorization":
       return { ...inputs, token: `${name}-token-value` };
     case "docker:index/remoteImage:RemoteImage":
@@ -96,7 +102,9 @@ function settle<T>(output: pulumi.Output<T>): Promise<Settled<T>> {
 
 /** The `ha-influx:*` settings of a stack file, as `readStackConfig` would hand them over. */
 export function stackFileSettings(file: string): Record<string, unknown> {
-  const document = parse(readFileSync(join(__dirname, "..", "..", "..", file), "utf8")) as { config: Record<string, unknown> };
+  const document = parse(readFileSync(join(__dirname, "..", "..", "..", file), "utf8")) as {
+    config: Record<string, unknown>;
+  };
   const prefix = `${CONFIG_NAMESPACE}:`;
   return Object.fromEntries(
     Object.entries(document.config)
@@ -110,7 +118,10 @@ export function setPath(settings: Record<string, unknown>, path: string, value: 
   const copy = structuredClone(settings);
   const keys = path.split(".");
   let node = copy;
-  for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+  for (const key of keys.slice(0, -1)) {
+    node[key] ??= {};
+    node = node[key] as Record<string, unknown>;
+  }
   node[keys[keys.length - 1]] = value;
   return copy;
 }
@@ -128,6 +139,7 @@ export interface Declaration {
     taskIds: Settled<Record<string, string | undefined>>;
     tokens: Record<string, Settled<string> | undefined>;
     writerConfig?: Settled<unknown>;
+    analysisConfig?: Settled<unknown>;
   };
 }
 
@@ -148,7 +160,9 @@ export async function declareProgram(cfg: StackConfig, stack: string): Promise<D
     false,
   );
   // The mocks hand `newResource` the inputs only; the options are read off the request itself.
-  const mockMonitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, callback: unknown): Promise<void> };
+  const mockMonitor = pulumi.runtime.getMonitor() as unknown as {
+    registerResource(req: RegisterRequest, callback: unknown): Promise<void>;
+  };
   const register = mockMonitor.registerResource.bind(mockMonitor);
   mockMonitor.registerResource = (req, callback) => {
     options.set(`${req.getType()}::${req.getName()}`, {
@@ -172,6 +186,7 @@ export async function declareProgram(cfg: StackConfig, stack: string): Promise<D
       monitor: await optional(declared.tokens.monitor),
     },
     writerConfig: declared.writerConfig === undefined ? undefined : await settle(declared.writerConfig),
+    analysisConfig: declared.analysisConfig === undefined ? undefined : await settle(declared.analysisConfig),
   };
   const monitor = pulumi.runtime.getMonitor() as unknown as { getRegisteredResources(): Map<string, unknown> };
   await pulumi.runtime.disconnect();
@@ -180,12 +195,19 @@ export async function declareProgram(cfg: StackConfig, stack: string): Promise<D
     // urn:pulumi:<stack>::<project>::<parent types joined by $>$<type>::<name>
     const [, , qualifiedType, name] = urn.split("::");
     const types = qualifiedType.split("$");
-    parents.set(`${types[types.length - 1]}::${name}`, types.length > 1 ? types[types.length - 2] : "pulumi:pulumi:Stack");
+    parents.set(
+      `${types[types.length - 1]}::${name}`,
+      types.length > 1 ? types[types.length - 2] : "pulumi:pulumi:Stack",
+    );
   }
   const resources = seen.map((r) => ({
     ...r,
     parentType: parents.get(`${r.type}::${r.name}`) ?? "(unregistered)",
-    options: options.get(`${r.type}::${r.name}`) ?? { retainOnDelete: false, deleteBeforeReplace: false, ignoreChanges: [] },
+    options: options.get(`${r.type}::${r.name}`) ?? {
+      retainOnDelete: false,
+      deleteBeforeReplace: false,
+      ignoreChanges: [],
+    },
   }));
   return { resources, outputs };
 }

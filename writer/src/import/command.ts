@@ -13,16 +13,16 @@ import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, FiltersSchema, loadConfig, secretsOf, type WriterConfig } from "../config";
+import { EntityFilter } from "../filters";
 import { createLogger } from "../logger";
 import { createMetrics } from "../metrics";
-import { EntityFilter } from "../filters";
 import { createPipeline } from "../pipeline";
 import { DEFAULT_BUCKETS } from "../schema";
 import { ZoneClock } from "../timezone";
-import { dryRun, importStates, type ImportSummary } from "./importer";
+import { dryRun, type ImportSummary, importStates } from "./importer";
 import { createProgress } from "./progress";
 import { RecorderDatabase, RecorderError, type StateSelection } from "./recorder";
-import { importStatistics, StatisticsWriteError, type StatisticsSummary } from "./statistics";
+import { importStatistics, type StatisticsSummary, StatisticsWriteError } from "./statistics";
 import { readStorage } from "./storage";
 
 export const IMPORT_USAGE = `usage: ha-influx-writer import <config-dir | home-assistant_v2.db> [options]
@@ -56,7 +56,10 @@ function parseTime(name: string, value: string | undefined): number | undefined 
 }
 
 function list(values: string[] | undefined): string[] {
-  return (values ?? []).flatMap((value) => value.split(",")).map((value) => value.trim()).filter((value) => value !== "");
+  return (values ?? [])
+    .flatMap((value) => value.split(","))
+    .map((value) => value.trim())
+    .filter((value) => value !== "");
 }
 
 /** The database and configuration directory a target names. */
@@ -76,7 +79,9 @@ export function importSpoolDir(config: WriterConfig): string {
 }
 
 function summaryText(summary: ImportSummary, delivered: { drained: boolean; pendingEvents: number }): string {
-  const reasons = Object.entries(summary.rejectedReasons).map(([reason, count]) => `${reason}: ${count}`).join(", ");
+  const reasons = Object.entries(summary.rejectedReasons)
+    .map(([reason, count]) => `${reason}: ${count}`)
+    .join(", ");
   const lines = [
     `imported ${summary.rowsRead} of ${summary.rowsToRead} rows${summary.resumed ? " (resumed after the checkpoint)" : ""} ` +
       `from ${summary.database} (schema ${summary.schemaVersion}) in ${summary.seconds.toFixed(1)} s: ` +
@@ -86,7 +91,11 @@ function summaryText(summary: ImportSummary, delivered: { drained: boolean; pend
     lines.push(`  ${entity}: ${c.rows} rows, ${c.accepted} written, ${c.filtered} filtered, ${c.rejected} rejected`);
   }
   if (summary.interrupted) lines.push("interrupted: rerun the same command to continue after the checkpoint");
-  lines.push(delivered.drained ? "all delivered to InfluxDB" : `${delivered.pendingEvents} points not yet delivered; they stay in the import spool for the next run`);
+  lines.push(
+    delivered.drained
+      ? "all delivered to InfluxDB"
+      : `${delivered.pendingEvents} points not yet delivered; they stay in the import spool for the next run`,
+  );
   return `${lines.join("\n")}\n`;
 }
 
@@ -127,9 +136,11 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
       process.stdout.write(IMPORT_USAGE);
       return 0;
     }
-    if (positionals.length !== 1) throw new UsageError("import needs exactly one configuration directory or database file");
+    if (positionals.length !== 1)
+      throw new UsageError("import needs exactly one configuration directory or database file");
     const drainSeconds = Number(values["shutdown-timeout"] ?? DEFAULT_DRAIN_SECONDS);
-    if (!Number.isFinite(drainSeconds) || drainSeconds < 0) throw new UsageError(`--shutdown-timeout must be a number of seconds, got "${values["shutdown-timeout"]}"`);
+    if (!Number.isFinite(drainSeconds) || drainSeconds < 0)
+      throw new UsageError(`--shutdown-timeout must be a number of seconds, got "${values["shutdown-timeout"]}"`);
     const selection: StateSelection = {};
     const startTs = parseTime("start", values.start);
     const stopTs = parseTime("stop", values.stop);
@@ -145,14 +156,23 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
 
     if (values["dry-run"]) {
       // A dry run writes nothing, so it needs no InfluxDB settings; the filters apply when a configuration is given.
-      const filters = values.config ?? env.WRITER_CONFIG_FILE ? (await loadConfig({ env, file: values.config ?? env.WRITER_CONFIG_FILE })).filters : FiltersSchema.parse({});
+      const filters =
+        (values.config ?? env.WRITER_CONFIG_FILE)
+          ? (await loadConfig({ env, file: values.config ?? env.WRITER_CONFIG_FILE })).filters
+          : FiltersSchema.parse({});
       const rows = dryRun(db, selection, filters);
       const total = rows.reduce((sum, row) => sum + row.rows, 0);
       const kept = rows.filter((row) => !row.filtered).reduce((sum, row) => sum + row.rows, 0);
-      if (values.json) process.stdout.write(`${JSON.stringify({ database, schemaVersion: db.schemaVersion, rows: total, rowsKept: kept, entities: rows })}\n`);
+      if (values.json)
+        process.stdout.write(
+          `${JSON.stringify({ database, schemaVersion: db.schemaVersion, rows: total, rowsKept: kept, entities: rows })}\n`,
+        );
       else {
-        for (const row of rows) process.stdout.write(`${row.entity}\t${row.rows}${row.filtered ? "\t(excluded by the filters)" : ""}\n`);
-        process.stdout.write(`${total} rows of ${rows.length} entities in ${database} (schema ${db.schemaVersion}); ${kept} would be imported\n`);
+        for (const row of rows)
+          process.stdout.write(`${row.entity}\t${row.rows}${row.filtered ? "\t(excluded by the filters)" : ""}\n`);
+        process.stdout.write(
+          `${total} rows of ${rows.length} entities in ${database} (schema ${db.schemaVersion}); ${kept} would be imported\n`,
+        );
       }
       return 0;
     }
@@ -161,7 +181,12 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
     const storage = readStorage(configDir);
     const spoolDir = importSpoolDir(config);
     const importConfig: WriterConfig = { ...config, spool: { ...config.spool, dir: spoolDir } };
-    const logger = createLogger({ level: config.logLevel, format: config.logFormat, secrets: secretsOf(config), destination: process.stderr });
+    const logger = createLogger({
+      level: config.logLevel,
+      format: config.logFormat,
+      secrets: secretsOf(config),
+      destination: process.stderr,
+    });
     const pipeline = createPipeline(importConfig, { logger, metrics: createMetrics() });
     await pipeline.start();
     if (storage.timeZone !== undefined) pipeline.useTimeZone?.(storage.timeZone);
@@ -188,15 +213,24 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
         const filter = new EntityFilter(config.filters);
         const selected = (entityId: string) => {
           const domain = entityId.slice(0, entityId.indexOf("."));
-          const chosen = entities.length + domains.length === 0 || entities.includes(entityId) || domains.includes(domain);
+          const chosen =
+            entities.length + domains.length === 0 || entities.includes(entityId) || domains.includes(domain);
           return chosen && filter.passes(entityId, domain);
         };
         statistics = await importStatistics({
           db,
           registries: storage.registries,
           clock: new ZoneClock(config.timeZone ?? storage.timeZone ?? "UTC"),
-          target: { url: config.influxdb.url, org: config.influxdb.org, token: config.influxdb.token, timeoutMs: config.influxdb.writeTimeoutSeconds * 1000 },
-          buckets: { hourly: values["hourly-bucket"] ?? DEFAULT_BUCKETS.hourly.name, daily: values["daily-bucket"] ?? DEFAULT_BUCKETS.daily.name },
+          target: {
+            url: config.influxdb.url,
+            org: config.influxdb.org,
+            token: config.influxdb.token,
+            timeoutMs: config.influxdb.writeTimeoutSeconds * 1000,
+          },
+          buckets: {
+            hourly: values["hourly-bucket"] ?? DEFAULT_BUCKETS.hourly.name,
+            daily: values["daily-bucket"] ?? DEFAULT_BUCKETS.daily.name,
+          },
           ...(startTs !== undefined ? { startTs } : {}),
           ...(stopTs !== undefined ? { stopTs } : {}),
           entities: selected,
@@ -216,10 +250,16 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
       await pipeline.stop(0);
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
     }
-    if (values.json) process.stdout.write(`${JSON.stringify({ ...summary, ...(statistics ? { statistics } : {}), delivered: delivered.drained, pendingPoints: delivered.pendingEvents })}\n`);
+    if (values.json)
+      process.stdout.write(
+        `${JSON.stringify({ ...summary, ...(statistics ? { statistics } : {}), delivered: delivered.drained, pendingPoints: delivered.pendingEvents })}\n`,
+      );
     else {
       process.stderr.write(summaryText(summary, delivered));
-      if (statistics) process.stderr.write(`statistics: ${statistics.series} series, ${statistics.hourlyPoints} hourly and ${statistics.dailyPoints} daily rollup points written\n`);
+      if (statistics)
+        process.stderr.write(
+          `statistics: ${statistics.series} series, ${statistics.hourlyPoints} hourly and ${statistics.dailyPoints} daily rollup points written\n`,
+        );
     }
     if (summary.interrupted) return 130;
     if (!delivered.drained) return 3;

@@ -12,15 +12,16 @@
  * continues after it. A rerun that reads a batch again (a crash between the spool and the checkpoint)
  * writes the same points again, which InfluxDB keeps as one.
  */
-import { readFile, rename, writeFile } from "node:fs/promises";
+
 import { mkdirSync } from "node:fs";
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { EntityFilter } from "../filters";
 import type { WriterConfig } from "../config";
-import type { EventSink } from "../sources/sink";
+import { EntityFilter } from "../filters";
 import { secondsToMicros } from "../sources/haHistory";
 import type { Registries } from "../sources/haRegistries";
+import type { EventSink } from "../sources/sink";
 import type { ProgressReporter } from "./progress";
 import type { RecorderDatabase, RecorderStateRow, StatePosition, StateSelection } from "./recorder";
 import { enrichAttributes } from "./storage";
@@ -99,7 +100,10 @@ export class AttributeCache {
   private readonly entries = new Map<string, Map<string, Readonly<Record<string, unknown>>>>();
   private size = 0;
 
-  constructor(private readonly registries: Registries, private readonly maxEntries = 50_000) {}
+  constructor(
+    private readonly registries: Registries,
+    private readonly maxEntries = 50_000,
+  ) {}
 
   /** The enriched attributes of `text` for `entityId`; throws `SyntaxError`/`TypeError` for text that is not a JSON object. */
   get(entityId: string, text: string | null): Readonly<Record<string, unknown>> {
@@ -110,7 +114,8 @@ export class AttributeCache {
     let attributes: Record<string, unknown> = {};
     if (key !== "") {
       const parsed: unknown = JSON.parse(key);
-      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new TypeError("state_attributes.shared_attrs is not a JSON object");
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+        throw new TypeError("state_attributes.shared_attrs is not a JSON object");
       attributes = parsed as Record<string, unknown>;
     }
     const enriched = Object.freeze(enrichAttributes(attributes, entityId, this.registries));
@@ -149,12 +154,19 @@ export class IsoTimes {
 }
 
 /** The `state_changed` data Home Assistant sends live for a recorded row, or why the row cannot be one. */
-export function rowToEvent(row: RecorderStateRow, cache: AttributeCache, times: IsoTimes = new IsoTimes()): { ok: true; event: object } | { ok: false; reason: string; message: string } {
+export function rowToEvent(
+  row: RecorderStateRow,
+  cache: AttributeCache,
+  times: IsoTimes = new IsoTimes(),
+): { ok: true; event: object } | { ok: false; reason: string; message: string } {
   let attributes: Readonly<Record<string, unknown>>;
   try {
     attributes = cache.get(row.entityId, row.attributes);
   } catch (error) {
-    const message = error instanceof SyntaxError ? `state_attributes.shared_attrs is not JSON: ${error.message}` : (error as Error).message;
+    const message =
+      error instanceof SyntaxError
+        ? `state_attributes.shared_attrs is not JSON: ${error.message}`
+        : (error as Error).message;
     return { ok: false, reason: "invalid_attributes", message };
   }
   const newState = {
@@ -165,7 +177,15 @@ export function rowToEvent(row: RecorderStateRow, cache: AttributeCache, times: 
     last_updated: times.format(row.lastUpdatedTs),
   };
   // Only `state` and `last_changed` of the old state reach the point (previous_state, duration_seconds).
-  const oldState = row.old === undefined ? null : { entity_id: row.entityId, state: row.old.state, attributes: {}, last_changed: times.format(row.old.lastChangedTs) };
+  const oldState =
+    row.old === undefined
+      ? null
+      : {
+          entity_id: row.entityId,
+          state: row.old.state,
+          attributes: {},
+          last_changed: times.format(row.old.lastChangedTs),
+        };
   return { ok: true, event: { entity_id: row.entityId, old_state: oldState, new_state: newState } };
 }
 
@@ -216,7 +236,8 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
   const database = resolve(db.path);
   const key = selectionKey(selection);
   const previous = options.restart ? undefined : await readCheckpoint(checkpointPath);
-  const resumeFrom = previous !== undefined && previous.database === database && previous.selection === key ? previous : undefined;
+  const resumeFrom =
+    previous !== undefined && previous.database === database && previous.selection === key ? previous : undefined;
   let position: StatePosition | undefined = resumeFrom?.position;
 
   const summary: ImportSummary = {
@@ -240,7 +261,8 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
     summary.rejectedReasons[reason] = (summary.rejectedReasons[reason] ?? 0) + 1;
     counts(summary, row.entityId).rejected += 1;
     reported += 1;
-    if (reported <= MAX_REPORTED_ROWS) progress?.note(`state_id ${row.stateId} (${row.entityId}): ${reason}: ${message}`);
+    if (reported <= MAX_REPORTED_ROWS)
+      progress?.note(`state_id ${row.stateId} (${row.entityId}): ${reason}: ${message}`);
     else if (reported === MAX_REPORTED_ROWS + 1) progress?.note("more rows are rejected; only their count is reported");
   };
   const batchRows = options.batchRows ?? DEFAULT_BATCH_ROWS;
@@ -288,7 +310,13 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
         } else reject(row, result.reason ?? "rejected", result.message ?? "");
       }
       // The batch (and every one before it) is durable in the spool now: a rerun may continue after it.
-      await writeCheckpoint(checkpointPath, { version: 1, database, selection: key, position: batchPosition, complete: false });
+      await writeCheckpoint(checkpointPath, {
+        version: 1,
+        database,
+        selection: key,
+        position: batchPosition,
+        complete: false,
+      });
       progress?.update(summary.rowsRead);
     })();
     // Awaited below or in the next turn; a failure must not count as unhandled meanwhile.
@@ -298,7 +326,13 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
   }
   await inFlight;
   if (!summary.interrupted) {
-    await writeCheckpoint(checkpointPath, { version: 1, database, selection: key, position: position ?? { lastUpdatedTs: 0, stateId: 0 }, complete: true });
+    await writeCheckpoint(checkpointPath, {
+      version: 1,
+      database,
+      selection: key,
+      position: position ?? { lastUpdatedTs: 0, stateId: 0 },
+      complete: true,
+    });
   }
   progress?.finish(summary.rowsRead);
   summary.seconds = (Date.now() - started) / 1000;
@@ -306,7 +340,15 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
 }
 
 /** What `--dry-run` prints: rows per entity and whether the writer's filters keep the entity. */
-export function dryRun(db: RecorderDatabase, selection: StateSelection, filters: ImportOptions["filters"]): { entity: string; rows: number; filtered: boolean }[] {
+export function dryRun(
+  db: RecorderDatabase,
+  selection: StateSelection,
+  filters: ImportOptions["filters"],
+): { entity: string; rows: number; filtered: boolean }[] {
   const filter = new EntityFilter(filters);
-  return [...db.countPerEntity(selection)].map(([entity, rows]) => ({ entity, rows, filtered: !filter.passes(entity, entity.slice(0, entity.indexOf("."))) }));
+  return [...db.countPerEntity(selection)].map(([entity, rows]) => ({
+    entity,
+    rows,
+    filtered: !filter.passes(entity, entity.slice(0, entity.indexOf("."))),
+  }));
 }

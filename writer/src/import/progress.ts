@@ -34,7 +34,11 @@ export function progressText(done: number, total: number, seconds: number, bar: 
 }
 
 /** A reporter writing to `output` (a bar when it is a terminal); `intervalMs` defaults to 0.2 s / 5 s. */
-export function createProgress(output: NodeJS.WritableStream & { isTTY?: boolean }, total: number, intervalMs?: number): ProgressReporter {
+export function createProgress(
+  output: NodeJS.WritableStream & { isTTY?: boolean },
+  total: number,
+  intervalMs?: number,
+): ProgressReporter {
   const tty = output.isTTY === true;
   const every = intervalMs ?? (tty ? 200 : 5_000);
   const started = Date.now();

@@ -12,7 +12,7 @@
  * Only the schema versions listed in `SUPPORTED_SCHEMA_VERSIONS` are read: they are the ones whose
  * tables and columns were checked against a database a real Home Assistant created.
  */
-import { existsSync, openSync, readSync, closeSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 
 /** Recorder schema versions verified against a real Home Assistant (42: 2024.3). */
@@ -65,7 +65,11 @@ export class RecorderDatabase {
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
 
-  private constructor(readonly path: string, db: DatabaseSync, schemaVersion: number) {
+  private constructor(
+    readonly path: string,
+    db: DatabaseSync,
+    schemaVersion: number,
+  ) {
     this.db = db;
     this.schemaVersion = schemaVersion;
   }
@@ -91,14 +95,24 @@ export class RecorderDatabase {
       throw new RecorderError(`${path}: cannot open the database: ${(error as Error).message}`);
     }
     try {
-      const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
+      const tables = new Set(
+        (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map(
+          (row) => row.name,
+        ),
+      );
       const missing = REQUIRED_TABLES.filter((table) => !tables.has(table));
-      if (missing.length > 0) throw new RecorderError(`${path}: not a Home Assistant recorder database: table ${missing.join(", ")} missing`);
-      const row = db.prepare("SELECT schema_version FROM schema_changes ORDER BY change_id DESC LIMIT 1").get() as { schema_version: number } | undefined;
-      if (row === undefined) throw new RecorderError(`${path}: the schema_changes table is empty: the recorder schema version is unknown`);
+      if (missing.length > 0)
+        throw new RecorderError(`${path}: not a Home Assistant recorder database: table ${missing.join(", ")} missing`);
+      const row = db.prepare("SELECT schema_version FROM schema_changes ORDER BY change_id DESC LIMIT 1").get() as
+        | { schema_version: number }
+        | undefined;
+      if (row === undefined)
+        throw new RecorderError(`${path}: the schema_changes table is empty: the recorder schema version is unknown`);
       const version = Number(row.schema_version);
       if (!SUPPORTED_SCHEMA_VERSIONS.includes(version)) {
-        throw new RecorderError(`${path}: recorder schema version ${version} is not supported (supported: ${SUPPORTED_SCHEMA_VERSIONS.join(", ")})`);
+        throw new RecorderError(
+          `${path}: recorder schema version ${version} is not supported (supported: ${SUPPORTED_SCHEMA_VERSIONS.join(", ")})`,
+        );
       }
       return new RecorderDatabase(path, db, version);
     } catch (error) {
@@ -111,7 +125,9 @@ export class RecorderDatabase {
   /** Counts the selected states (for progress and `--dry-run`), from `after` on. */
   countStates(selection: StateSelection, after?: StatePosition): number {
     const { where, params } = this.whereClause(selection, after);
-    const row = this.db.prepare(`SELECT count(*) AS n FROM states s JOIN states_meta m ON m.metadata_id = s.metadata_id WHERE ${where}`).get(...params) as { n: number };
+    const row = this.db
+      .prepare(`SELECT count(*) AS n FROM states s JOIN states_meta m ON m.metadata_id = s.metadata_id WHERE ${where}`)
+      .get(...params) as { n: number };
     return Number(row.n);
   }
 
@@ -119,7 +135,9 @@ export class RecorderDatabase {
   countPerEntity(selection: StateSelection): Map<string, number> {
     const { where, params } = this.whereClause(selection);
     const rows = this.db
-      .prepare(`SELECT m.entity_id AS entity_id, count(*) AS n FROM states s JOIN states_meta m ON m.metadata_id = s.metadata_id WHERE ${where} GROUP BY m.entity_id ORDER BY m.entity_id`)
+      .prepare(
+        `SELECT m.entity_id AS entity_id, count(*) AS n FROM states s JOIN states_meta m ON m.metadata_id = s.metadata_id WHERE ${where} GROUP BY m.entity_id ORDER BY m.entity_id`,
+      )
       .all(...params) as { entity_id: string; n: number }[];
     return new Map(rows.map((row) => [row.entity_id, Number(row.n)]));
   }
@@ -166,10 +184,26 @@ export class RecorderDatabase {
   }
 
   /** `statistics_meta`; throws a `RecorderError` when the statistics tables are missing. */
-  statisticsMeta(): { id: number; statisticId: string; source: string; unit: string | null; hasMean: boolean; hasSum: boolean }[] {
-    const tables = new Set((this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
-    for (const table of ["statistics", "statistics_meta"]) if (!tables.has(table)) throw new RecorderError(`${this.path}: table ${table} missing`);
-    const rows = this.db.prepare("SELECT id, statistic_id, source, unit_of_measurement, has_mean, has_sum FROM statistics_meta ORDER BY statistic_id").all() as {
+  statisticsMeta(): {
+    id: number;
+    statisticId: string;
+    source: string;
+    unit: string | null;
+    hasMean: boolean;
+    hasSum: boolean;
+  }[] {
+    const tables = new Set(
+      (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map(
+        (row) => row.name,
+      ),
+    );
+    for (const table of ["statistics", "statistics_meta"])
+      if (!tables.has(table)) throw new RecorderError(`${this.path}: table ${table} missing`);
+    const rows = this.db
+      .prepare(
+        "SELECT id, statistic_id, source, unit_of_measurement, has_mean, has_sum FROM statistics_meta ORDER BY statistic_id",
+      )
+      .all() as {
       id: number;
       statistic_id: string;
       source: string;
@@ -177,16 +211,29 @@ export class RecorderDatabase {
       has_mean: number | null;
       has_sum: number | null;
     }[];
-    return rows.map((row) => ({ id: Number(row.id), statisticId: row.statistic_id, source: row.source, unit: row.unit_of_measurement, hasMean: Boolean(row.has_mean), hasSum: Boolean(row.has_sum) }));
+    return rows.map((row) => ({
+      id: Number(row.id),
+      statisticId: row.statistic_id,
+      source: row.source,
+      unit: row.unit_of_measurement,
+      hasMean: Boolean(row.has_mean),
+      hasSum: Boolean(row.has_sum),
+    }));
   }
 
   /** An entity's first raw state time and latest attributes text, when it has states. */
   entitySummary(entityId: string): { firstTs?: number; latestAttributes?: string } | undefined {
-    const meta = this.db.prepare("SELECT metadata_id FROM states_meta WHERE entity_id = ?").get(entityId) as { metadata_id: number } | undefined;
+    const meta = this.db.prepare("SELECT metadata_id FROM states_meta WHERE entity_id = ?").get(entityId) as
+      | { metadata_id: number }
+      | undefined;
     if (meta === undefined) return undefined;
-    const first = this.db.prepare("SELECT min(last_updated_ts) AS ts FROM states WHERE metadata_id = ?").get(meta.metadata_id) as { ts: number | null };
+    const first = this.db
+      .prepare("SELECT min(last_updated_ts) AS ts FROM states WHERE metadata_id = ?")
+      .get(meta.metadata_id) as { ts: number | null };
     const latest = this.db
-      .prepare("SELECT a.shared_attrs AS attrs FROM states s JOIN state_attributes a ON a.attributes_id = s.attributes_id WHERE s.metadata_id = ? ORDER BY s.last_updated_ts DESC LIMIT 1")
+      .prepare(
+        "SELECT a.shared_attrs AS attrs FROM states s JOIN state_attributes a ON a.attributes_id = s.attributes_id WHERE s.metadata_id = ? ORDER BY s.last_updated_ts DESC LIMIT 1",
+      )
       .get(meta.metadata_id) as { attrs: string | null } | undefined;
     const result: { firstTs?: number; latestAttributes?: string } = {};
     if (first.ts !== null) result.firstTs = first.ts;
@@ -195,10 +242,22 @@ export class RecorderDatabase {
   }
 
   /** The hourly statistics of one series in `[startTs, stopTs)`, in time order. */
-  readStatistics(metadataId: number, startTs?: number, stopTs?: number): { startTs: number; mean: number | null; min: number | null; max: number | null; sum: number | null }[] {
+  readStatistics(
+    metadataId: number,
+    startTs?: number,
+    stopTs?: number,
+  ): { startTs: number; mean: number | null; min: number | null; max: number | null; sum: number | null }[] {
     const rows = this.db
-      .prepare("SELECT start_ts, mean, min, max, sum FROM statistics WHERE metadata_id = ? AND start_ts >= ? AND start_ts < ? ORDER BY start_ts")
-      .all(metadataId, startTs ?? -1e12, stopTs ?? 1e12) as { start_ts: number; mean: number | null; min: number | null; max: number | null; sum: number | null }[];
+      .prepare(
+        "SELECT start_ts, mean, min, max, sum FROM statistics WHERE metadata_id = ? AND start_ts >= ? AND start_ts < ? ORDER BY start_ts",
+      )
+      .all(metadataId, startTs ?? -1e12, stopTs ?? 1e12) as {
+      start_ts: number;
+      mean: number | null;
+      min: number | null;
+      max: number | null;
+      sum: number | null;
+    }[];
     return rows.map((row) => ({ startTs: row.start_ts, mean: row.mean, min: row.min, max: row.max, sum: row.sum }));
   }
 
@@ -206,7 +265,10 @@ export class RecorderDatabase {
     this.db.close();
   }
 
-  private whereClause(selection: StateSelection, after?: StatePosition): { where: string; params: (number | string)[] } {
+  private whereClause(
+    selection: StateSelection,
+    after?: StatePosition,
+  ): { where: string; params: (number | string)[] } {
     const clauses = ["s.last_updated_ts IS NOT NULL"];
     const params: (number | string)[] = [];
     if (selection.startTs !== undefined) {

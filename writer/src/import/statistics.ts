@@ -10,18 +10,21 @@
  * covers are left to the rollup tasks (which also write them, from the imported raw points). Daily
  * points are derived from the hourly rows of local days that end before the first raw state.
  *
- * Where Home Assistant's semantics differ from the tasks' (see the README):
- * - `mean` is Home Assistant's time-weighted mean of the hour; the tasks average the events. A daily
- *   mean is the mean of the day's hourly means (the time-weighted mean of the day when every hour is
- *   there); `min` / `max` are the extremes of the hourly ones.
- * - `count` (events per window) is not in the statistics and is not written.
- * - `energy_kwh` (daily, `device_class=energy` meters) is the sum of the day's hourly increases of
- *   `sum`, Home Assistant's reset-aware running total, converted to kWh from Wh/MWh; the first hour
- *   of an entity has no predecessor and counts nothing, like the first day of the daily task.
+ * Fields, as the tasks' step-function statistics (analysis/src/stepFlux.ts), and where Home
+ * Assistant's semantics differ (see the README):
+ * - `mean`: Home Assistant's time-weighted mean of the hour, like the tasks'; `coverage_seconds` is
+ *   3600 for an hour with a mean (Home Assistant does not record which seconds had no number), so a
+ *   day's mean is Σ mean·coverage / Σ coverage = the mean of its hourly means; `min` / `max` are
+ *   the extremes of the hourly ones.
+ * - `count` (changes per window) is not in the statistics and is not written.
+ * - `energy_kwh` (`device_class=energy` meters): the hour's increase of `sum`, Home Assistant's
+ *   reset-aware running total, converted to kWh from Wh/MWh, and the day's sum of them; the first
+ *   hour of an entity (or one after a gap) has no predecessor and counts nothing.
  */
+
+import { escapeKey, escapeMeasurement, formatFloat } from "../lineProtocol";
 import { DAILY_MEASUREMENT, ENERGY_FIELD, HOURLY_MEASUREMENT } from "../schema";
 import type { Registries } from "../sources/haRegistries";
-import { escapeKey, escapeMeasurement, formatFloat } from "../lineProtocol";
 import type { ZoneClock } from "../timezone";
 import type { RecorderDatabase } from "./recorder";
 
@@ -77,19 +80,31 @@ export function rollupLines(series: StatisticSeries, rows: readonly StatisticsRo
   const tags = tagText(series.tags);
   const hourlyPrefix = `${escapeMeasurement(HOURLY_MEASUREMENT)}${tags} `;
   const dailyPrefix = `${escapeMeasurement(DAILY_MEASUREMENT)}${tags} `;
-  const kwh = series.hasSum && series.tags.device_class === "energy" && series.unit !== null ? ENERGY_TO_KWH[series.unit] : undefined;
+  const kwh =
+    series.hasSum && series.tags.device_class === "energy" && series.unit !== null
+      ? ENERGY_TO_KWH[series.unit]
+      : undefined;
   const covered = series.firstRawTs ?? Number.POSITIVE_INFINITY;
   const hourly: string[] = [];
   const days = new Map<number, { means: number[]; min?: number; max?: number; energy?: number; endTs: number }>();
   let previous: StatisticsRow | undefined;
   for (const row of rows) {
     if (row.startTs + HOUR_S > covered) break;
-    const energy = kwh !== undefined && previous?.sum != null && row.sum !== null && previous.startTs === row.startTs - HOUR_S ? (row.sum - previous.sum) * kwh : undefined;
+    const energy =
+      kwh !== undefined && previous?.sum != null && row.sum !== null && previous.startTs === row.startTs - HOUR_S
+        ? (row.sum - previous.sum) * kwh
+        : undefined;
     previous = row;
-    if (series.hasMean) {
-      const text = fields([["mean", row.mean], ["min", row.min], ["max", row.max]]);
-      if (text !== "") hourly.push(`${hourlyPrefix}${text} ${Math.round(row.startTs)}`);
-    }
+    const hasMean = series.hasMean && row.mean !== null;
+    const text = fields([
+      ["mean", series.hasMean ? row.mean : null],
+      ["min", series.hasMean ? row.min : null],
+      ["max", series.hasMean ? row.max : null],
+      // Home Assistant's hourly mean covers the hour (it does not say which seconds had no number).
+      ["coverage_seconds", hasMean ? HOUR_S : null],
+      [ENERGY_FIELD, energy],
+    ]);
+    if (text !== "") hourly.push(`${hourlyPrefix}${text} ${Math.round(row.startTs)}`);
     const ms = row.startTs * 1000;
     const wallDay = Math.floor((ms + clock.offsetAt(ms)) / DAY_MS) * DAY_MS;
     const dayStartMs = clock.wallClockToUtc(wallDay);
@@ -109,15 +124,26 @@ export function rollupLines(series: StatisticSeries, rows: readonly StatisticsRo
   for (const [dayStartMs, day] of days) {
     // A day the raw data reaches into is the daily task's.
     if (day.endTs > covered) continue;
+    // Σ mean·coverage / Σ coverage, the tasks' rule for combining windows, with an hour's coverage each.
     const mean = day.means.length > 0 ? day.means.reduce((a, b) => a + b, 0) / day.means.length : undefined;
-    const text = fields([["mean", mean], ["min", day.min], ["max", day.max], [ENERGY_FIELD, day.energy]]);
+    const text = fields([
+      ["mean", mean],
+      ["min", day.min],
+      ["max", day.max],
+      ["coverage_seconds", day.means.length > 0 ? day.means.length * HOUR_S : null],
+      [ENERGY_FIELD, day.energy],
+    ]);
     if (text !== "") daily.push(`${dailyPrefix}${text} ${Math.round(dayStartMs / 1000)}`);
   }
   return { hourly, daily };
 }
 
 /** The entities' statistics series with their tags (device class from the entity's latest recorded attributes). */
-export function statisticSeries(db: RecorderDatabase, registries: Registries, entities?: (entityId: string) => boolean): StatisticSeries[] {
+export function statisticSeries(
+  db: RecorderDatabase,
+  registries: Registries,
+  entities?: (entityId: string) => boolean,
+): StatisticSeries[] {
   const result: StatisticSeries[] = [];
   for (const meta of db.statisticsMeta()) {
     if (meta.source !== "recorder" || !meta.statisticId.includes(".")) continue;
@@ -181,13 +207,17 @@ export async function writeRollupLines(target: RollupTarget, bucket: string, lin
         if (response.status === 204) break;
         const text = (await response.text()).slice(0, 300);
         // A 4xx (no such bucket, a refused token, a bad line) does not get better by retrying.
-        if (response.status < 500) throw new StatisticsWriteError(`InfluxDB refused the rollup points for bucket ${bucket}: HTTP ${response.status} ${text}`);
+        if (response.status < 500)
+          throw new StatisticsWriteError(
+            `InfluxDB refused the rollup points for bucket ${bucket}: HTTP ${response.status} ${text}`,
+          );
         problem = `HTTP ${response.status} ${text}`;
       } catch (error) {
         if (error instanceof StatisticsWriteError) throw error;
         problem = (error as Error).message;
       }
-      if (attempt >= WRITE_ATTEMPTS) throw new StatisticsWriteError(`could not write the rollup points for bucket ${bucket}: ${problem}`);
+      if (attempt >= WRITE_ATTEMPTS)
+        throw new StatisticsWriteError(`could not write the rollup points for bucket ${bucket}: ${problem}`);
       await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
     }
   }

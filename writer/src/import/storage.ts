@@ -48,7 +48,12 @@ export function readStorage(configDir: string | undefined): StorageContents {
     const store = StoreSchema.safeParse(readStore(path));
     let list = store.success ? store.data.data[kind] : undefined;
     // The area store names an area's id `id`; the WebSocket list (which `Registries` reads) `area_id`.
-    if (kind === "areas" && Array.isArray(list)) list = list.map((area) => (area !== null && typeof area === "object" && !("area_id" in area) ? { ...area, area_id: (area as { id?: unknown }).id } : area));
+    if (kind === "areas" && Array.isArray(list))
+      list = list.map((area) =>
+        area !== null && typeof area === "object" && !("area_id" in area)
+          ? { ...area, area_id: (area as { id?: unknown }).id }
+          : area,
+      );
     try {
       registries.replace(kind, list);
     } catch {
@@ -74,7 +79,10 @@ export function readStorage(configDir: string | undefined): StorageContents {
  */
 function yamlTimeZone(path: string): string | undefined {
   if (!existsSync(path)) return undefined;
-  const match = /^homeassistant:[^\n]*\n(?:(?:[ \t]+[^\n]*|[ \t]*#[^\n]*|[ \t]*)\n)*?[ \t]+time_zone:[ \t]*["']?([A-Za-z0-9_+\-/]+)["']?[ \t]*(?:#.*)?$/m.exec(readFileSync(path, "utf8"));
+  const match =
+    /^homeassistant:[^\n]*\n(?:(?:[ \t]+[^\n]*|[ \t]*#[^\n]*|[ \t]*)\n)*?[ \t]+time_zone:[ \t]*["']?([A-Za-z0-9_+\-/]+)["']?[ \t]*(?:#.*)?$/m.exec(
+      readFileSync(path, "utf8"),
+    );
   return match?.[1];
 }
 
@@ -82,7 +90,11 @@ function yamlTimeZone(path: string): string | undefined {
  * The attributes with the registries' enrichment, exactly as the live source submits them: the
  * registries decide `area`, `device_name` and `integration`, never an attribute of the same name.
  */
-export function enrichAttributes(attributes: Record<string, unknown>, entityId: string, registries: Registries): Record<string, unknown> {
+export function enrichAttributes(
+  attributes: Record<string, unknown>,
+  entityId: string,
+  registries: Registries,
+): Record<string, unknown> {
   const result = { ...attributes };
   for (const key of ENRICHMENT_KEYS) delete result[key];
   return Object.assign(result, registries.of(entityId));

@@ -78,7 +78,12 @@ export class Registries {
     return {
       areas: this.lists.areas.map(({ area_id, name }) => ({ area_id, name })),
       devices: this.lists.devices.map(({ id, area_id, name, name_by_user }) => ({ id, area_id, name, name_by_user })),
-      entities: this.lists.entities.map(({ entity_id, area_id, device_id, platform }) => ({ entity_id, area_id, device_id, platform })),
+      entities: this.lists.entities.map(({ entity_id, area_id, device_id, platform }) => ({
+        entity_id,
+        area_id,
+        device_id,
+        platform,
+      })),
     };
   }
 

@@ -32,8 +32,8 @@ import WebSocket from "ws";
 import { z } from "zod";
 import type { Logger } from "../logger";
 import type { ComponentStatus } from "../pipeline";
-import { historyEvents, historyRequest, weatherFirst, type HaStateObject } from "./haHistory";
-import { ENRICHMENT_KEYS, REGISTRY_COMMANDS, Registries, RegistryListsSchema, type RegistryKind } from "./haRegistries";
+import { type HaStateObject, historyEvents, historyRequest, weatherFirst } from "./haHistory";
+import { ENRICHMENT_KEYS, REGISTRY_COMMANDS, Registries, type RegistryKind, RegistryListsSchema } from "./haRegistries";
 import type { EventSink } from "./sink";
 
 /** Connection state of the client, as `/status` reports it. */
@@ -205,7 +205,8 @@ export class HomeAssistantSource {
   private readonly heartbeatMs: number;
 
   constructor(private readonly options: HomeAssistantSourceOptions) {
-    if (options.token === undefined && options.tokenFile === undefined) throw new Error("Home Assistant source: a token or a token file is required");
+    if (options.token === undefined && options.tokenFile === undefined)
+      throw new Error("Home Assistant source: a token or a token file is required");
     this.reconnectPolicy = options.reconnect ?? DEFAULT_RECONNECT;
     this.authRetryMs = options.authRetryMs ?? DEFAULT_AUTH_RETRY_MS;
     this.heartbeatMs = options.heartbeatIntervalMs ?? 30_000;
@@ -250,7 +251,9 @@ export class HomeAssistantSource {
         backfilledEvents: this.backfilledEvents,
         reconnects: this.reconnects,
         authRejected: this.failure?.kind === "auth" && !subscribed,
-        ...(this.nextAttemptAt !== undefined && !subscribed ? { nextAttemptAt: new Date(this.nextAttemptAt).toISOString() } : {}),
+        ...(this.nextAttemptAt !== undefined && !subscribed
+          ? { nextAttemptAt: new Date(this.nextAttemptAt).toISOString() }
+          : {}),
       },
     };
   }
@@ -334,7 +337,9 @@ export class HomeAssistantSource {
     socket.on("open", () => this.setState("authenticating"));
     socket.on("message", (data) => this.onMessage(socket, data.toString(), fail));
     socket.on("error", (error) => fail({ kind: "connection", message: error.message }));
-    socket.on("close", (code) => this.onClose(socket, code, failure ?? { kind: "connection", message: `connection closed (code ${code})` }));
+    socket.on("close", (code) =>
+      this.onClose(socket, code, failure ?? { kind: "connection", message: `connection closed (code ${code})` }),
+    );
   }
 
   private onClose(socket: WebSocket, code: number, failure: Failure): void {
@@ -411,7 +416,10 @@ export class HomeAssistantSource {
       if (next === undefined || next === this.rejectedToken) return;
       clearInterval(this.tokenPollTimer);
       const wait = Math.max(0, (this.lastRejectionAt ?? 0) + this.authRetryMs - Date.now());
-      this.options.logger.info({ retryInMs: wait }, "the Home Assistant token file holds a new token; logging in with it");
+      this.options.logger.info(
+        { retryInMs: wait },
+        "the Home Assistant token file holds a new token; logging in with it",
+      );
       this.setState("backoff");
       this.nextAttemptAt = Date.now() + wait;
       this.reconnectTimer = setTimeout(() => this.connect(), wait);
@@ -468,7 +476,10 @@ export class HomeAssistantSource {
         });
         return;
       case "auth_invalid":
-        fail({ kind: "auth", message: `Home Assistant rejected the access token: ${String(message.message ?? "auth_invalid")}` });
+        fail({
+          kind: "auth",
+          message: `Home Assistant rejected the access token: ${String(message.message ?? "auth_invalid")}`,
+        });
         socket.close(4001);
         return;
       case "result": {
@@ -476,7 +487,8 @@ export class HomeAssistantSource {
         if (pending === undefined) return;
         this.requests.delete(message.id);
         if (message.success) pending.resolve(message.result);
-        else pending.reject(new Error(`${message.error?.code ?? "error"}: ${message.error?.message ?? "command failed"}`));
+        else
+          pending.reject(new Error(`${message.error?.code ?? "error"}: ${message.error?.message ?? "command failed"}`));
         return;
       }
       case "event": {
@@ -496,9 +508,13 @@ export class HomeAssistantSource {
     this.setState("synchronizing");
     this.heldBack = [];
     const subscribed = this.subscribe(socket, "state_changed", "state");
-    const registryEvents = (Object.keys(REGISTRY_COMMANDS) as RegistryKind[]).map((kind) => this.subscribe(socket, REGISTRY_COMMANDS[kind].updated, kind));
+    const registryEvents = (Object.keys(REGISTRY_COMMANDS) as RegistryKind[]).map((kind) =>
+      this.subscribe(socket, REGISTRY_COMMANDS[kind].updated, kind),
+    );
     const config = this.request(socket, { type: "get_config" });
-    const lists = (Object.keys(REGISTRY_COMMANDS) as RegistryKind[]).map(async (kind) => [kind, await this.request(socket, { type: REGISTRY_COMMANDS[kind].list })] as const);
+    const lists = (Object.keys(REGISTRY_COMMANDS) as RegistryKind[]).map(
+      async (kind) => [kind, await this.request(socket, { type: REGISTRY_COMMANDS[kind].list })] as const,
+    );
     const states = this.request(socket, { type: "get_states" });
     await subscribed;
     await Promise.all(registryEvents);
@@ -513,7 +529,9 @@ export class HomeAssistantSource {
     const current = StatesSchema.parse(await states) as unknown as HaStateObject[];
 
     if (backfillFromUs !== undefined && current.length > 0) {
-      await new Promise((resolve) => setTimeout(resolve, (this.options.recorderCommitMs ?? 5000) + RECORDER_COMMIT_MARGIN_MS));
+      await new Promise((resolve) =>
+        setTimeout(resolve, (this.options.recorderCommitMs ?? 5000) + RECORDER_COMMIT_MARGIN_MS),
+      );
       if (socket !== this.socket) return;
       // In windows of an hour, so a writer that was away for days neither asks Home Assistant for one
       // huge answer nor holds it all at once.
@@ -521,7 +539,10 @@ export class HomeAssistantSource {
       const endUs = Date.now() * 1000;
       let count = 0;
       for (let fromUs = backfillFromUs - BACKFILL_OVERLAP_US; fromUs < endUs; fromUs += BACKFILL_WINDOW_US) {
-        const history = await this.request(socket, historyRequest(ids, fromUs, Math.min(endUs, fromUs + BACKFILL_WINDOW_US)));
+        const history = await this.request(
+          socket,
+          historyRequest(ids, fromUs, Math.min(endUs, fromUs + BACKFILL_WINDOW_US)),
+        );
         const events = historyEvents(history);
         count += events.length;
         for (const event of events) this.enqueue(event);
@@ -530,12 +551,18 @@ export class HomeAssistantSource {
         if (socket !== this.socket) return;
       }
       this.backfilledEvents += count;
-      this.options.logger.info({ events: count, since: new Date(backfillFromUs / 1000).toISOString() }, "submitted the changes Home Assistant recorded while the writer was not subscribed");
+      this.options.logger.info(
+        { events: count, since: new Date(backfillFromUs / 1000).toISOString() },
+        "submitted the changes Home Assistant recorded while the writer was not subscribed",
+      );
     }
-    const wanted = this.options.snapshot ? current : current.filter((state) => state.entity_id === this.options.weatherEntity);
+    const wanted = this.options.snapshot
+      ? current
+      : current.filter((state) => state.entity_id === this.options.weatherEntity);
     const ordered = [...wanted].sort((a, b) => weatherFirst(a.entity_id, b.entity_id));
     for (const state of ordered) this.enqueue({ entity_id: state.entity_id, old_state: null, new_state: state });
-    if (this.options.snapshot) this.options.logger.info({ states: current.length }, "submitted a snapshot of current Home Assistant states");
+    if (this.options.snapshot)
+      this.options.logger.info({ states: current.length }, "submitted a snapshot of current Home Assistant states");
 
     if (socket !== this.socket) return;
     const held = this.heldBack ?? [];
@@ -556,7 +583,10 @@ export class HomeAssistantSource {
       this.registries.replace(kind, await this.request(socket, { type: REGISTRY_COMMANDS[kind].list }));
       this.scheduleSave();
     } catch (error) {
-      this.options.logger.warn({ err: error, registry: kind }, "could not reload a Home Assistant registry; the previous one stays in use");
+      this.options.logger.warn(
+        { err: error, registry: kind },
+        "could not reload a Home Assistant registry; the previous one stays in use",
+      );
     }
   }
 
@@ -584,9 +614,10 @@ export class HomeAssistantSource {
     if (state === null || typeof state !== "object") return data;
     const entityId = typeof record.entity_id === "string" ? record.entity_id : state.entity_id;
     if (typeof entityId !== "string") return data;
-    const attributes = state.attributes !== null && typeof state.attributes === "object" && !Array.isArray(state.attributes)
-      ? { ...(state.attributes as Record<string, unknown>) }
-      : {};
+    const attributes =
+      state.attributes !== null && typeof state.attributes === "object" && !Array.isArray(state.attributes)
+        ? { ...(state.attributes as Record<string, unknown>) }
+        : {};
     // The registries decide these keys, never an attribute of the same name.
     for (const key of ENRICHMENT_KEYS) delete attributes[key];
     Object.assign(attributes, this.registries.of(entityId));
@@ -643,7 +674,10 @@ export class HomeAssistantSource {
     }
     const parsed = StateFileSchema.safeParse(safeJson(text));
     if (!parsed.success) {
-      this.options.logger.warn({ file: this.options.stateFile }, "the Home Assistant state file is unreadable; starting without it (no backfill of the time before this start)");
+      this.options.logger.warn(
+        { file: this.options.stateFile },
+        "the Home Assistant state file is unreadable; starting without it (no backfill of the time before this start)",
+      );
       return;
     }
     this.lastHeardUs = parsed.data.lastHeardUs;

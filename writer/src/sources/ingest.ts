@@ -8,7 +8,8 @@
  * client can tell a partial failure from the status line alone, without reading the body. 400 when
  * the body as a whole cannot be read, 401 without a valid token, 413 over the size limit or the
  * events-per-request limit, 415 for other content types or charsets, 503 when the writer is shutting
- * down or could not store the events (with `Retry-After`).
+ * down or could not store the events, the spool being full among the reasons (with `Retry-After`;
+ * the answer says from which event on nothing was accepted).
  *
  * Work per request is bounded: events are counted before any is parsed (`ingestBody.ts`), submitted
  * to the pipeline in chunks with a turn of the event loop between them, and the answer lists every
@@ -20,18 +21,33 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { WriterMetrics } from "../metrics";
+import { SpoolFullError } from "../spool";
 import {
   DETAILED_RESULTS_UP_TO,
-  IngestReport,
   type IngestEventResult,
   type IngestRejectReason,
+  IngestReport,
   type IngestResponse,
   SUMMARY_REJECTIONS,
 } from "./ingestReport";
 import type { EventSink, SubmitResult } from "./sink";
 
-export { DETAILED_RESULTS_UP_TO, SUMMARY_REJECTIONS, type IngestEventResult, type IngestRejectReason, type IngestResponse };
-import { CONTAINERS_PER_EVENT, isUtf8Entry, parseEntry, splitBody, type BodyEntry, type BodyFormat } from "./ingestBody";
+export {
+  DETAILED_RESULTS_UP_TO,
+  type IngestEventResult,
+  type IngestRejectReason,
+  type IngestResponse,
+  SUMMARY_REJECTIONS,
+};
+
+import {
+  type BodyEntry,
+  type BodyFormat,
+  CONTAINERS_PER_EVENT,
+  isUtf8Entry,
+  parseEntry,
+  splitBody,
+} from "./ingestBody";
 
 /** Source name passed to the sink. */
 export const INGEST_SOURCE = "ingest";
@@ -119,7 +135,10 @@ async function processBody(body: RawBody, entries: BodyEntry[], options: IngestO
         unreadable.set(reason, (unreadable.get(reason) ?? 0) + 1);
       };
       if (entry.end - entry.start > options.maxEventBytes) {
-        refuse("event_too_large", `the event is ${entry.end - entry.start} bytes; at most ${options.maxEventBytes} (ingest.maxEventBytes)`);
+        refuse(
+          "event_too_large",
+          `the event is ${entry.end - entry.start} bytes; at most ${options.maxEventBytes} (ingest.maxEventBytes)`,
+        );
         continue;
       }
       if (!isUtf8Entry(body.bytes, entry, bodyIsUtf8)) {
@@ -180,7 +199,11 @@ function httpError(statusCode: number, message: string, code: string): FastifyEr
  * Registers `POST /events` on a Fastify instance, inside its own encapsulated context so the body
  * parsers, the auth hook and the error answers apply to ingest only.
  */
-export async function registerIngest(app: FastifyInstance, options: IngestOptions, isAcceptingEvents: () => boolean): Promise<void> {
+export async function registerIngest(
+  app: FastifyInstance,
+  options: IngestOptions,
+  isAcceptingEvents: () => boolean,
+): Promise<void> {
   const authorized = bearerTokenMatcher(options.token);
   const { metrics } = options;
   const refuseRequest = (reason: string) => metrics.ingestRequestsRejected.inc({ reason });
@@ -188,25 +211,43 @@ export async function registerIngest(app: FastifyInstance, options: IngestOption
   await app.register(async (ingest) => {
     // Only the documented types: Fastify's defaults would also read text/plain and any charset.
     ingest.removeAllContentTypeParsers();
-    for (const [types, format] of [[JSON_TYPES, "json"], [NDJSON_TYPES, "ndjson"]] as const) {
-      ingest.addContentTypeParser([...types], { parseAs: "buffer", bodyLimit: options.bodyLimitBytes }, (request, bytes, done) => {
-        const charset = charsetOf(request.headers["content-type"]);
-        if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
-          done(httpError(415, `charset ${charset} is not supported: send ${supported}`, "unsupported_charset"), undefined);
-        } else done(null, new RawBody(format, bytes as Buffer));
-      });
+    for (const [types, format] of [
+      [JSON_TYPES, "json"],
+      [NDJSON_TYPES, "ndjson"],
+    ] as const) {
+      ingest.addContentTypeParser(
+        [...types],
+        { parseAs: "buffer", bodyLimit: options.bodyLimitBytes },
+        (request, bytes, done) => {
+          const charset = charsetOf(request.headers["content-type"]);
+          if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
+            done(
+              httpError(415, `charset ${charset} is not supported: send ${supported}`, "unsupported_charset"),
+              undefined,
+            );
+          } else done(null, new RawBody(format, bytes as Buffer));
+        },
+      );
     }
     ingest.setErrorHandler((error: FastifyError, request, reply) => {
       if (error.statusCode === 413) {
         refuseRequest("body_too_large");
-        return reply.code(413).send({ error: `the body is over ${options.bodyLimitBytes} bytes (ingest.maxBodyBytes)`, reason: "body_too_large", limit: options.bodyLimitBytes });
+        return reply.code(413).send({
+          error: `the body is over ${options.bodyLimitBytes} bytes (ingest.maxBodyBytes)`,
+          reason: "body_too_large",
+          limit: options.bodyLimitBytes,
+        });
       }
       if (error.statusCode === 415) {
         refuseRequest("unsupported_media_type");
-        const message = error.code === "unsupported_charset" ? error.message : `content type ${JSON.stringify(request.headers["content-type"] ?? "")} is not supported: send ${supported}`;
+        const message =
+          error.code === "unsupported_charset"
+            ? error.message
+            : `content type ${JSON.stringify(request.headers["content-type"] ?? "")} is not supported: send ${supported}`;
         return reply.code(415).send({ error: message, reason: "unsupported_media_type" });
       }
-      if (error.statusCode !== undefined && error.statusCode < 500) return reply.code(error.statusCode).send({ error: error.message });
+      if (error.statusCode !== undefined && error.statusCode < 500)
+        return reply.code(error.statusCode).send({ error: error.message });
       throw error;
     });
     // onRequest runs before the body is read: an unauthenticated client cannot make us buffer megabytes.
@@ -255,7 +296,9 @@ export async function registerIngest(app: FastifyInstance, options: IngestOption
           parseEntry(body.bytes, only!);
         } catch (error) {
           refuseRequest("invalid_json");
-          return reply.code(400).send({ error: `the body is not JSON: ${(error as Error).message}`, reason: "invalid_json" });
+          return reply
+            .code(400)
+            .send({ error: `the body is not JSON: ${(error as Error).message}`, reason: "invalid_json" });
         }
       }
       let outcome: IngestReport;
@@ -263,6 +306,19 @@ export async function registerIngest(app: FastifyInstance, options: IngestOption
         outcome = await processBody(body, split.entries, options);
       } catch (error) {
         if (!(error instanceof StoreFailure)) throw error;
+        if (error.cause instanceof SpoolFullError) {
+          // Nothing from `unprocessedFrom` on was acknowledged: the client resends it once InfluxDB has caught up.
+          reply.header("retry-after", String(error.cause.retryAfterSeconds));
+          const accepted =
+            error.unprocessedFrom === 0
+              ? "nothing of this request was accepted"
+              : `events from index ${error.unprocessedFrom} on were not accepted, those before are stored`;
+          return reply.code(503).send({
+            error: `the spool is full: InfluxDB is unreachable or too slow; ${accepted}`,
+            message: error.message,
+            unprocessedFrom: error.unprocessedFrom,
+          });
+        }
         request.log.error({ err: error.cause }, "ingest could not store events");
         reply.header("retry-after", "5");
         return reply.code(503).send({

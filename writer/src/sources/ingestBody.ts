@@ -81,7 +81,8 @@ export async function splitBody(body: Buffer, format: BodyFormat, maxEvents: num
   if (at === body.length) return { kind: "invalid", reason: "empty_body", message: "the body is empty" };
   if (body[at] !== 0x5b /* [ */) {
     const entries = [{ start: at, end: body.length }];
-    if ((await countContainers(body, entries, maxContainers)) > maxContainers) return { kind: "too_complex", limit: maxContainers };
+    if ((await countContainers(body, entries, maxContainers)) > maxContainers)
+      return { kind: "too_complex", limit: maxContainers };
     return { kind: "entries", entries, array: false };
   }
   return splitArray(body, at, maxEvents, maxContainers);
@@ -157,8 +158,7 @@ async function splitArray(body: Buffer, open: number, maxEvents: number, maxCont
     else if (byte === 0x7b /* { */ || byte === 0x5b /* [ */) {
       depth++;
       if (++containers > maxContainers) return { kind: "too_complex", limit: maxContainers };
-    }
-    else if (byte === 0x7d /* } */ || byte === 0x5d) depth--;
+    } else if (byte === 0x7d /* } */ || byte === 0x5d) depth--;
     if (depth < 0) return invalid(`unbalanced ${String.fromCharCode(byte)} at byte ${at} of the body`);
   }
   if (closed === -1) return invalid("the JSON array is not closed");

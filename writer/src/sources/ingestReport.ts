@@ -69,6 +69,8 @@ export class IngestReport {
   /** The response body. */
   response(): IngestResponse {
     const counts = { accepted: this.accepted, rejected: this.rejected, filtered: this.filtered };
-    return this.detailed ? { ...counts, results: this.results } : { ...counts, rejections: this.results, reasons: this.reasons };
+    return this.detailed
+      ? { ...counts, results: this.results }
+      : { ...counts, rejections: this.results, reasons: this.reasons };
   }
 }

@@ -43,10 +43,11 @@ export async function startFakeInflux(): Promise<FakeInflux> {
       if (bucket !== undefined) return fake.accepted.get(bucket) ?? [];
       return [...fake.accepted.values()].flat();
     },
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -54,7 +55,9 @@ export async function startFakeInflux(): Promise<FakeInflux> {
     req.on("end", () => {
       const url = new URL(req.url ?? "/", "http://localhost");
       const raw = Buffer.concat(chunks);
-      const text = (req.headers["content-encoding"] === "gzip" && raw.length > 0 ? gunzipSync(raw) : raw).toString("utf8");
+      const text = (req.headers["content-encoding"] === "gzip" && raw.length > 0 ? gunzipSync(raw) : raw).toString(
+        "utf8",
+      );
       const seen: SeenRequest = {
         bucket: url.searchParams.get("bucket") ?? "",
         org: url.searchParams.get("org") ?? "",

@@ -8,7 +8,7 @@ import { resolveConfig, type WriterConfig } from "../../src/config";
 import { createLogger, type Logger } from "../../src/logger";
 import { createMetrics, type WriterMetrics } from "../../src/metrics";
 import { createPipeline, type Pipeline } from "../../src/pipeline";
-import { startFakeInflux, type FakeInflux } from "./fakeInflux";
+import { type FakeInflux, startFakeInflux } from "./fakeInflux";
 
 /** A temporary directory removed by the returned function. */
 export function tempDir(prefix = "ha-influx-writer-"): { dir: string; remove: () => void } {
@@ -21,7 +21,12 @@ export function memoryLogger(): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      lines.push(...chunk.toString("utf8").split("\n").filter((line) => line.length > 0));
+      lines.push(
+        ...chunk
+          .toString("utf8")
+          .split("\n")
+          .filter((line) => line.length > 0),
+      );
       callback();
     },
   });
@@ -33,7 +38,14 @@ export function testConfig(url: string, spoolDir: string, overrides: Record<stri
   const { influxdb, ...rest } = overrides as { influxdb?: Record<string, unknown> };
   return resolveConfig(
     {
-      influxdb: { url, org: "home_assistant", token: "test-token-123456", batchSize: 1000, batchTimeoutSeconds: 0.05, ...influxdb },
+      influxdb: {
+        url,
+        org: "home_assistant",
+        token: "test-token-123456",
+        batchSize: 1000,
+        batchTimeoutSeconds: 0.05,
+        ...influxdb,
+      },
       spool: { dir: spoolDir },
       timeZone: "Europe/Berlin",
       ...rest,
@@ -43,7 +55,9 @@ export function testConfig(url: string, spoolDir: string, overrides: Record<stri
 }
 
 /** A started pipeline with fast retries, its metrics and log lines. */
-export async function startTestPipeline(config: WriterConfig): Promise<{ pipeline: Pipeline; metrics: WriterMetrics; logLines: string[] }> {
+export async function startTestPipeline(
+  config: WriterConfig,
+): Promise<{ pipeline: Pipeline; metrics: WriterMetrics; logLines: string[] }> {
   const { logger, lines } = memoryLogger();
   const metrics = createMetrics({ processMetrics: false });
   const pipeline = createPipeline(config, { logger, metrics, retry: { baseMs: 5, maxMs: 40 } });
@@ -52,11 +66,30 @@ export async function startTestPipeline(config: WriterConfig): Promise<{ pipelin
 }
 
 /** A Home Assistant `state_changed` event's data for tests. */
-export function stateChanged(entityId: string, state: string, lastUpdated: string, extra: { attributes?: Record<string, unknown>; old?: { state: string; last_changed: string } } = {}): Record<string, unknown> {
+export function stateChanged(
+  entityId: string,
+  state: string,
+  lastUpdated: string,
+  extra: { attributes?: Record<string, unknown>; old?: { state: string; last_changed: string } } = {},
+): Record<string, unknown> {
   return {
     entity_id: entityId,
-    old_state: extra.old ? { entity_id: entityId, state: extra.old.state, attributes: {}, last_changed: extra.old.last_changed, last_updated: extra.old.last_changed } : null,
-    new_state: { entity_id: entityId, state, attributes: extra.attributes ?? {}, last_changed: lastUpdated, last_updated: lastUpdated },
+    old_state: extra.old
+      ? {
+          entity_id: entityId,
+          state: extra.old.state,
+          attributes: {},
+          last_changed: extra.old.last_changed,
+          last_updated: extra.old.last_changed,
+        }
+      : null,
+    new_state: {
+      entity_id: entityId,
+      state,
+      attributes: extra.attributes ?? {},
+      last_changed: lastUpdated,
+      last_updated: lastUpdated,
+    },
   };
 }
 
@@ -72,7 +105,9 @@ export interface PipelineHarness {
   /** The pipeline `start` created (stopped after the test). */
   readonly pipeline: Pipeline;
   /** Starts a pipeline against the fake; `overrides` is merged into the writerConfig JSON. */
-  start(overrides?: Record<string, unknown>): Promise<{ pipeline: Pipeline; metrics: WriterMetrics; logLines: string[] }>;
+  start(
+    overrides?: Record<string, unknown>,
+  ): Promise<{ pipeline: Pipeline; metrics: WriterMetrics; logLines: string[] }>;
 }
 
 /** Registers hooks that give every test in the calling `describe` a fresh harness. */
