@@ -95,6 +95,17 @@ describe("Home Assistant WebSocket source", () => {
     expect(lines.join("")).not.toContain("wrong-token-value");
   });
 
+  it("keeps naming the rejected token while it tries the next login", async () => {
+    const { source } = connect(recordingSink(), { token: "wrong-token-value", authRetryMs: 150 });
+    await eventually(() => expect(source.status().details?.authRejected).toBe(true));
+    ha.greet = false; // the next connection is accepted and never answered: the login is under way
+    await eventually(() => expect(ha.connections).toBe(2));
+    const during = source.status();
+    expect(during.healthy).toBe(false);
+    expect(during.message).toMatch(/rejected the access token: Invalid access token or password; trying a login again/);
+    expect(source.authProblem()).toBe(during.message);
+  });
+
   it("logs in with a fixed token from the token file without a restart", async () => {
     const dir = await mkdtemp(join(tmpdir(), "ha-token-"));
     const tokenFile = join(dir, "token");

@@ -279,6 +279,8 @@ export class HomeAssistantSource {
         }
         return `not subscribed (reconnecting: ${this.failure?.message ?? "connection lost"})`;
       default:
+        // Until a login succeeds, the last answer Home Assistant gave is still the reason for being down.
+        if (this.failure?.kind === "auth") return `${this.failure.message}; trying a login again (${this.state})`;
         return `not subscribed (${this.state})`;
     }
   }
