@@ -2,8 +2,11 @@
 // points in InfluxDB, both reduced to `entity_id|time in µs|state`.
 import { parseTimestampUs } from "../../writer/src/events";
 import { ZoneClock } from "../../writer/src/timezone";
+import { parseCsv } from "../harness/csv";
 import type { HomeAssistantInstance } from "../harness/homeassistant";
 import type { InfluxdInstance } from "../harness/influxd";
+
+export { parseCsv };
 
 const UTC = new ZoneClock("UTC");
 
@@ -12,49 +15,6 @@ export function micros(iso: string): number {
   const us = parseTimestampUs(iso, UTC);
   if (Number.isNaN(us)) throw new Error(`not a time: ${iso}`);
   return us;
-}
-
-/** Rows of InfluxDB's annotated CSV (quoted fields may hold commas, quotes and newlines). */
-export function parseCsv(text: string): Record<string, string>[] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ",") {
-      row.push(field);
-      field = "";
-    } else if (c === "\n" || c === "\r") {
-      if (c === "\r" && text[i + 1] === "\n") i++;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = "";
-    } else field += c;
-  }
-  if (field !== "" || row.length > 0) rows.push([...row, field]);
-  const records: Record<string, string>[] = [];
-  let header: string[] | undefined;
-  for (const cells of rows) {
-    if (cells.length === 1 && cells[0] === "") {
-      header = undefined;
-      continue;
-    }
-    if (header === undefined) {
-      header = cells;
-      continue;
-    }
-    records.push(Object.fromEntries(header.map((name, index) => [name, cells[index] ?? ""])));
-  }
-  return records;
 }
 
 /** A Flux query's rows. */

@@ -10,54 +10,12 @@ import { resolveConfig, type WriterConfig } from "../../writer/src/config";
 import { createLogger } from "../../writer/src/logger";
 import { createMetrics } from "../../writer/src/metrics";
 import { createPipeline, type Pipeline } from "../../writer/src/pipeline";
+import { parseCsv } from "../harness/csv";
 import { locateInfluxd } from "../harness/influxd";
 import { useInfluxd } from "../harness/vitest";
 
 const influxdFound = locateInfluxd() !== undefined;
 const EXTRA_BUCKETS = ["weather_data", "system_metrics", "sports_data"];
-
-/** Rows of InfluxDB's annotated CSV (quoted fields may hold commas, quotes and newlines). */
-function parseCsv(text: string): Record<string, string>[] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ",") {
-      row.push(field);
-      field = "";
-    } else if (c === "\n" || c === "\r") {
-      if (c === "\r" && text[i + 1] === "\n") i++;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = "";
-    } else field += c;
-  }
-  if (field !== "" || row.length > 0) rows.push([...row, field]);
-  const records: Record<string, string>[] = [];
-  let header: string[] | undefined;
-  for (const cells of rows) {
-    if (cells.length === 1 && cells[0] === "") {
-      header = undefined;
-      continue;
-    }
-    if (header === undefined) {
-      header = cells;
-      continue;
-    }
-    records.push(Object.fromEntries(header.map((name, index) => [name, cells[index] ?? ""])));
-  }
-  return records;
-}
 
 describe.skipIf(!influxdFound)("the writer's core against a real influxd", () => {
   const server = useInfluxd({ org: "home_assistant", bucket: "home_assistant_events" });
