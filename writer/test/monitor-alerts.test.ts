@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type AlertInput, AlertTracker, evaluateAlerts } from "../src/monitor/alerts";
 import { AlertThresholdsSchema } from "../src/monitor/config";
 import type { DiskForecast } from "../src/monitor/forecast";
-import type { TaskSample } from "../src/monitor/sampler";
+import type { TaskSample } from "../src/monitor/tasks";
 
 const NOW = Date.parse("2026-06-01T00:00:00Z");
 const thresholds = AlertThresholdsSchema.parse({});

@@ -1,12 +1,12 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MonitorConfigSchema } from "../src/monitor/config";
 import { InfluxApi } from "../src/monitor/influxApi";
 import { StorageMonitor } from "../src/monitor/monitor";
 import { parsePrometheusText } from "../src/monitor/prometheusText";
-import { type Sample, type TaskSample, takeSample } from "../src/monitor/sampler";
+import { type Sample, takeSample } from "../src/monitor/sampler";
+import type { TaskSample } from "../src/monitor/tasks";
+import { type FakeInfluxApi, type FakeRoutes, startFakeInfluxApi } from "./helpers/fakeInfluxApi";
 import { memoryLogger } from "./helpers/setup";
 
 const START = Date.parse("2026-01-01T00:00:00Z");
@@ -147,23 +147,15 @@ describe("the storage monitor over many intervals (fake clock)", () => {
 });
 
 describe("the storage monitor when the server is down or answers garbage", () => {
-  const servers: Server[] = [];
+  const servers: FakeInfluxApi[] = [];
   afterEach(async () => {
-    await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
+    await Promise.all(servers.splice(0).map((s) => s.close()));
   });
 
-  async function fakeServer(routes: Record<string, { status?: number; body: string }>): Promise<string> {
-    const server = createServer((request, response) => {
-      const route = routes[(request.url ?? "").split("?")[0]!] ?? {
-        status: 404,
-        body: '{"code":"not found","message":"path not found"}',
-      };
-      response.writeHead(route.status ?? 200, { "content-type": "application/json" });
-      response.end(route.body);
-    });
+  async function fakeServer(routes: FakeRoutes): Promise<string> {
+    const server = await startFakeInfluxApi(routes);
     servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return server.url;
   }
 
   async function statusAfterRounds(url: string, rounds = 3) {
@@ -190,8 +182,7 @@ describe("the storage monitor when the server is down or answers garbage", () =>
     ],
   });
 
-  type Routes = Record<string, { status?: number; body: string }>;
-  it.each<{ name: string; routes?: Routes; message: RegExp }>([
+  it.each<{ name: string; routes?: FakeRoutes; message: RegExp }>([
     {
       name: "nothing listens",
       routes: undefined,
@@ -225,7 +216,7 @@ describe("the storage monitor when the server is down or answers garbage", () =>
   ])("$name: a clear status, one log line, no crash", async ({ routes, message }) => {
     const url = await fakeServer(routes ?? {});
     // Without routes: a port that was free a moment ago, where nothing listens any more.
-    if (!routes) await new Promise((resolve) => servers.pop()!.close(resolve));
+    if (!routes) await servers.pop()!.close();
     const { status, lines } = await statusAfterRounds(url);
     expect(status.healthy).toBe(false);
     expect(status.message).toMatch(message);
@@ -304,21 +295,11 @@ describe("task health from the runs API", () => {
         ],
       }),
     };
-    const server = createServer((request, response) => {
-      const body = routes[(request.url ?? "").split("?")[0]!];
-      response.writeHead(body === undefined ? 404 : 200, {
-        "content-type": request.url?.startsWith("/api/v2/query") ? "text/csv" : "application/json",
-      });
-      response.end(body ?? "{}");
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const server = await startFakeInfluxApi(
+      Object.fromEntries(Object.entries(routes).map(([path, body]) => [path, { body }])),
+    );
     try {
-      const api = new InfluxApi({
-        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        org: "o",
-        token: "t",
-        timeoutMs: 2_000,
-      });
+      const api = new InfluxApi({ url: server.url, org: "o", token: "t", timeoutMs: 2_000 });
       const sample = await takeSample({ api, now: () => now });
       expect(sample.tasks).toEqual([
         expect.objectContaining({
@@ -334,7 +315,7 @@ describe("task health from the runs API", () => {
         }),
       ]);
     } finally {
-      await new Promise((resolve) => server.close(resolve));
+      await server.close();
     }
   });
 });

@@ -5,7 +5,8 @@
  */
 import type { AlertThresholds } from "./config";
 import type { DiskForecast, Rate } from "./forecast";
-import type { TaskSample } from "./sampler";
+import { round } from "./format";
+import type { TaskSample } from "./tasks";
 
 /** The alerts the monitor raises; the README's "Watching storage" says what each means. */
 export const ALERT_NAMES = [
@@ -149,9 +150,4 @@ export class AlertTracker {
   list(): ActiveAlert[] {
     return [...this.active.values()];
   }
-}
-
-function round(value: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
 }

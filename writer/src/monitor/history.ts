@@ -5,7 +5,7 @@
  */
 import { escapeKey, escapeMeasurement, formatFloat } from "../lineProtocol";
 import type { Observation } from "./forecast";
-import type { InfluxApi } from "./influxApi";
+import { fluxString, type InfluxApi } from "./influxApi";
 import type { Sample } from "./sampler";
 
 /** Measurements the monitor writes to the system bucket. */
@@ -60,7 +60,7 @@ export function sampleLines(sample: Sample): string {
 
 /** Reads the stored sizes and series of the last `days` from the system bucket. */
 export async function loadHistory(api: InfluxApi, systemBucket: string, days: number): Promise<History> {
-  const flux = `from(bucket: ${JSON.stringify(systemBucket).replace(/\$/g, "\\$")})
+  const flux = `from(bucket: ${fluxString(systemBucket)})
   |> range(start: -${Math.ceil(days * 24 * 60)}m)
   |> filter(fn: (r) => r._measurement == "${STORAGE_MEASUREMENT}" and (r._field == "disk_bytes" or r._field == "series"))
   |> keep(columns: ["_time", "_value", "_field", "bucket"])`;

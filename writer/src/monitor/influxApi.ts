@@ -106,6 +106,11 @@ export class InfluxApi {
   }
 }
 
+/** A Flux string literal: JSON's escapes plus `$`, which would start an interpolation. */
+export function fluxString(text: string): string {
+  return JSON.stringify(text).replace(/\$/g, "\\$");
+}
+
 /** Writes line protocol of second precision to `bucket` with `token` (the writer's, which may write there). */
 export async function writeLines(
   options: { url: string; org: string; bucket: string; token: string; timeoutMs: number },

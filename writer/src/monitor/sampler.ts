@@ -3,15 +3,16 @@
  * (influxd's `/metrics`, summed over the bucket's shards: `storage_shard_disk_size` is TSM plus WAL,
  * `storage_wal_size` the WAL part), series cardinality (`influxdb.cardinality`), oldest and newest
  * point and the points of the last day (Flux); the disk's free space (`statfs` of a data directory, or
- * a configured capacity); and each rollup task's health (`/api/v2/tasks`, `/api/v2/tasks/{id}/runs`).
+ * a configured capacity); and each rollup task's health (`tasks.ts`).
  *
  * Buckets and `/metrics` are required: without them there is no sample and the call throws. A Flux
  * query or a task that fails is kept as a problem of that bucket or task, so one bad part never hides
  * the rest.
  */
 import { statfs } from "node:fs/promises";
-import { type InfluxApi, InfluxApiError } from "./influxApi";
+import { fluxString, type InfluxApi, InfluxApiError } from "./influxApi";
 import { parsePrometheusText } from "./prometheusText";
+import { sampleTasks, type TaskSample } from "./tasks";
 
 /** One bucket at the time of the sample. */
 export interface BucketSample {
@@ -33,33 +34,6 @@ export interface BucketSample {
   /** Points (field values) with a time in the 24 hours before the sample. */
   pointsLastDay?: number;
   /** Why some figures are missing. */
-  problem?: string;
-}
-
-/** One rollup task at the time of the sample. */
-export interface TaskSample {
-  id: string;
-  name: string;
-  /** `active` or `inactive` (paused). */
-  status: string;
-  /** Run interval in seconds, when the task runs by `every` (cron tasks have none). */
-  everySeconds?: number;
-  offsetSeconds: number;
-  /** The bucket its Flux writes to (`to(bucket: …)`). */
-  targetBucket?: string;
-  /** Scheduled time of the newest finished run, its status (`success`, `failed`, `canceled`) and error text. */
-  lastRunAt?: number;
-  lastRunStatus?: string;
-  lastError?: string;
-  /** Failed runs in a row, newest first. */
-  consecutiveFailures: number;
-  /** Scheduled time of the newest successful run. */
-  lastSuccessAt?: number;
-  /** Newest point in the target bucket: the newest window the task has written. */
-  newestWindowAt?: number;
-  /** How far the newest successful run is behind the schedule, in seconds and in whole windows. */
-  lagSeconds?: number;
-  lagWindows?: number;
   problem?: string;
 }
 
@@ -147,7 +121,7 @@ export async function takeSample(options: SamplerOptions): Promise<Sample> {
         shards: shards.length,
       };
       try {
-        Object.assign(sample, await bucketFigures(api, bucket.name));
+        Object.assign(sample, await queryBucketFigures(api, bucket.name));
       } catch (error) {
         sample.problem = (error as Error).message;
         problems.push(`bucket ${bucket.name}: ${sample.problem}`);
@@ -187,7 +161,7 @@ async function listBuckets(
 }
 
 /** Series, oldest and newest point, and the last day's points of one bucket, in one Flux query. */
-async function bucketFigures(
+async function queryBucketFigures(
   api: InfluxApi,
   bucket: string,
 ): Promise<Pick<BucketSample, "series" | "oldestPointAt" | "newestPointAt" | "pointsLastDay">> {
@@ -210,77 +184,6 @@ from(bucket: ${b}) |> range(start: -1d) |> count() |> keep(columns: ["_value"]) 
   };
 }
 
-async function sampleTasks(
-  api: InfluxApi,
-  runsPerTask: number,
-  now: number,
-  buckets: readonly BucketSample[],
-): Promise<TaskSample[]> {
-  const body = await api.getJson(`/api/v2/tasks?org=${encodeURIComponent(api.options.org)}&limit=100`);
-  if (!Array.isArray(body.tasks)) throw new InfluxApiError("GET /api/v2/tasks", "answer has no tasks list");
-  const tasks = body.tasks as Record<string, unknown>[];
-  return Promise.all(
-    tasks.map(async (task): Promise<TaskSample> => {
-      const flux = typeof task.flux === "string" ? task.flux : "";
-      const targetBucket = targetBucketOf(flux);
-      const sample: TaskSample = {
-        id: String(task.id),
-        name: String(task.name),
-        status: String(task.status ?? "active"),
-        everySeconds: typeof task.every === "string" ? fluxDurationSeconds(task.every) : undefined,
-        offsetSeconds: typeof task.offset === "string" ? (fluxDurationSeconds(task.offset) ?? 0) : 0,
-        targetBucket,
-        consecutiveFailures: 0,
-        newestWindowAt: buckets.find((b) => b.name === targetBucket)?.newestPointAt,
-      };
-      try {
-        const runs = await api.getJson(`/api/v2/tasks/${encodeURIComponent(sample.id)}/runs?limit=${runsPerTask}`);
-        if (!Array.isArray(runs.runs))
-          throw new InfluxApiError("GET /api/v2/tasks/{id}/runs", "answer has no runs list");
-        const finished = (runs.runs as Record<string, unknown>[])
-          .filter((run) => run.status === "success" || run.status === "failed" || run.status === "canceled")
-          .map((run) => ({
-            status: String(run.status),
-            at: Date.parse(String(run.scheduledFor)),
-            log: Array.isArray(run.log) ? (run.log as { message?: string }[]) : [],
-          }))
-          .sort((a, b) => b.at - a.at);
-        const newest = finished[0];
-        if (newest) {
-          sample.lastRunAt = newest.at;
-          sample.lastRunStatus = newest.status;
-        }
-        while (
-          sample.consecutiveFailures < finished.length &&
-          finished[sample.consecutiveFailures]!.status === "failed"
-        )
-          sample.consecutiveFailures++;
-        if (newest?.status === "failed") {
-          // The task's lastRunError is the server's text for its newest failure, but it is set a moment
-          // after the run is marked failed; the run's own log carries the same text right after its
-          // "Started task…" and "Completed(failed)" lines.
-          const fromLog = newest.log
-            .map((entry) => entry.message ?? "")
-            .find((m) => m !== "" && !/^(Started task|Completed\()/.test(m));
-          sample.lastError =
-            (task.lastRunStatus === "failed" && typeof task.lastRunError === "string" && task.lastRunError) ||
-            fromLog ||
-            "the run failed without an error message";
-        }
-        sample.lastSuccessAt = finished.find((run) => run.status === "success")?.at;
-      } catch (error) {
-        sample.problem = (error as Error).message;
-      }
-      if (sample.lastSuccessAt !== undefined) {
-        // A run scheduled for T runs at T + offset; only runs due by now can be behind.
-        sample.lagSeconds = Math.max(0, (now - sample.lastSuccessAt) / 1000 - sample.offsetSeconds);
-        if (sample.everySeconds) sample.lagWindows = Math.floor(sample.lagSeconds / sample.everySeconds);
-      }
-      return sample;
-    }),
-  );
-}
-
 async function sampleDisk(options: SamplerOptions, buckets: readonly BucketSample[]): Promise<DiskSample | undefined> {
   if (options.dataDir !== undefined) {
     const fs = await statfs(options.dataDir);
@@ -296,45 +199,4 @@ async function sampleDisk(options: SamplerOptions, buckets: readonly BucketSampl
     };
   }
   return undefined;
-}
-
-/** The bucket named by the task's `to(bucket: "…")`. */
-export function targetBucketOf(flux: string): string | undefined {
-  const match = /\bto\(\s*bucket\s*:\s*("(?:[^"\\]|\\.)*")/.exec(flux);
-  if (!match) return undefined;
-  try {
-    return JSON.parse(match[1]!) as string;
-  } catch {
-    return undefined;
-  }
-}
-
-const UNIT_SECONDS: Record<string, number> = {
-  ns: 1e-9,
-  us: 1e-6,
-  µs: 1e-6,
-  ms: 1e-3,
-  s: 1,
-  m: 60,
-  h: 3_600,
-  d: 86_400,
-  w: 604_800,
-};
-
-/** Seconds of a Flux duration (`1h`, `1h30m`, `5m`); undefined for months and years, whose length varies. */
-export function fluxDurationSeconds(text: string): number | undefined {
-  const parts = [...text.matchAll(/(\d+)(ns|us|µs|ms|s|m|h|d|w|mo|y)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text) return undefined;
-  let total = 0;
-  for (const [, amount, unit] of parts) {
-    const seconds = UNIT_SECONDS[unit!];
-    if (seconds === undefined) return undefined;
-    total += Number(amount) * seconds;
-  }
-  return total;
-}
-
-/** A Flux string literal: JSON's escapes plus `$`, which would start an interpolation. */
-function fluxString(text: string): string {
-  return JSON.stringify(text).replace(/\$/g, "\\$");
 }

@@ -7,8 +7,8 @@
 import { scaleLog, scaleTime } from "d3-scale";
 import { line } from "d3-shape";
 import { DAY_MS, type Observation } from "./forecast";
+import { formatBytes } from "./format";
 import type { History } from "./history";
-import { formatBytes } from "./monitor";
 import type { CapacityReport } from "./report";
 
 const WIDTH = 960;
