@@ -1,7 +1,12 @@
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/capacity";
+import type { CapacityReport } from "../src/monitor/report";
+import { type FakeInfluxApi, startFakeInfluxApi } from "./helpers/fakeInfluxApi";
 
 async function run(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: string) {
   let stdout = "";
@@ -100,5 +105,56 @@ describe("ha-influx-capacity user errors: one line, exit 1", () => {
     const { code, stdout } = await run(["--help"]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^usage: ha-influx-capacity/);
+  });
+});
+
+describe("ha-influx-capacity's disk: --capacity-gb and the config file's data directory", () => {
+  let influx: FakeInfluxApi;
+  const disk = mkdtempSync(join(tmpdir(), "ha-influx-capacity-"));
+  beforeAll(async () => {
+    influx = await startFakeInfluxApi({
+      "/api/v2/buckets": {
+        body: JSON.stringify({
+          buckets: [{ id: "b1", name: "home_assistant_events", type: "user", retentionRules: [] }],
+        }),
+      },
+      "/metrics": {
+        body: '# TYPE storage_shard_disk_size gauge\nstorage_shard_disk_size{bucket="b1",id="1"} 5000\n',
+      },
+      "/api/v2/query": { body: "" },
+      "/api/v2/tasks": { body: '{"tasks":[]}' },
+    });
+  });
+  afterAll(async () => {
+    await influx?.close();
+    rmSync(disk, { recursive: true, force: true });
+  });
+
+  /** The report's disk, with the stack's writerConfig on standard input. */
+  async function reportedDisk(dataDir: string, flags: string[] = []) {
+    const writerConfig = JSON.stringify({
+      influxdb: { url: influx.url, org: "o" },
+      monitor: { token: "monitor-token", dataDir },
+    });
+    const { code, stdout, stderr } = await run(
+      ["--config", "-", "--format", "json", "--top", "0", ...flags],
+      {},
+      writerConfig,
+    );
+    return { code, stderr, disk: code === 0 ? (JSON.parse(stdout) as CapacityReport).disk : undefined };
+  }
+
+  it("takes statfs of the file's data directory when no capacity is given", async () => {
+    const { code, disk: reported } = await reportedDisk(disk);
+    expect(code).toBe(0);
+    expect(reported).toMatchObject({ source: "statfs" });
+  });
+
+  it("--capacity-gb wins over the file's data directory, which may be a path in the writer's container", async () => {
+    const inContainer = join(disk, "not-on-this-machine");
+    const { code, stderr, disk: reported } = await reportedDisk(inContainer, ["--capacity-gb", "2"]);
+    expect(stderr).not.toContain("not-on-this-machine");
+    expect(code).toBe(0);
+    expect(reported).toMatchObject({ source: "configured", capacityBytes: 2e9, usedBytes: 5000 });
   });
 });
