@@ -5,10 +5,9 @@
 // Framework-free, like the influxd harness.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findOnPath, inCi, randomSecret } from "./influxd";
+import { findOnPath, foundOrSkip, freePort, randomSecret } from "./influxd";
 
 /** The Home Assistant release the harness and the install script use. */
 export const HOMEASSISTANT_VERSION = "2024.3.3";
@@ -51,33 +50,13 @@ export function findHass(): string | undefined {
   return findOnPath("hass");
 }
 
-/**
- * The `hass` to test with. In CI a missing one throws, naming what is missing; elsewhere it prints a
- * visible warning and returns undefined, so the caller can skip.
- */
+/** The `hass` to test with (see {@link foundOrSkip}). */
 export function locateHomeAssistant(): string | undefined {
-  const binary = findHass();
-  if (binary) return binary;
-  const message =
+  return foundOrSkip(
+    findHass(),
     `Home Assistant (hass ${HOMEASSISTANT_VERSION}) is not on PATH: the tests against a real Home Assistant cannot run. ` +
-    '`eval "$(scripts/install-homeassistant.sh)"` installs it and puts it on PATH.';
-  if (inCi()) throw new Error(`${message} (CI is set, so this is a failure, not a skip)`);
-  console.warn(`\n*** SKIPPED: ${message}\n`);
-  return undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
+      '`eval "$(scripts/install-homeassistant.sh)"` installs it and puts it on PATH.',
+  );
 }
 
 /** The generated configuration: no discovery, no cloud, nothing reaching beyond loopback. */

@@ -69,21 +69,28 @@ export function findInfluxd(): string | undefined {
 }
 
 /**
- * The `influxd` to test with. In CI a missing binary throws, naming what is missing; elsewhere it
- * prints a visible warning and returns undefined, so the caller can skip.
+ * `binary` when it was found. Without it, in CI (where a missing tool must fail the run) it throws
+ * with `missing`; elsewhere it prints `missing` as a visible warning and returns undefined, so the
+ * caller can skip.
  */
-export function locateInfluxd(): string | undefined {
-  const binary = findInfluxd();
+export function foundOrSkip(binary: string | undefined, missing: string): string | undefined {
   if (binary) return binary;
-  const message =
-    "influxd (InfluxDB 2.7) is not on PATH: the tests that need a real server cannot run. " +
-    '`eval "$(scripts/install-tools.sh)"` builds it and puts it on PATH.';
-  if (inCi()) throw new Error(`${message} (CI is set, so this is a failure, not a skip)`);
-  console.warn(`\n*** SKIPPED: ${message}\n`);
+  if (inCi()) throw new Error(`${missing} (CI is set, so this is a failure, not a skip)`);
+  console.warn(`\n*** SKIPPED: ${missing}\n`);
   return undefined;
 }
 
-async function freePort(): Promise<number> {
+/** The `influxd` to test with (see {@link foundOrSkip}). */
+export function locateInfluxd(): string | undefined {
+  return foundOrSkip(
+    findInfluxd(),
+    "influxd (InfluxDB 2.7) is not on PATH: the tests that need a real server cannot run. " +
+      '`eval "$(scripts/install-tools.sh)"` builds it and puts it on PATH.',
+  );
+}
+
+/** A port of 127.0.0.1 that was free a moment ago. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
