@@ -1,5 +1,8 @@
 // Local calendar arithmetic in an IANA time zone, from the platform's Intl data: what hour, weekday and
 // day an instant is in a zone, and where local hours and days begin. No library: Intl answers all of it.
+// The writer's `ZoneClock` (timezone.ts) reads the same Intl offsets but is not imported here: the
+// writer's package exports TypeScript sources (the Pulumi program loads them through ts-node), and the
+// built `ha-influx-analyze` (`node dist/cli.js`) cannot load those.
 import { UserError } from "./errors";
 
 /** The local calendar position of an instant. */
