@@ -6,7 +6,7 @@
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { HOME_ASSISTANT_SOURCE } from "../src/sources/homeassistant";
+import { HOME_ASSISTANT_SOURCE } from "../src/sources/sink";
 import { eventually, stateChanged, stateOf, usePipelineHarness } from "./helpers/setup";
 
 const HA = HOME_ASSISTANT_SOURCE;

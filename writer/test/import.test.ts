@@ -10,8 +10,8 @@ import { IMPORT_SOURCE, type ImportSummary, importStates } from "../src/import/i
 import { progressText } from "../src/import/progress";
 import { RecorderDatabase, RecorderError } from "../src/import/recorder";
 import { readStorage } from "../src/import/storage";
-import { HOME_ASSISTANT_SOURCE } from "../src/sources/homeassistant";
 import type { EventSink } from "../src/sources/sink";
+import { HOME_ASSISTANT_SOURCE } from "../src/sources/sink";
 import { type FakeInflux, startFakeInflux } from "./helpers/fakeInflux";
 import { eventually, startTestPipeline, tempDir, testConfig } from "./helpers/setup";
 import { createRecorder, type RecordedState, writeRegistries } from "./import-recorder";

@@ -34,7 +34,7 @@ import type { Logger } from "../logger";
 import type { ComponentStatus } from "../pipeline";
 import { type HaStateObject, historyEvents, historyRequest, weatherFirst } from "./haHistory";
 import { ENRICHMENT_KEYS, REGISTRY_COMMANDS, Registries, type RegistryKind, RegistryListsSchema } from "./haRegistries";
-import type { EventSink } from "./sink";
+import { type EventSink, HOME_ASSISTANT_SOURCE } from "./sink";
 
 /** Connection state of the client, as `/status` reports it. */
 export type ConnectionState =
@@ -109,9 +109,6 @@ export interface HomeAssistantSourceOptions {
    */
   heartbeatIntervalMs?: number;
 }
-
-/** Source name passed to the sink, so metrics and logs tell the sources apart. */
-export const HOME_ASSISTANT_SOURCE = "websocket";
 
 /** Events collected in one I/O turn are submitted together, at most this many per call. */
 const MAX_EVENTS_PER_SUBMIT = 1000;

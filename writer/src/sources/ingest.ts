@@ -30,7 +30,7 @@ import {
   type IngestResponse,
   SUMMARY_REJECTIONS,
 } from "./ingestReport";
-import type { EventSink, SubmitResult } from "./sink";
+import { type EventSink, INGEST_SOURCE, type SubmitResult } from "./sink";
 
 export {
   DETAILED_RESULTS_UP_TO,
@@ -49,8 +49,6 @@ import {
   splitBody,
 } from "./ingestBody";
 
-/** Source name passed to the sink. */
-export const INGEST_SOURCE = "ingest";
 /** Path of the ingest endpoint. */
 export const INGEST_PATH = "/events";
 const JSON_TYPES = ["application/json"];

@@ -1,5 +1,14 @@
 import type { FilterReason, RejectReason } from "../events";
 
+/**
+ * The source names whose events the pipeline treats apart. Home Assistant's source sees each entity's
+ * changes in order, so a state not newer than the entity's last one is a repeat; HTTP ingest is
+ * refused (503, its client resends) rather than kept waiting when the spool is full.
+ */
+export const HOME_ASSISTANT_SOURCE = "websocket";
+/** Source name of `POST /events`. */
+export const INGEST_SOURCE = "ingest";
+
 /** What happened to one submitted event. */
 export interface SubmitResult {
   /** Position of the event in the submitted array. */
