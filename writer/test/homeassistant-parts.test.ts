@@ -78,6 +78,7 @@ describe("the reconnect plan", () => {
       setState: (state) => states.push(state),
       connect: () => {
         connects += 1;
+        plan.connecting(); // as the source does
       },
       ...overrides,
     });
@@ -124,6 +125,7 @@ describe("the reconnect plan", () => {
     plan.lost(4001, REJECTED, false, "token-a"); // the second rejection, at 300 s
     vi.advanceTimersByTime(60_000);
     expect(connects()).toBe(1);
+    expect(plan.nextAttemptAt).toBeUndefined(); // the rejected token in the file is not tried again
     await writeFile(tokenFile, "token-b\n");
     vi.advanceTimersByTime(2000); // the file is checked every 2 s: seen at 362 s
     expect(plan.nextAttemptAt).toBe(600_000);
