@@ -1,8 +1,9 @@
 // `ha-influx-writer import` as a process against a real influxd: a real SIGINT or SIGTERM in the
 // middle of an import stops it cleanly (exit 130, one line naming the checkpoint, every row it read
-// delivered or waiting in the import spool, nothing past the checkpoint), and rerunning the same
-// command gives exactly the points of an uninterrupted import, every state once. The child runs the
-// compiled writer (built once for this file), the way `node dist/cli.js` runs in the image.
+// delivered or waiting in the import spool, nothing past the checkpoint), a second signal exits at
+// once, and rerunning the same command gives exactly the points of an uninterrupted import, every
+// state once. The child runs the compiled writer (built once for this file), the way
+// `node dist/cli.js` runs in the image.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -266,4 +267,32 @@ describe.skipIf(!influxdFound)("ha-influx-writer import interrupted by a signal,
     },
     120_000,
   );
+
+  it("exits 130 at once on a second signal, and the rerun is still exact", async () => {
+    const bucket = "imported_twice";
+    await createBucket(bucket);
+    const configFile = configFor(bucket);
+    const first = runImport(configFile);
+    await until(first, () => progressRows(first) > 0, "the first progress line with rows");
+    first.child.kill("SIGINT");
+    // The clean stop takes the batches in flight and a wait for InfluxDB: time enough for the second one.
+    await until(first, () => first.stderr().includes("import: SIGINT received"), "the first signal's line");
+    first.child.kill("SIGINT");
+    expect(await first.exited).toEqual({ code: 130, signal: null });
+    expect(first.stderr().trimEnd().split("\n").at(-1)).toBe(
+      `import: SIGINT again: exiting now; rerun the same command to continue after the checkpoint ${join(dir, `${bucket}-spool-import`, "import-checkpoint.json")}`,
+    );
+    expect(first.stdout()).toBe("");
+
+    const rerun = runImport(configFile);
+    expect({ exit: await rerun.exited, stderr: rerun.stderr() }).toEqual({
+      exit: { code: 0, signal: null },
+      stderr: expect.not.stringContaining("interrupted"),
+    });
+    expect(JSON.parse(rerun.stdout())).toMatchObject({ resumed: true, delivered: true, pendingPoints: 0 });
+    const resumed = await pointsOf(bucket);
+    expect(resumed.size).toBe(STATES);
+    const differing = [...whole].filter(([key, point]) => resumed.get(key) !== point).slice(0, 3);
+    expect(differing).toEqual([]);
+  });
 });
