@@ -257,14 +257,26 @@ export const stackConfigSchema = z
             .object({
               /** Base URL, e.g. http://homeassistant.local:8123 (the writer derives the WebSocket URL). */
               url: HomeAssistantUrlSchema,
-              /** Long-lived access token (secret). */
+              /** Long-lived access token (secret); or `tokenFile`. */
               token: secretText.optional(),
+              /**
+               * A file holding the token, as the writer sees it, read before every login (a rotated token
+               * needs no restart). A path, not a secret; only for a writer run outside this program
+               * (`writer.enabled: false`): the container the program deploys mounts no such file.
+               */
+              tokenFile: z.string().min(1, { message: "must not be empty" }).optional(),
               weatherEntity: z
                 .string()
                 .refine((id) => isEntityId(id) && domainOf(id) === "weather", {
                   message: "must be a weather entity id",
                 })
                 .optional(),
+              /** Whether the writer writes Home Assistant's current states after each (re)subscription; the writer's default is on. */
+              snapshotOnStart: flag.optional(),
+              /** Seconds between logins after Home Assistant rejects the token (its IP ban counts failures); the writer's default is 300. */
+              authRetrySeconds: number().positive({ message: "must be greater than 0" }).optional(),
+              /** Home Assistant's `recorder: commit_interval`, which the backfill after a reconnect waits for; the writer's default is 5 (Home Assistant's). */
+              recorderCommitIntervalSeconds: number().min(0, { message: "must be 0 or more" }).optional(),
             })
             .strict()
             .optional(),
@@ -361,13 +373,31 @@ export const stackConfigSchema = z
         message: "must be true while writer.enabled is true",
       });
     }
-    if (cfg.writer.homeAssistant !== undefined && cfg.writer.homeAssistant.token === undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["writer", "homeAssistant", "token"],
-        message:
-          "is required with writer.homeAssistant (pulumi config set --secret --path ha-influx:writer.homeAssistant.token)",
-      });
+    const homeAssistant = cfg.writer.homeAssistant;
+    if (homeAssistant !== undefined) {
+      const { token, tokenFile } = homeAssistant;
+      if (token === undefined && tokenFile === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["writer", "homeAssistant", "token"],
+          message: cfg.writer.enabled
+            ? "is required with writer.homeAssistant (pulumi config set --secret --path ha-influx:writer.homeAssistant.token)"
+            : "is required with writer.homeAssistant, or tokenFile naming a file that holds it (pulumi config set --secret --path ha-influx:writer.homeAssistant.token)",
+        });
+      } else if (token !== undefined && tokenFile !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["writer", "homeAssistant", "tokenFile"],
+          message: "set either token or tokenFile, not both",
+        });
+      } else if (tokenFile !== undefined && cfg.writer.enabled) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["writer", "homeAssistant", "tokenFile"],
+          message:
+            "is read by the writer, and the writer container this program deploys has no such file: set writer.homeAssistant.token (a secret), or writer.enabled false to run the writer yourself",
+        });
+      }
     }
     const raw = cfg.buckets.events.retentionDays;
     for (const rollup of ["hourly", "daily"] as const) {

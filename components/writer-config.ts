@@ -52,9 +52,19 @@ export function buildWriterConfig(cfg: StackConfig, connection: WriterConnection
     logLevel: writer.logLevel,
     logFormat: writer.logFormat,
   };
-  if (writer.homeAssistant?.token !== undefined) {
-    const { url, token, weatherEntity } = writer.homeAssistant;
-    config.homeAssistant = { url, token, ...(weatherEntity === undefined ? {} : { weatherEntity }) };
+  if (writer.homeAssistant !== undefined) {
+    const { url, token, tokenFile, weatherEntity, snapshotOnStart, authRetrySeconds, recorderCommitIntervalSeconds } =
+      writer.homeAssistant;
+    // Unset keys stay out, so the writer's own defaults apply.
+    config.homeAssistant = {
+      url,
+      ...(token === undefined ? {} : { token }),
+      ...(tokenFile === undefined ? {} : { tokenFile }),
+      ...(weatherEntity === undefined ? {} : { weatherEntity }),
+      ...(snapshotOnStart === undefined ? {} : { snapshotOnStart }),
+      ...(authRetrySeconds === undefined ? {} : { authRetrySeconds }),
+      ...(recorderCommitIntervalSeconds === undefined ? {} : { recorderCommitIntervalSeconds }),
+    };
   }
   if (writer.ingest !== undefined) {
     const { host, port, token } = writer.ingest;

@@ -44,6 +44,8 @@ export function createRecorder(
   const insertState = db.prepare(
     "INSERT INTO states (state, last_updated_ts, last_changed_ts, old_state_id, attributes_id, origin_idx, metadata_id) VALUES (?, ?, ?, ?, ?, 0, ?)",
   );
+  // One transaction: a commit per row would cost a WAL sync each, minutes for a large test database.
+  db.exec("BEGIN");
   for (const state of states) {
     let metadataId = meta.get(state.entityId);
     if (metadataId === undefined) {
@@ -64,6 +66,7 @@ export function createRecorder(
     );
     last.set(state.entityId, id);
   }
+  db.exec("COMMIT");
   if (options.dropTable) db.exec(`PRAGMA foreign_keys = OFF; DROP TABLE ${options.dropTable}`);
   db.close();
 }

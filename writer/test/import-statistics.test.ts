@@ -153,7 +153,12 @@ describe("import --statistics", () => {
     const code = await main(["import", dir.dir, "--config", configFile, "--json", "--statistics"], {});
     vi.restoreAllMocks();
     expect(code).toBe(0);
-    expect(JSON.parse(out.join("")).statistics).toEqual({ series: 1, hourlyPoints: 30, dailyPoints: 1 });
+    expect(JSON.parse(out.join("")).statistics).toEqual({
+      series: 1,
+      hourlyPoints: 30,
+      dailyPoints: 1,
+      interrupted: false,
+    });
     const hourly = fake.acceptedLines("home_assistant_hourly");
     expect(hourly).toHaveLength(30);
     expect(hourly[0]).toBe(

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "../src/cli";
 import { IMPORT_SOURCE, type ImportSummary, importStates } from "../src/import/importer";
+import { interruptedText } from "../src/import/interrupt";
 import { progressText } from "../src/import/progress";
 import { RecorderDatabase, RecorderError } from "../src/import/recorder";
 import { readStorage } from "../src/import/storage";
@@ -419,6 +420,41 @@ describe("recorder import", () => {
   it("shows progress with rate and ETA", () => {
     expect(progressText(500, 1000, 10, false)).toBe("import 50.0% 500/1000 rows, 50 rows/s, ETA 0:10");
     expect(progressText(250, 1000, 5, true)).toMatch(/^\[#{8}\.{22}\] 25\.0% 250\/1000 rows, 50 rows\/s, ETA 0:15$/);
+  });
+});
+
+describe("the line an interrupted import ends with", () => {
+  const at = {
+    signal: "SIGINT" as const,
+    checkpoint: "spool-import/import-checkpoint.json",
+    rowsRead: 10_000,
+    rowsToRead: 40_000,
+    position: { lastUpdatedTs: 1709251299.990123, stateId: 10_000 },
+    pendingPoints: 0,
+  };
+  it.each([
+    [
+      "states",
+      {},
+      "interrupted by SIGINT after 10000 of 40000 rows; checkpoint spool-import/import-checkpoint.json at state_id 10000 (last_updated 2024-03-01T00:01:39.990123+00:00); rerun the same command to continue\n",
+    ],
+    [
+      "states",
+      { position: undefined, rowsRead: 0 },
+      "interrupted by SIGINT after 0 of 40000 rows; no checkpoint yet (spool-import/import-checkpoint.json): a rerun starts from the beginning; rerun the same command to continue\n",
+    ],
+    [
+      "statistics",
+      {},
+      "interrupted by SIGINT during the statistics, every state imported; checkpoint spool-import/import-checkpoint.json complete; rerun the same command to write the statistics (again: the same points)\n",
+    ],
+    [
+      "delivery",
+      { pendingPoints: 1200 },
+      "interrupted by SIGINT while InfluxDB took the last points, every state imported; checkpoint spool-import/import-checkpoint.json complete; 1200 points wait in the import spool; rerun the same command to continue\n",
+    ],
+  ] as const)("names where it stopped (%s)", (phase, change, line) => {
+    expect(interruptedText({ ...at, ...change, phase })).toBe(line);
   });
 });
 

@@ -7,7 +7,8 @@
  *
  * Exit codes: 0 done and delivered; 1 bad input or configuration (one line on stderr); 2 done but
  * some rows were rejected; 3 done but not everything was delivered before the deadline (the rest stays
- * in the import spool, a rerun delivers it); 130 interrupted (rerunning continues after the checkpoint).
+ * in the import spool, a rerun delivers it); 130 interrupted by SIGINT or SIGTERM (one line names the
+ * checkpoint; rerunning continues after it; `interrupt.ts`).
  */
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -19,7 +20,8 @@ import { createMetrics } from "../metrics";
 import { createPipeline } from "../pipeline";
 import { DEFAULT_BUCKETS } from "../schema";
 import { ZoneClock } from "../timezone";
-import { dryRun, type ImportSummary, importStates } from "./importer";
+import { CHECKPOINT_FILE, dryRun, type ImportSummary, importStates } from "./importer";
+import { INTERRUPTED_EXIT_CODE, type InterruptedAt, interruptedText, interruptOnSignals } from "./interrupt";
 import { createProgress } from "./progress";
 import { RecorderDatabase, RecorderError, type StateSelection } from "./recorder";
 import { importStatistics, type StatisticsSummary, StatisticsWriteError } from "./statistics";
@@ -90,7 +92,6 @@ function summaryText(summary: ImportSummary, delivered: { drained: boolean; pend
   for (const [entity, c] of Object.entries(summary.entities).sort(([a], [b]) => a.localeCompare(b))) {
     lines.push(`  ${entity}: ${c.rows} rows, ${c.accepted} written, ${c.filtered} filtered, ${c.rejected} rejected`);
   }
-  if (summary.interrupted) lines.push("interrupted: rerun the same command to continue after the checkpoint");
   lines.push(
     delivered.drained
       ? "all delivered to InfluxDB"
@@ -188,16 +189,14 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
       destination: process.stderr,
     });
     const pipeline = createPipeline(importConfig, { logger, metrics: createMetrics() });
-    await pipeline.start();
-    if (storage.timeZone !== undefined) pipeline.useTimeZone?.(storage.timeZone);
-    const interrupt = new AbortController();
-    const onSignal = () => interrupt.abort();
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
+    // From before the spool opens, so that no signal finds the default handling (an exit without a word).
+    const interrupt = interruptOnSignals(process.stderr, join(spoolDir, CHECKPOINT_FILE));
     let summary: ImportSummary;
     let delivered: { drained: boolean; pendingEvents: number };
     let statistics: StatisticsSummary | undefined;
     try {
+      await pipeline.start();
+      if (storage.timeZone !== undefined) pipeline.useTimeZone?.(storage.timeZone);
       summary = await importStates({
         db,
         registries: storage.registries,
@@ -234,6 +233,7 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
           ...(startTs !== undefined ? { startTs } : {}),
           ...(stopTs !== undefined ? { stopTs } : {}),
           entities: selected,
+          signal: interrupt.signal,
         });
       }
       const deadline = Date.now() + drainSeconds * 1000;
@@ -244,15 +244,29 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
       }
       delivered = await pipeline.stop(interrupt.signal.aborted ? 0 : 5_000);
     } finally {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
+      interrupt.dispose();
       // After a failure: what is spooled stays there for the next run (a no-op after the stop above).
       await pipeline.stop(0);
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
     }
+    const signal = interrupt.received();
+    // A signal that came after the last point was delivered interrupted nothing.
+    const phase: InterruptedAt["phase"] | undefined = summary.interrupted
+      ? "states"
+      : statistics?.interrupted
+        ? "statistics"
+        : signal !== undefined && !delivered.drained
+          ? "delivery"
+          : undefined;
     if (values.json)
       process.stdout.write(
-        `${JSON.stringify({ ...summary, ...(statistics ? { statistics } : {}), delivered: delivered.drained, pendingPoints: delivered.pendingEvents })}\n`,
+        `${JSON.stringify({
+          ...summary,
+          ...(statistics ? { statistics } : {}),
+          ...(phase !== undefined ? { interrupted: true, signal } : {}),
+          delivered: delivered.drained,
+          pendingPoints: delivered.pendingEvents,
+        })}\n`,
       );
     else {
       process.stderr.write(summaryText(summary, delivered));
@@ -261,7 +275,20 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
           `statistics: ${statistics.series} series, ${statistics.hourlyPoints} hourly and ${statistics.dailyPoints} daily rollup points written\n`,
         );
     }
-    if (summary.interrupted) return 130;
+    if (phase !== undefined && signal !== undefined) {
+      process.stderr.write(
+        interruptedText({
+          signal,
+          phase,
+          checkpoint: summary.checkpoint,
+          rowsRead: summary.rowsRead,
+          rowsToRead: summary.rowsToRead,
+          ...(summary.position !== undefined ? { position: summary.position } : {}),
+          pendingPoints: delivered.pendingEvents,
+        }),
+      );
+      return INTERRUPTED_EXIT_CODE;
+    }
     if (!delivered.drained) return 3;
     return summary.rejected > 0 ? 2 : 0;
   } catch (error) {

@@ -70,6 +70,10 @@ export interface ImportSummary {
   resumed: boolean;
   /** True when a signal stopped the import before the end (the checkpoint says where). */
   interrupted: boolean;
+  /** The checkpoint file (in the import's spool directory). */
+  checkpoint: string;
+  /** Where the checkpoint stands (a rerun of the selection continues after this row); absent while there is none. */
+  position?: StatePosition;
   seconds: number;
 }
 
@@ -252,6 +256,8 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
     entities: {},
     resumed: resumeFrom !== undefined,
     interrupted: false,
+    checkpoint: checkpointPath,
+    ...(position !== undefined ? { position } : {}),
     seconds: 0,
   };
   const progress = options.progress?.(summary.rowsToRead);
@@ -317,6 +323,7 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
         position: batchPosition,
         complete: false,
       });
+      summary.position = batchPosition;
       progress?.update(summary.rowsRead);
     })();
     // Awaited below or in the next turn; a failure must not count as unhandled meanwhile.

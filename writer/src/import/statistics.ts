@@ -231,6 +231,8 @@ export interface StatisticsSummary {
   series: number;
   hourlyPoints: number;
   dailyPoints: number;
+  /** True when a signal stopped it before the last series (a rerun writes the same points again). */
+  interrupted: boolean;
 }
 
 /** Reads every entity statistic of the recorder and writes its rollup points. */
@@ -243,9 +245,15 @@ export async function importStatistics(options: {
   startTs?: number;
   stopTs?: number;
   entities?: (entityId: string) => boolean;
+  /** Stops before the next series once aborted. */
+  signal?: AbortSignal;
 }): Promise<StatisticsSummary> {
-  const summary: StatisticsSummary = { series: 0, hourlyPoints: 0, dailyPoints: 0 };
+  const summary: StatisticsSummary = { series: 0, hourlyPoints: 0, dailyPoints: 0, interrupted: false };
   for (const series of statisticSeries(options.db, options.registries, options.entities)) {
+    if (options.signal?.aborted) {
+      summary.interrupted = true;
+      break;
+    }
     const rows = options.db.readStatistics(series.metadataId, options.startTs, options.stopTs);
     if (rows.length === 0) continue;
     const lines = rollupLines(series, rows, options.clock);
