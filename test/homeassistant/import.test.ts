@@ -2,7 +2,7 @@
 // real influxd: every recorded state is in InfluxDB once, each imported point has the tags and fields
 // the live writer wrote for the same state (registries applied), and an interrupted import resumed
 // gives the same points as an uninterrupted one.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -48,6 +48,8 @@ const DRIVEN: string[] = [
   TEST_ENTITIES.temperature,
   TEST_ENTITIES.energy,
 ];
+/** Hours of long-term statistics Home Assistant imports before the history the test drives. */
+const STATISTICS_HOURS = 36;
 /** Columns Flux adds that are not part of a point. */
 const NOT_POINT = new Set(["", "result", "table", "_start", "_stop", "_measurement"]);
 
@@ -66,6 +68,42 @@ async function pointsOf(influx: InfluxdInstance, bucket: string): Promise<Map<st
     points.set(key, point);
   }
   return points;
+}
+
+/**
+ * Has Home Assistant's recorder store `STATISTICS_HOURS` hours of long-term statistics ending at the
+ * hour before `statisticsFrom + STATISTICS_HOURS` hours: the temperature sensor's mean/min/max and the
+ * energy meter's state/sum (0.5 kWh an hour).
+ */
+async function importStatistics(ha: HomeAssistantInstance, from: number): Promise<void> {
+  const hours = Array.from({ length: STATISTICS_HOURS }, (_, n) => ({
+    n,
+    start: new Date((from + n * 3600) * 1000).toISOString(),
+  }));
+  await ha.command({
+    type: "recorder/import_statistics",
+    metadata: {
+      statistic_id: TEST_ENTITIES.temperature,
+      source: "recorder",
+      name: null,
+      unit_of_measurement: "°C",
+      has_mean: true,
+      has_sum: false,
+    },
+    stats: hours.map(({ n, start }) => ({ start, mean: 20 + n / 10, min: 19 + n / 10, max: 21 + n / 10 })),
+  });
+  await ha.command({
+    type: "recorder/import_statistics",
+    metadata: {
+      statistic_id: TEST_ENTITIES.energy,
+      source: "recorder",
+      name: null,
+      unit_of_measurement: "kWh",
+      has_mean: false,
+      has_sum: true,
+    },
+    stats: hours.map(({ n, start }) => ({ start, state: 100 + n / 2, sum: n / 2 })),
+  });
 }
 
 function writerConfig(
@@ -106,6 +144,8 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
   let live: RunningWriter | undefined;
   let liveSince: number;
   let lightDevice: string;
+  /** Start of the first hour of long-term statistics that Home Assistant imported (seconds). */
+  let statisticsFrom: number;
 
   beforeAll(async () => {
     influx = await startInfluxd({ org: "home_assistant", bucket: LIVE });
@@ -117,6 +157,8 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
       });
       expect(response.status).toBe(201);
     }
+    // Every hour of statistics imported below ends before Home Assistant records its first state.
+    statisticsFrom = Math.floor(Date.now() / 1000 / 3600) * 3600 - STATISTICS_HOURS * 3600;
     ha = await startHomeAssistant();
     // An area on a device and on an entity, so the registries' enrichment is part of the comparison.
     const entities = await ha.command<{ entity_id: string; platform: string; device_id: string | null }[]>({
@@ -159,6 +201,10 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
       await ha.callService("light", step % 2 === 0 ? "turn_on" : "turn_off", { entity_id: demoLight.entity_id });
       await sleep(150);
     }
+    // Long-term statistics of the hours before this history began, written by Home Assistant's own
+    // recorder through its `recorder/import_statistics` command (it compiles statistics itself only at
+    // hour boundaries, too late for a test): a measurement (mean/min/max) and a meter (state/sum).
+    await importStatistics(ha, statisticsFrom);
     await sleep(2_500); // the recorder's commit interval (1 s) and the live writer's batch
     await live.pipeline.flush(10_000);
     await live.stop(10_000);
@@ -308,36 +354,22 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
   });
 
   it("writes the long-term statistics of hours before the first raw state into the hourly and daily buckets", async () => {
-    // The real database, with a day and a half of statistics added before its first state (Home
-    // Assistant compiles statistics only at hour boundaries, too late for a test).
-    const copy = join(dir, "stats-config");
-    mkdirSync(copy);
-    copyFileSync(join(ha.configDir, "home-assistant_v2.db"), join(copy, "home-assistant_v2.db"));
-    copyFileSync(join(ha.configDir, "configuration.yaml"), join(copy, "configuration.yaml"));
-    mkdirSync(join(copy, ".storage"));
-    for (const file of ["core.area_registry", "core.device_registry", "core.entity_registry"])
-      copyFileSync(join(ha.configDir, ".storage", file), join(copy, ".storage", file));
-    const db = new DatabaseSync(join(copy, "home-assistant_v2.db"));
-    const first = (db.prepare("SELECT min(last_updated_ts) AS ts FROM states").get() as { ts: number }).ts;
-    const firstHour = Math.floor(first / 3600) * 3600 - 36 * 3600;
-    const meta = db
+    // The real database, with the day and a half of statistics Home Assistant imported before its
+    // first state (see `importStatistics`).
+    const db = new DatabaseSync(join(ha.configDir, "home-assistant_v2.db"), { readOnly: true });
+    const rows = db
       .prepare(
-        "INSERT INTO statistics_meta (statistic_id, source, unit_of_measurement, has_mean, has_sum, name) VALUES (?, 'recorder', '°C', 1, 0, NULL)",
+        "SELECT m.statistic_id AS id, m.source AS source, count(*) AS n FROM statistics s JOIN statistics_meta m ON m.id = s.metadata_id WHERE s.start_ts < ? GROUP BY m.statistic_id ORDER BY m.statistic_id",
       )
-      .run(TEST_ENTITIES.temperature);
-    for (let n = 0; n < 36; n++) {
-      db.prepare(
-        "INSERT INTO statistics (metadata_id, start_ts, mean, min, max, created_ts) VALUES (?, ?, ?, ?, ?, ?)",
-      ).run(
-        Number(meta.lastInsertRowid),
-        firstHour + n * 3600,
-        20 + n / 10,
-        19 + n / 10,
-        21 + n / 10,
-        firstHour + n * 3600 + 3600,
-      );
-    }
+      .all(statisticsFrom + STATISTICS_HOURS * 3600);
+    const first = (db.prepare("SELECT min(last_updated_ts) AS ts FROM states").get() as { ts: number }).ts;
     db.close();
+    // Home Assistant wrote them (the importer reads nothing the test put there by hand).
+    expect(rows).toEqual([
+      { id: TEST_ENTITIES.energy, source: "recorder", n: STATISTICS_HOURS },
+      { id: TEST_ENTITIES.temperature, source: "recorder", n: STATISTICS_HOURS },
+    ]);
+    expect(statisticsFrom + STATISTICS_HOURS * 3600).toBeLessThanOrEqual(first);
     const configFile = join(dir, "stats.json");
     writeFileSync(
       configFile,
@@ -361,7 +393,18 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     let code: number;
     try {
       code = await main(
-        ["import", copy, "--config", configFile, "--json", "--statistics", "--entity", TEST_ENTITIES.temperature],
+        [
+          "import",
+          ha.configDir,
+          "--config",
+          configFile,
+          "--json",
+          "--statistics",
+          "--entity",
+          TEST_ENTITIES.temperature,
+          "--entity",
+          TEST_ENTITIES.energy,
+        ],
         {},
       );
     } finally {
@@ -369,31 +412,58 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     }
     expect(code).toBe(0);
     const { statistics } = JSON.parse(out.join(""));
-    expect(statistics.hourlyPoints).toBe(36);
+    // Every hour of both series but the meter's first: it has no predecessor, so no increase and no point.
+    expect(statistics.series).toBe(2);
+    expect(statistics.hourlyPoints).toBe(2 * STATISTICS_HOURS - 1);
     expect(statistics.dailyPoints).toBeGreaterThanOrEqual(1);
     const hourly = await query(
       influx,
       `from(bucket: "home_assistant_hourly") |> range(start: 0) |> filter(fn: (r) => r._field == "mean")`,
     );
-    expect(hourly).toHaveLength(36);
+    expect(hourly).toHaveLength(STATISTICS_HOURS);
     expect(hourly[0]).toMatchObject({
       _measurement: "home_assistant_hourly",
       entity_id: TEST_ENTITIES.temperature,
       domain: "sensor",
       device_class: "temperature",
       area: "Living Room",
-      _time: new Date(firstHour * 1000).toISOString().replace(".000Z", "Z"),
+      _time: new Date(statisticsFrom * 1000).toISOString().replace(".000Z", "Z"),
       _value: "20",
     });
+    const energy = await query(
+      influx,
+      `from(bucket: "home_assistant_hourly") |> range(start: 0) |> filter(fn: (r) => r._field == "energy_kwh")`,
+    );
+    // The meter's sum grew by 0.5 kWh an hour.
+    expect(energy.map((row) => [row.entity_id, Number(row._value)])).toEqual(
+      Array.from({ length: STATISTICS_HOURS - 1 }, () => [TEST_ENTITIES.energy, 0.5]),
+    );
+    expect(energy[0]!._time).toBe(new Date((statisticsFrom + 3600) * 1000).toISOString().replace(".000Z", "Z"));
     const daily = await query(
       influx,
-      `from(bucket: "home_assistant_daily") |> range(start: 0) |> filter(fn: (r) => r._field == "mean")`,
+      `from(bucket: "home_assistant_daily") |> range(start: 0) |> filter(fn: (r) => r._field == "mean" or r._field == "energy_kwh")`,
     );
+    // One point per series and local day: the temperature's with a mean, the meter's with its energy.
     expect(daily.length).toBe(statistics.dailyPoints);
-    expect(daily[0]).toMatchObject({
+    const dailyMeans = daily.filter((row) => row._field === "mean");
+    expect(dailyMeans.length).toBeGreaterThanOrEqual(1);
+    expect(dailyMeans[0]).toMatchObject({
       _measurement: "home_assistant_daily",
       entity_id: TEST_ENTITIES.temperature,
       area: "Living Room",
     });
+    const dailyEnergy = daily.filter((row) => row._field === "energy_kwh");
+    expect(dailyEnergy.length).toBeGreaterThanOrEqual(1);
+    for (const row of dailyEnergy) {
+      expect(row.entity_id).toBe(TEST_ENTITIES.energy);
+      // The day's sum of hourly increases of 0.5 kWh: whole half kWh, at most a day's worth.
+      const kwh = Number(row._value);
+      expect(kwh * 2).toBe(Math.round(kwh * 2));
+      expect(kwh).toBeGreaterThan(0);
+      expect(kwh).toBeLessThanOrEqual(12);
+    }
+    expect(dailyEnergy.map((row) => Number(row._value)).reduce((a, b) => a + b, 0)).toBeLessThan(
+      0.5 * (STATISTICS_HOURS - 1) + 1e-9,
+    );
   });
 });

@@ -483,6 +483,8 @@ describe("recorder times as Home Assistant's ISO text", () => {
     const times = new IsoTimes();
     for (const seconds of [
       1710072000.000001, 1710072000.999999, 1710072001, 1710072000.5, 1710072061.25, 0.000001, 1710072000.123456,
+      // A row's own second and its old state's, alternating; then a third second.
+      1710072061.5, 1710072000.25, 1710072061.75, 1710072000.75, 1710075600.5, 1710072061.125, 1710075600.25,
     ]) {
       expect(times.format(seconds)).toBe(isoFromMicros(secondsToMicros(seconds)));
     }

@@ -197,6 +197,41 @@ describe("spool under faults", () => {
     expect(spool.health().message).toMatch(/may not survive a power cut/);
   });
 
+  it("the once-a-second fsync that comes while a rotated segment is still closing is no fault", async () => {
+    // As a FileHandle does: once `close()` has begun, a datasync on it fails with "file closed".
+    // Closing takes 1.2 s here (a slow disk), so the interval's fsync comes while it is under way.
+    const fs: SpoolFs = {
+      ...nodeFs,
+      open: async (path, flags) => {
+        const file = await nodeFs.open(path, flags);
+        let closing = false;
+        return {
+          write: (buffer, offset, length) => file.write(buffer, offset, length),
+          read: (buffer, offset, length, position) => file.read(buffer, offset, length, position),
+          datasync: () =>
+            closing ? Promise.reject(Object.assign(new Error("file closed"), { code: "EBADF" })) : file.datasync(),
+          close: async () => {
+            closing = true;
+            if (flags === "a") await new Promise((resolve) => setTimeout(resolve, 1200));
+            await file.close();
+          },
+        };
+      },
+    };
+    // Small segments (256 KiB): the second append, of 300 KiB, rotates to a new one.
+    const spool = await open({ fs, maxBytes: 2 * 1024 * 1024 });
+    await spool.append([{ bucket: "a", lines: lines(0, 2), count: 2 }]);
+    await spool.append([{ bucket: "a", lines: `m s="${"x".repeat(300 * 1024)}" 1\n`, count: 1 }]);
+    expect(readdirSync(dir.dir).filter((file) => file.startsWith("segment-")).length).toBeGreaterThan(1);
+    await spool.close();
+    expect(faults).toEqual([]);
+    expect(spool.health().healthy).toBe(true);
+    expect(logLines.filter((line) => line.includes("fsync"))).toEqual([]);
+    const reopened = await open();
+    expect(delivered(await readAll(reopened))).toEqual([lines(0, 2), `m s="${"x".repeat(300 * 1024)}" 1\n`]);
+    await reopened.close();
+  });
+
   it("a stale lock carrying this process's own pid (a container restart: pid 1 again) is taken over", async () => {
     writeFileSync(join(dir.dir, "lock"), "1");
     const spool = await open({ lockIdentity: { pid: 1, isAlive: () => true } });

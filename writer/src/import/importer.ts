@@ -139,21 +139,28 @@ export class AttributeCache {
 
 /**
  * `isoFromMicros` of the history backfill (`2024-03-10T12:00:00.123456+00:00`, Python's UTC
- * `isoformat()`), with the text of the whole second kept: rows come in time order, so most times fall
- * in a second just formatted, and `Date#toISOString` was the largest single cost of a row.
+ * `isoformat()`), with the text of the last two whole seconds kept: rows come in time order, so a
+ * row's own times fall in a second just formatted and its old state's in another one (two slots, or
+ * they would push each other out on every row); `Date#toISOString` was the largest single cost of a
+ * row.
  */
 export class IsoTimes {
-  private second = Number.NaN;
-  private prefix = "";
+  private seconds: [number, number] = [Number.NaN, Number.NaN];
+  private prefixes: [string, string] = ["", ""];
+  /** The slot to overwrite on the next miss (the one used less recently). */
+  private older = 0;
 
   format(seconds: number): string {
     const us = secondsToMicros(seconds);
     const second = Math.floor(us / 1_000_000);
-    if (second !== this.second) {
-      this.second = second;
-      this.prefix = new Date(second * 1000).toISOString().slice(0, 19);
+    let slot = this.seconds[0] === second ? 0 : this.seconds[1] === second ? 1 : -1;
+    if (slot === -1) {
+      slot = this.older;
+      this.seconds[slot] = second;
+      this.prefixes[slot] = new Date(second * 1000).toISOString().slice(0, 19);
     }
-    return `${this.prefix}.${String(us - second * 1_000_000).padStart(6, "0")}+00:00`;
+    this.older = 1 - slot;
+    return `${this.prefixes[slot]}.${String(us - second * 1_000_000).padStart(6, "0")}+00:00`;
   }
 }
 

@@ -295,8 +295,11 @@ export class RecorderDatabase {
       clauses.push(`(${either.join(" OR ")})`);
     }
     if (after !== undefined) {
-      clauses.push("(s.last_updated_ts > ? OR (s.last_updated_ts = ? AND s.state_id > ?))");
-      params.push(after.lastUpdatedTs, after.lastUpdatedTs, after.stateId);
+      // A row value, so that SQLite starts the index range at the position: with the equivalent
+      // `a > ? OR (a = ? AND b > ?)` it walked the index from its start on every page (quadratic:
+      // 3.0 s against 0.6 s for 600,000 states, minutes at 5 million).
+      clauses.push("(s.last_updated_ts, s.state_id) > (?, ?)");
+      params.push(after.lastUpdatedTs, after.stateId);
     }
     return { where: clauses.join(" AND "), params };
   }

@@ -129,6 +129,8 @@ export class Spool {
   private cursorDirty = false;
   private cursorTimer: NodeJS.Timeout | undefined;
   private fsyncTimer: NodeJS.Timeout | undefined;
+  /** The interval's fsync under way, which a rotation or close awaits before closing its file. */
+  private timedSync: Promise<void> = Promise.resolve();
   private dataWaiters: (() => void)[] = [];
   private roomWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
@@ -289,8 +291,7 @@ export class Spool {
     for (const waiter of this.fitWaiters.splice(0)) waiter.reject(new Error("spool is closed"));
     await this.persistCursor();
     await this.syncIfDirty();
-    await this.handle?.close();
-    this.handle = undefined;
+    await this.closeHandle();
     await this.reader.close();
     for (const wake of this.dataWaiters.splice(0)) wake();
     for (const wake of this.roomWaiters.splice(0)) wake();
@@ -402,8 +403,7 @@ export class Spool {
   private async openSegment(number: number): Promise<void> {
     if (this.handle !== undefined) {
       await this.sync(this.handle);
-      await this.handle.close();
-      this.handle = undefined;
+      await this.closeHandle();
     }
     this.handle = await this.fs.open(segmentPath(this.options.dir, number), "a");
     this.segments.push(emptySegment(number));
@@ -473,7 +473,22 @@ export class Spool {
   private async syncIfDirty(): Promise<void> {
     if (!this.dirty || this.handle === undefined) return;
     this.dirty = false;
-    await this.sync(this.handle);
+    const sync = this.sync(this.handle);
+    this.timedSync = sync;
+    await sync;
+  }
+
+  /**
+   * Closes the segment being written, after the interval's fsync on it (if one is under way) has
+   * ended: closing under it would fail that fsync ("file closed") and report a fault that is none.
+   * The handle is cleared first, so no new timed fsync starts on a file that is closing.
+   */
+  private async closeHandle(): Promise<void> {
+    const handle = this.handle;
+    if (handle === undefined) return;
+    this.handle = undefined;
+    await this.timedSync;
+    await handle.close();
   }
 
   /** An fsync whose failure is reported and never forgotten: after one, the kernel may have dropped the pages. */
@@ -481,8 +496,6 @@ export class Spool {
     try {
       await handle.datasync();
     } catch (error) {
-      // The handle was rotated away meanwhile: rotation synced (and reported) it itself.
-      if (handle !== this.handle) return;
       this.dirty = true;
       const first = !this.fsyncFailed;
       this.fsyncFailed = true;
