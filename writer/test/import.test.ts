@@ -478,7 +478,7 @@ describe("the time zone of a configuration directory", () => {
 
 describe("recorder times as Home Assistant's ISO text", () => {
   it("formats like the history backfill, across seconds and back again", async () => {
-    const { IsoTimes } = await import("../src/import/importer");
+    const { IsoTimes } = await import("../src/import/rowEvents");
     const { isoFromMicros, secondsToMicros } = await import("../src/sources/haHistory");
     const times = new IsoTimes();
     for (const seconds of [

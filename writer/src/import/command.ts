@@ -20,12 +20,15 @@ import { createMetrics } from "../metrics";
 import { createPipeline } from "../pipeline";
 import { DEFAULT_BUCKETS } from "../schema";
 import { ZoneClock } from "../timezone";
-import { CHECKPOINT_FILE, dryRun, type ImportSummary, importStates } from "./importer";
+import { CHECKPOINT_FILE } from "./checkpoint";
+import { dryRunOutput } from "./dryRun";
+import { type ImportSummary, importStates } from "./importer";
 import { INTERRUPTED_EXIT_CODE, type InterruptedAt, interruptedText, interruptOnSignals } from "./interrupt";
 import { createProgress } from "./progress";
 import { RecorderDatabase, RecorderError, type StateSelection } from "./recorder";
 import { importStatistics, type StatisticsSummary, StatisticsWriteError } from "./statistics";
 import { readStorage } from "./storage";
+import { summaryJson, summaryText } from "./summary";
 
 export const IMPORT_USAGE = `usage: ha-influx-writer import <config-dir | home-assistant_v2.db> [options]
 
@@ -78,26 +81,6 @@ export function locate(target: string): { database: string; configDir: string | 
 /** The import's own spool directory, beside the writer's. */
 export function importSpoolDir(config: WriterConfig): string {
   return join(dirname(config.spool.dir), `${basename(config.spool.dir)}-import`);
-}
-
-function summaryText(summary: ImportSummary, delivered: { drained: boolean; pendingEvents: number }): string {
-  const reasons = Object.entries(summary.rejectedReasons)
-    .map(([reason, count]) => `${reason}: ${count}`)
-    .join(", ");
-  const lines = [
-    `imported ${summary.rowsRead} of ${summary.rowsToRead} rows${summary.resumed ? " (resumed after the checkpoint)" : ""} ` +
-      `from ${summary.database} (schema ${summary.schemaVersion}) in ${summary.seconds.toFixed(1)} s: ` +
-      `${summary.accepted} points written, ${summary.filtered} filtered, ${summary.rejected} rejected${reasons ? ` (${reasons})` : ""}`,
-  ];
-  for (const [entity, c] of Object.entries(summary.entities).sort(([a], [b]) => a.localeCompare(b))) {
-    lines.push(`  ${entity}: ${c.rows} rows, ${c.accepted} written, ${c.filtered} filtered, ${c.rejected} rejected`);
-  }
-  lines.push(
-    delivered.drained
-      ? "all delivered to InfluxDB"
-      : `${delivered.pendingEvents} points not yet delivered; they stay in the import spool for the next run`,
-  );
-  return `${lines.join("\n")}\n`;
 }
 
 function parseImportArgs(argv: string[]) {
@@ -161,20 +144,7 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
         (values.config ?? env.WRITER_CONFIG_FILE)
           ? (await loadConfig({ env, file: values.config ?? env.WRITER_CONFIG_FILE })).filters
           : FiltersSchema.parse({});
-      const rows = dryRun(db, selection, filters);
-      const total = rows.reduce((sum, row) => sum + row.rows, 0);
-      const kept = rows.filter((row) => !row.filtered).reduce((sum, row) => sum + row.rows, 0);
-      if (values.json)
-        process.stdout.write(
-          `${JSON.stringify({ database, schemaVersion: db.schemaVersion, rows: total, rowsKept: kept, entities: rows })}\n`,
-        );
-      else {
-        for (const row of rows)
-          process.stdout.write(`${row.entity}\t${row.rows}${row.filtered ? "\t(excluded by the filters)" : ""}\n`);
-        process.stdout.write(
-          `${total} rows of ${rows.length} entities in ${database} (schema ${db.schemaVersion}); ${kept} would be imported\n`,
-        );
-      }
+      process.stdout.write(dryRunOutput(db, database, selection, filters, values.json === true));
       return 0;
     }
 
@@ -259,22 +229,8 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
           ? "delivery"
           : undefined;
     if (values.json)
-      process.stdout.write(
-        `${JSON.stringify({
-          ...summary,
-          ...(statistics ? { statistics } : {}),
-          ...(phase !== undefined ? { interrupted: true, signal } : {}),
-          delivered: delivered.drained,
-          pendingPoints: delivered.pendingEvents,
-        })}\n`,
-      );
-    else {
-      process.stderr.write(summaryText(summary, delivered));
-      if (statistics)
-        process.stderr.write(
-          `statistics: ${statistics.series} series, ${statistics.hourlyPoints} hourly and ${statistics.dailyPoints} daily rollup points written\n`,
-        );
-    }
+      process.stdout.write(summaryJson(summary, delivered, statistics, phase !== undefined ? { signal } : undefined));
+    else process.stderr.write(summaryText(summary, delivered, statistics));
     if (phase !== undefined && signal !== undefined) {
       process.stderr.write(
         interruptedText({

@@ -1,48 +1,29 @@
 /**
  * Imports the recorder's states into InfluxDB through the writer's own pipeline (validate, filter,
  * map, route, spool, deliver), so an imported point is the point the live writer writes for that
- * state: each row becomes the `state_changed` data Home Assistant would have sent live, with the
- * registries' enrichment of the live source, `last_updated`/`last_changed` at microsecond precision,
- * and `old_state` from the row named by `old_state_id` (so `previous_state` and `duration_seconds`
- * are those of the live event).
+ * state: each row becomes the `state_changed` data Home Assistant would have sent live
+ * (`rowEvents.ts`).
  *
  * Rows are read in time order in bounded batches (two in flight: one being read and mapped while the
  * previous one's spool write becomes durable); after each batch is durable in the spool, its last
- * position `(last_updated_ts, state_id)` goes into a checkpoint file beside the spool, and a rerun
- * continues after it. A rerun that reads a batch again (a crash between the spool and the checkpoint)
+ * position `(last_updated_ts, state_id)` goes into a checkpoint file beside the spool
+ * (`checkpoint.ts`), and a rerun continues after it. A rerun that reads a batch again (a crash between the spool and the checkpoint)
  * writes the same points again, which InfluxDB keeps as one.
  */
-
-import { mkdirSync } from "node:fs";
-import { readFile, rename, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { z } from "zod";
 import type { WriterConfig } from "../config";
-import { EntityFilter } from "../filters";
-import { secondsToMicros } from "../sources/haHistory";
 import type { Registries } from "../sources/haRegistries";
 import type { EventSink } from "../sources/sink";
+import { ImportCheckpoint } from "./checkpoint";
 import type { ProgressReporter } from "./progress";
 import type { RecorderDatabase, RecorderStateRow, StatePosition, StateSelection } from "./recorder";
-import { enrichAttributes } from "./storage";
+import { AttributeCache, IsoTimes, rowToEvent } from "./rowEvents";
 
 /** Source name passed to the pipeline (metrics and logs tell it apart from live events). */
 export const IMPORT_SOURCE = "import";
 /** Rows per batch: one spool write each; bounded memory whatever the size of the database. */
 export const DEFAULT_BATCH_ROWS = 5_000;
-/** The checkpoint's file name in the import's spool directory. */
-export const CHECKPOINT_FILE = "import-checkpoint.json";
 /** Rejected rows reported one by one; beyond this only the counts grow. */
 const MAX_REPORTED_ROWS = 100;
-
-const CheckpointSchema = z.object({
-  version: z.literal(1),
-  database: z.string(),
-  selection: z.string(),
-  position: z.object({ lastUpdatedTs: z.number(), stateId: z.number() }),
-  complete: z.boolean(),
-});
-type Checkpoint = z.infer<typeof CheckpointSchema>;
 
 /** Per-entity counts of an import. */
 export interface EntityCounts {
@@ -95,140 +76,6 @@ export interface ImportOptions {
   batchRows?: number;
 }
 
-/**
- * Enriched attributes per entity and attributes text. The recorder stores each distinct attributes
- * JSON once and most rows of an entity share a few of them, so parsing each row's text again is most
- * of the cost of a row; the pipeline only reads the objects.
- */
-export class AttributeCache {
-  private readonly entries = new Map<string, Map<string, Readonly<Record<string, unknown>>>>();
-  private size = 0;
-
-  constructor(
-    private readonly registries: Registries,
-    private readonly maxEntries = 50_000,
-  ) {}
-
-  /** The enriched attributes of `text` for `entityId`; throws `SyntaxError`/`TypeError` for text that is not a JSON object. */
-  get(entityId: string, text: string | null): Readonly<Record<string, unknown>> {
-    const key = text ?? "";
-    let perEntity = this.entries.get(entityId);
-    const hit = perEntity?.get(key);
-    if (hit !== undefined) return hit;
-    let attributes: Record<string, unknown> = {};
-    if (key !== "") {
-      const parsed: unknown = JSON.parse(key);
-      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
-        throw new TypeError("state_attributes.shared_attrs is not a JSON object");
-      attributes = parsed as Record<string, unknown>;
-    }
-    const enriched = Object.freeze(enrichAttributes(attributes, entityId, this.registries));
-    if (this.size >= this.maxEntries) {
-      this.entries.clear();
-      this.size = 0;
-    }
-    if (perEntity === undefined || !this.entries.has(entityId)) {
-      perEntity = new Map();
-      this.entries.set(entityId, perEntity);
-    }
-    perEntity.set(key, enriched);
-    this.size += 1;
-    return enriched;
-  }
-}
-
-/**
- * `isoFromMicros` of the history backfill (`2024-03-10T12:00:00.123456+00:00`, Python's UTC
- * `isoformat()`), with the text of the last two whole seconds kept: rows come in time order, so a
- * row's own times fall in a second just formatted and its old state's in another one (two slots, or
- * they would push each other out on every row); `Date#toISOString` was the largest single cost of a
- * row.
- */
-export class IsoTimes {
-  private seconds: [number, number] = [Number.NaN, Number.NaN];
-  private prefixes: [string, string] = ["", ""];
-  /** The slot to overwrite on the next miss (the one used less recently). */
-  private older = 0;
-
-  format(seconds: number): string {
-    const us = secondsToMicros(seconds);
-    const second = Math.floor(us / 1_000_000);
-    let slot = this.seconds[0] === second ? 0 : this.seconds[1] === second ? 1 : -1;
-    if (slot === -1) {
-      slot = this.older;
-      this.seconds[slot] = second;
-      this.prefixes[slot] = new Date(second * 1000).toISOString().slice(0, 19);
-    }
-    this.older = 1 - slot;
-    return `${this.prefixes[slot]}.${String(us - second * 1_000_000).padStart(6, "0")}+00:00`;
-  }
-}
-
-/** The `state_changed` data Home Assistant sends live for a recorded row, or why the row cannot be one. */
-export function rowToEvent(
-  row: RecorderStateRow,
-  cache: AttributeCache,
-  times: IsoTimes = new IsoTimes(),
-): { ok: true; event: object } | { ok: false; reason: string; message: string } {
-  let attributes: Readonly<Record<string, unknown>>;
-  try {
-    attributes = cache.get(row.entityId, row.attributes);
-  } catch (error) {
-    const message =
-      error instanceof SyntaxError
-        ? `state_attributes.shared_attrs is not JSON: ${error.message}`
-        : (error as Error).message;
-    return { ok: false, reason: "invalid_attributes", message };
-  }
-  const newState = {
-    entity_id: row.entityId,
-    state: row.state,
-    attributes,
-    last_changed: times.format(row.lastChangedTs),
-    last_updated: times.format(row.lastUpdatedTs),
-  };
-  // Only `state` and `last_changed` of the old state reach the point (previous_state, duration_seconds).
-  const oldState =
-    row.old === undefined
-      ? null
-      : {
-          entity_id: row.entityId,
-          state: row.old.state,
-          attributes: {},
-          last_changed: times.format(row.old.lastChangedTs),
-        };
-  return { ok: true, event: { entity_id: row.entityId, old_state: oldState, new_state: newState } };
-}
-
-function selectionKey(selection: StateSelection): string {
-  return JSON.stringify({
-    startTs: selection.startTs ?? null,
-    stopTs: selection.stopTs ?? null,
-    entities: [...(selection.entities ?? [])].sort(),
-    domains: [...(selection.domains ?? [])].sort(),
-  });
-}
-
-async function readCheckpoint(path: string): Promise<Checkpoint | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch {
-    return undefined;
-  }
-  try {
-    const parsed = CheckpointSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function writeCheckpoint(path: string, checkpoint: Checkpoint): Promise<void> {
-  await writeFile(`${path}.tmp`, JSON.stringify(checkpoint));
-  await rename(`${path}.tmp`, path);
-}
-
 function counts(summary: ImportSummary, entityId: string): EntityCounts {
   let entry = summary.entities[entityId];
   if (entry === undefined) {
@@ -242,17 +89,12 @@ function counts(summary: ImportSummary, entityId: string): EntityCounts {
 export async function importStates(options: ImportOptions): Promise<ImportSummary> {
   const { db, selection } = options;
   const started = Date.now();
-  mkdirSync(options.checkpointDir, { recursive: true });
-  const checkpointPath = join(options.checkpointDir, CHECKPOINT_FILE);
-  const database = resolve(db.path);
-  const key = selectionKey(selection);
-  const previous = options.restart ? undefined : await readCheckpoint(checkpointPath);
-  const resumeFrom =
-    previous !== undefined && previous.database === database && previous.selection === key ? previous : undefined;
-  let position: StatePosition | undefined = resumeFrom?.position;
+  const checkpoint = new ImportCheckpoint(options.checkpointDir, db.path, selection);
+  const resumeFrom = options.restart ? undefined : await checkpoint.saved();
+  let position: StatePosition | undefined = resumeFrom;
 
   const summary: ImportSummary = {
-    database,
+    database: checkpoint.database,
     schemaVersion: db.schemaVersion,
     rowsToRead: db.countStates(selection, position),
     rowsRead: 0,
@@ -263,7 +105,7 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
     entities: {},
     resumed: resumeFrom !== undefined,
     interrupted: false,
-    checkpoint: checkpointPath,
+    checkpoint: checkpoint.path,
     ...(position !== undefined ? { position } : {}),
     seconds: 0,
   };
@@ -323,13 +165,7 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
         } else reject(row, result.reason ?? "rejected", result.message ?? "");
       }
       // The batch (and every one before it) is durable in the spool now: a rerun may continue after it.
-      await writeCheckpoint(checkpointPath, {
-        version: 1,
-        database,
-        selection: key,
-        position: batchPosition,
-        complete: false,
-      });
+      await checkpoint.save(batchPosition, false);
       summary.position = batchPosition;
       progress?.update(summary.rowsRead);
     })();
@@ -340,29 +176,9 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
   }
   await inFlight;
   if (!summary.interrupted) {
-    await writeCheckpoint(checkpointPath, {
-      version: 1,
-      database,
-      selection: key,
-      position: position ?? { lastUpdatedTs: 0, stateId: 0 },
-      complete: true,
-    });
+    await checkpoint.save(position ?? { lastUpdatedTs: 0, stateId: 0 }, true);
   }
   progress?.finish(summary.rowsRead);
   summary.seconds = (Date.now() - started) / 1000;
   return summary;
-}
-
-/** What `--dry-run` prints: rows per entity and whether the writer's filters keep the entity. */
-export function dryRun(
-  db: RecorderDatabase,
-  selection: StateSelection,
-  filters: ImportOptions["filters"],
-): { entity: string; rows: number; filtered: boolean }[] {
-  const filter = new EntityFilter(filters);
-  return [...db.countPerEntity(selection)].map(([entity, rows]) => ({
-    entity,
-    rows,
-    filtered: !filter.passes(entity, entity.slice(0, entity.indexOf("."))),
-  }));
 }

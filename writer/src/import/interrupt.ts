@@ -5,8 +5,9 @@
  * exits 130 at once: the spool is crash-safe and the checkpoint never runs ahead of it, so a rerun
  * still continues correctly (it may read a batch again, which gives the same points).
  */
-import { IsoTimes } from "./importer";
+
 import type { StatePosition } from "./recorder";
+import { IsoTimes } from "./rowEvents";
 
 /** The signals an import stops on. */
 export const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
