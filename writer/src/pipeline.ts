@@ -21,8 +21,8 @@ import type { WriterMetrics } from "./metrics";
 import { influxdbStatus, type WritableCheck, writableCheck } from "./pipelineHealth";
 import { EventProcessor } from "./processor";
 import { SelfStatistics } from "./selfStatistics";
-import { INGEST_SOURCE, type SubmitResult } from "./sources/sink";
-import { Spool, type SpoolFs } from "./spool";
+import { INGEST_SOURCE, SinkFullError, type SubmitResult } from "./sources/sink";
+import { Spool, type SpoolFs, SpoolFullError } from "./spool";
 import { ZoneClock } from "./timezone";
 import { WeatherContext } from "./weatherContext";
 
@@ -173,7 +173,10 @@ class WriterPipeline implements Pipeline {
         // Nothing of this call is durable: what it taught about its entities is forgotten, or the
         // caller's retry of the same events would be taken for repeats and skipped.
         this.memory.settle(held, false);
-        throw error;
+        // Sources know the sink's refusal, not the spool's.
+        throw error instanceof SpoolFullError
+          ? new SinkFullError(error.message, error.retryAfterSeconds, { cause: error })
+          : error;
       }
       this.memory.settle(held, true);
       // The weather readings are saved with the entities.

@@ -10,7 +10,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createMetrics, type WriterMetrics } from "../src/metrics";
 import { createPipeline, type Pipeline } from "../src/pipeline";
-import { SpoolFullError } from "../src/spool";
+import { SinkFullError } from "../src/sources/sink";
 import { type FakeInflux, type SeenRequest, startFakeInflux } from "./helpers/fakeInflux";
 import { eventually, memoryLogger, stateOf, tempDir, testConfig } from "./helpers/setup";
 
@@ -154,7 +154,7 @@ describe("recovery and health", () => {
         const results = await writer.submit(events(500, round * 500), "ingest");
         accepted += results.filter((result) => result.status === "accepted").length;
       } catch (error) {
-        expect(error).toBeInstanceOf(SpoolFullError);
+        expect(error).toBeInstanceOf(SinkFullError);
         refused += 500;
       }
     }

@@ -12,25 +12,24 @@
  * the answer says from which event on nothing was accepted).
  *
  * Work per request is bounded: events are counted before any is parsed (`ingestBody.ts`), submitted
- * to the pipeline in chunks with a turn of the event loop between them, and the answer lists every
- * event only for bodies of at most `DETAILED_RESULTS_UP_TO` events; larger ones get counts per
- * reason and the first `SUMMARY_REJECTIONS` rejections.
+ * to the pipeline in chunks with a turn of the event loop between them (`ingestSubmit.ts`), and the
+ * answer lists every event only for bodies of at most `DETAILED_RESULTS_UP_TO` events; larger ones
+ * get counts per reason and the first `SUMMARY_REJECTIONS` rejections.
  */
-import { isUtf8 } from "node:buffer";
 import { createHash, timingSafeEqual } from "node:crypto";
-import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { WriterMetrics } from "../metrics";
-import { SpoolFullError } from "../spool";
+import { CONTAINERS_PER_EVENT, parseEntry, splitBody } from "./ingestBody";
 import {
   DETAILED_RESULTS_UP_TO,
   type IngestEventResult,
   type IngestRejectReason,
-  IngestReport,
+  type IngestReport,
   type IngestResponse,
   SUMMARY_REJECTIONS,
 } from "./ingestReport";
-import { type EventSink, INGEST_SOURCE, type SubmitResult } from "./sink";
+import { type BodySubmitOptions, RawBody, StoreFailure, storeFailureAnswer, submitBody } from "./ingestSubmit";
+import { type EventSink, SinkFullError } from "./sink";
 
 export {
   DETAILED_RESULTS_UP_TO,
@@ -40,26 +39,13 @@ export {
   SUMMARY_REJECTIONS,
 };
 
-import {
-  type BodyEntry,
-  type BodyFormat,
-  CONTAINERS_PER_EVENT,
-  isUtf8Entry,
-  parseEntry,
-  splitBody,
-} from "./ingestBody";
-
 /** Path of the ingest endpoint. */
 export const INGEST_PATH = "/events";
 const JSON_TYPES = ["application/json"];
 const NDJSON_TYPES = ["application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"];
-/** Events per `submit` call: one spool append each, and a turn of the event loop between two. */
-const SUBMIT_CHUNK = 1000;
-/** Text per `submit` call: bounds the parsed objects alive at once whatever the events hold. */
-const SUBMIT_CHUNK_BYTES = 256 * 1024;
 
 /** Settings of the ingest endpoint. */
-export interface IngestOptions {
+export interface IngestOptions extends BodySubmitOptions {
   /** Where events go. */
   sink: EventSink;
   /** Bearer token clients must present. */
@@ -83,104 +69,6 @@ export function bearerTokenMatcher(token: string): (authorization: string | unde
     if (!match) return false;
     return timingSafeEqual(createHash("sha256").update(match[1]).digest(), expected);
   };
-}
-
-/** A request body as received, with the layout its content type announced. */
-class RawBody {
-  constructor(
-    readonly format: BodyFormat,
-    readonly bytes: Buffer,
-  ) {}
-}
-
-/** Thrown when the sink fails part-way: what was stored before stays stored, the rest was not processed. */
-class StoreFailure extends Error {
-  constructor(
-    readonly cause: unknown,
-    readonly unprocessedFrom: number,
-  ) {
-    super(cause instanceof Error ? cause.message : String(cause));
-  }
-}
-
-/**
- * Parses and submits a split body chunk by chunk (at most `SUBMIT_CHUNK` events or
- * `SUBMIT_CHUNK_BYTES` of text each), so that only one chunk's objects are alive at a time. Events
- * are independent: an unreadable NDJSON line or array element is rejected by its position, and the
- * others go on.
- */
-async function processBody(body: RawBody, entries: BodyEntry[], options: IngestOptions): Promise<IngestReport> {
-  const report = new IngestReport(entries.length <= DETAILED_RESULTS_UP_TO);
-  const { metrics } = options;
-  const bodyIsUtf8 = body.format === "json" || isUtf8(body.bytes);
-  for (let from = 0; from < entries.length; ) {
-    let to = from;
-    let bytes = 0;
-    while (to < entries.length && to - from < SUBMIT_CHUNK && (to === from || bytes < SUBMIT_CHUNK_BYTES)) {
-      bytes += entries[to]!.end - entries[to]!.start;
-      to++;
-    }
-    const events: unknown[] = [];
-    const positions: number[] = [];
-    const slots = new Array<IngestEventResult | undefined>(to - from);
-    const unreadable = new Map<IngestRejectReason, number>();
-    for (let i = from; i < to; i++) {
-      const entry = entries[i]!;
-      const refuse = (reason: IngestRejectReason, message: string) => {
-        const result: IngestEventResult = { index: i, status: "rejected", reason, message };
-        if (entry.line !== undefined) result.line = entry.line;
-        slots[i - from] = result;
-        unreadable.set(reason, (unreadable.get(reason) ?? 0) + 1);
-      };
-      if (entry.end - entry.start > options.maxEventBytes) {
-        refuse(
-          "event_too_large",
-          `the event is ${entry.end - entry.start} bytes; at most ${options.maxEventBytes} (ingest.maxEventBytes)`,
-        );
-        continue;
-      }
-      if (!isUtf8Entry(body.bytes, entry, bodyIsUtf8)) {
-        refuse("invalid_utf8", "the line is not valid UTF-8");
-        continue;
-      }
-      try {
-        events.push(parseEntry(body.bytes, entry));
-        positions.push(i);
-      } catch (error) {
-        refuse("invalid_json", (error as Error).message);
-      }
-    }
-    if (unreadable.size > 0) {
-      let count = 0;
-      for (const [reason, n] of unreadable) {
-        metrics.eventsRejected.inc({ source: INGEST_SOURCE, reason }, n);
-        count += n;
-      }
-      metrics.eventsReceived.inc({ source: INGEST_SOURCE }, count);
-    }
-    let results: SubmitResult[] = [];
-    if (events.length > 0) {
-      try {
-        results = await options.sink.submit(events, INGEST_SOURCE);
-      } catch (error) {
-        throw new StoreFailure(error, from);
-      }
-    }
-    for (const result of results) {
-      const index = positions[result.index]!;
-      const entry: IngestEventResult = { index, status: result.status };
-      const line = entries[index]!.line;
-      if (line !== undefined) entry.line = line;
-      if (result.reason !== undefined) entry.reason = result.reason;
-      if (result.message !== undefined) entry.message = result.message;
-      if (result.entityId !== undefined) entry.entityId = result.entityId;
-      slots[index - from] = entry;
-    }
-    for (const slot of slots) if (slot !== undefined) report.add(slot);
-    from = to;
-    if (to < entries.length) await yieldToEventLoop();
-  }
-  return report;
 }
 
 /** The charset a content type names, lower-cased; undefined when it names none. */
@@ -301,28 +189,14 @@ export async function registerIngest(
       }
       let outcome: IngestReport;
       try {
-        outcome = await processBody(body, split.entries, options);
+        outcome = await submitBody(body, split.entries, options);
       } catch (error) {
         if (!(error instanceof StoreFailure)) throw error;
-        if (error.cause instanceof SpoolFullError) {
-          // Nothing from `unprocessedFrom` on was acknowledged: the client resends it once InfluxDB has caught up.
-          reply.header("retry-after", String(error.cause.retryAfterSeconds));
-          const accepted =
-            error.unprocessedFrom === 0
-              ? "nothing of this request was accepted"
-              : `events from index ${error.unprocessedFrom} on were not accepted, those before are stored`;
-          return reply.code(503).send({
-            error: `the spool is full: InfluxDB is unreachable or too slow; ${accepted}`,
-            message: error.message,
-            unprocessedFrom: error.unprocessedFrom,
-          });
-        }
-        request.log.error({ err: error.cause }, "ingest could not store events");
-        reply.header("retry-after", "5");
-        return reply.code(503).send({
-          error: `could not store the events (${error.message}); events from index ${error.unprocessedFrom} on were not processed, those before are stored`,
-          unprocessedFrom: error.unprocessedFrom,
-        });
+        if (!(error.cause instanceof SinkFullError))
+          request.log.error({ err: error.cause }, "ingest could not store events");
+        const answer = storeFailureAnswer(error);
+        reply.header("retry-after", String(answer.retryAfterSeconds));
+        return reply.code(503).send(answer.body);
       }
       return reply.code(outcome.rejected > 0 ? 207 : 200).send(outcome.response());
     });

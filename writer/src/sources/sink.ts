@@ -29,6 +29,30 @@ export interface SubmitResult {
  * whole pipeline, so tests can drive them with a recording fake.
  */
 export interface EventSink {
-  /** Validates, maps and spools the events; resolves when the accepted ones are durable. */
+  /**
+   * Validates, maps and spools the events; resolves when the accepted ones are durable. Rejects with
+   * `SinkFullError` when there is no room for them now (nothing of the call accepted), and with other
+   * errors when they could not be stored.
+   */
   submit(rawEvents: readonly unknown[], source: string): Promise<SubmitResult[]>;
+}
+
+/**
+ * How `EventSink.submit` refuses a whole call for now: there is no room to store the events (the
+ * spool is at its bound while InfluxDB is unreachable or too slow), nothing of the call was accepted,
+ * and offering the same events again after `retryAfterSeconds` is sensible. The pipeline refuses only
+ * HTTP ingest this way (its client is answered 503 and resends); the other sources are kept waiting
+ * for room instead, and see it only for a single submission larger than the whole spool.
+ */
+export class SinkFullError extends Error {
+  override readonly name = "SinkFullError";
+
+  constructor(
+    message: string,
+    /** Seconds after which trying again is sensible. */
+    readonly retryAfterSeconds: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
 }
