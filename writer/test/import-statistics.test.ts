@@ -7,7 +7,14 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "../src/cli";
-import { rollupLines, type StatisticSeries, type StatisticsRow } from "../src/import/statistics";
+import {
+  rollupLines,
+  type StatisticSeries,
+  type StatisticsRow,
+  StatisticsWriteError,
+  writeRollupLines,
+} from "../src/import/statistics";
+import type { WriteOutcome } from "../src/influxClient";
 import { ZoneClock } from "../src/timezone";
 import { type FakeInflux, startFakeInflux } from "./helpers/fakeInflux";
 import { tempDir } from "./helpers/setup";
@@ -162,11 +169,49 @@ describe("import --statistics", () => {
     const hourly = fake.acceptedLines("home_assistant_hourly");
     expect(hourly).toHaveLength(30);
     expect(hourly[0]).toBe(
-      `home_assistant_hourly,area=Living\\ Room,device_class=temperature,domain=sensor,entity_id=sensor.temp mean=20,min=19.5,max=20.5,coverage_seconds=3600 ${hour(0)}`,
+      `home_assistant_hourly,area=Living\\ Room,device_class=temperature,domain=sensor,entity_id=sensor.temp mean=20,min=19.5,max=20.5,coverage_seconds=3600 ${hour(0)}000000`,
     );
     expect(fake.acceptedLines("home_assistant_daily")).toEqual([
-      `home_assistant_daily,area=Living\\ Room,device_class=temperature,domain=sensor,entity_id=sensor.temp mean=20,min=19.5,max=20.5,coverage_seconds=86400 ${DAY_START}`,
+      `home_assistant_daily,area=Living\\ Room,device_class=temperature,domain=sensor,entity_id=sensor.temp mean=20,min=19.5,max=20.5,coverage_seconds=86400 ${DAY_START}000000`,
     ]);
-    expect(fake.requests.find((request) => request.bucket === "home_assistant_hourly")?.precision).toBe("s");
+    // The writer's client: gzip, microseconds (the lines' whole seconds with six zeros).
+    expect(fake.requests.find((request) => request.bucket === "home_assistant_hourly")).toMatchObject({
+      precision: "us",
+      contentEncoding: "gzip",
+    });
+  });
+});
+
+describe("writing rollup points", () => {
+  /** A client that answers the scripted outcomes in turn and records the bodies it was given. */
+  function scripted(...outcomes: WriteOutcome[]) {
+    const bodies: string[] = [];
+    return {
+      bodies,
+      write: async (_bucket: string, body: Buffer) => {
+        bodies.push(body.toString("utf8"));
+        return outcomes.shift() ?? { kind: "delivered" as const };
+      },
+    };
+  }
+  const unavailable: WriteOutcome = { kind: "retry", reason: "unavailable", message: "down" };
+
+  it("tries a request InfluxDB could not take again, three attempts in all", async () => {
+    const client = scripted(unavailable, unavailable);
+    await writeRollupLines(client, "hourly", ["m v=1 1709938800"]);
+    expect(client.bodies).toEqual(Array(3).fill("m v=1 1709938800000000"));
+    await expect(
+      writeRollupLines(scripted(unavailable, unavailable, unavailable), "hourly", ["m v=1 1"]),
+    ).rejects.toThrow("could not write the rollup points for bucket hourly: unavailable: down");
+  });
+
+  it("stops at once when InfluxDB refuses the points", async () => {
+    const client = scripted({ kind: "unauthorized", status: 404, message: "404: bucket not found" });
+    const write = writeRollupLines(client, "nope", ["m v=1 1"]);
+    await expect(write).rejects.toBeInstanceOf(StatisticsWriteError);
+    await expect(write).rejects.toThrow(
+      "InfluxDB refused the rollup points for bucket nope: HTTP 404: bucket not found",
+    );
+    expect(client.bodies).toHaveLength(1);
   });
 });

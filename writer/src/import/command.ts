@@ -15,6 +15,7 @@ import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, FiltersSchema, loadConfig, secretsOf, type WriterConfig } from "../config";
 import { EntityFilter } from "../filters";
+import { InfluxClient } from "../influxClient";
 import { createLogger } from "../logger";
 import { createMetrics } from "../metrics";
 import { createPipeline } from "../pipeline";
@@ -164,6 +165,7 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
     let summary: ImportSummary;
     let delivered: { drained: boolean; pendingEvents: number };
     let statistics: StatisticsSummary | undefined;
+    let rollupClient: InfluxClient | undefined;
     try {
       await pipeline.start();
       if (storage.timeZone !== undefined) pipeline.useTimeZone?.(storage.timeZone);
@@ -186,16 +188,18 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
             entities.length + domains.length === 0 || entities.includes(entityId) || domains.includes(domain);
           return chosen && filter.passes(entityId, domain);
         };
+        rollupClient = new InfluxClient({
+          url: config.influxdb.url,
+          org: config.influxdb.org,
+          token: config.influxdb.token,
+          writeTimeoutMs: config.influxdb.writeTimeoutSeconds * 1000,
+          readTimeoutMs: config.influxdb.readTimeoutSeconds * 1000,
+        });
         statistics = await importStatistics({
           db,
           registries: storage.registries,
           clock: new ZoneClock(config.timeZone ?? storage.timeZone ?? "UTC"),
-          target: {
-            url: config.influxdb.url,
-            org: config.influxdb.org,
-            token: config.influxdb.token,
-            timeoutMs: config.influxdb.writeTimeoutSeconds * 1000,
-          },
+          client: rollupClient,
           buckets: {
             hourly: values["hourly-bucket"] ?? DEFAULT_BUCKETS.hourly.name,
             daily: values["daily-bucket"] ?? DEFAULT_BUCKETS.daily.name,
@@ -215,6 +219,7 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
       delivered = await pipeline.stop(interrupt.signal.aborted ? 0 : 5_000);
     } finally {
       interrupt.dispose();
+      rollupClient?.close();
       // After a failure: what is spooled stays there for the next run (a no-op after the stop above).
       await pipeline.stop(0);
       await new Promise<void>((resolve) => logger.flush(() => resolve()));

@@ -20,8 +20,14 @@
  * - `energy_kwh` (`device_class=energy` meters): the hour's increase of `sum`, Home Assistant's
  *   reset-aware running total, converted to kWh from Wh/MWh, and the day's sum of them; the first
  *   hour of an entity (or one after a gap) has no predecessor and counts nothing.
+ *
+ * The points go to InfluxDB with the writer's client (`influxClient.ts`: gzip, classified answers),
+ * a few attempts per request, but not through the spool: they are already line protocol for buckets
+ * the pipeline does not route to, and they are idempotent, so a rerun after a failure writes them again.
  */
 
+import { sleep } from "../backoff";
+import { type InfluxClient, WRITE_PRECISION, type WriteOutcome } from "../influxClient";
 import { escapeKey, escapeMeasurement, formatFloat } from "../lineProtocol";
 import { DAILY_MEASUREMENT, ENERGY_FIELD, HOURLY_MEASUREMENT } from "../schema";
 import type { Registries } from "../sources/haRegistries";
@@ -178,47 +184,43 @@ export function statisticSeries(
   return result;
 }
 
-/** Where rollup lines go: InfluxDB's write API, one request per batch (points are idempotent). */
-export interface RollupTarget {
-  url: string;
-  org: string;
-  token: string;
-  timeoutMs: number;
-}
+/** Where rollup lines go: the writer's InfluxDB client (one classified, gzipped request per call). */
+export type RollupWriter = Pick<InfluxClient, "write">;
 
 /** Lines per write request. */
 const LINES_PER_WRITE = 5_000;
 const WRITE_ATTEMPTS = 3;
+/** A whole second in the client's precision: rollup lines are stamped in seconds. */
+const WHOLE_SECOND: Record<typeof WRITE_PRECISION, string> = { us: "000000" };
+
+/** Why InfluxDB refused a write for good. */
+function refusal(outcome: Exclude<WriteOutcome, { kind: "delivered" | "retry" }>): string {
+  if (outcome.kind === "too_large") return `HTTP 413 ${outcome.message}`;
+  if (outcome.kind === "rejected") return `HTTP ${outcome.status} ${outcome.message}`;
+  return `HTTP ${outcome.message}`;
+}
 
 /** Writes `lines` (timestamps in seconds) to `bucket`; throws naming the bucket and InfluxDB's answer. */
-export async function writeRollupLines(target: RollupTarget, bucket: string, lines: readonly string[]): Promise<void> {
-  const url = `${target.url.replace(/\/$/, "")}/api/v2/write?org=${encodeURIComponent(target.org)}&bucket=${encodeURIComponent(bucket)}&precision=s`;
+export async function writeRollupLines(client: RollupWriter, bucket: string, lines: readonly string[]): Promise<void> {
+  const second = WHOLE_SECOND[WRITE_PRECISION];
   for (let offset = 0; offset < lines.length; offset += LINES_PER_WRITE) {
-    const body = lines.slice(offset, offset + LINES_PER_WRITE).join("\n");
+    const body = Buffer.from(
+      lines
+        .slice(offset, offset + LINES_PER_WRITE)
+        .map((line) => `${line}${second}`)
+        .join("\n"),
+    );
     for (let attempt = 1; ; attempt++) {
-      let problem: string;
-      try {
-        const response = await fetch(url, {
-          method: "POST",
-          headers: { Authorization: `Token ${target.token}`, "Content-Type": "text/plain; charset=utf-8" },
-          body,
-          signal: AbortSignal.timeout(target.timeoutMs),
-        });
-        if (response.status === 204) break;
-        const text = (await response.text()).slice(0, 300);
-        // A 4xx (no such bucket, a refused token, a bad line) does not get better by retrying.
-        if (response.status < 500)
-          throw new StatisticsWriteError(
-            `InfluxDB refused the rollup points for bucket ${bucket}: HTTP ${response.status} ${text}`,
-          );
-        problem = `HTTP ${response.status} ${text}`;
-      } catch (error) {
-        if (error instanceof StatisticsWriteError) throw error;
-        problem = (error as Error).message;
-      }
+      const outcome = await client.write(bucket, body);
+      if (outcome.kind === "delivered") break;
+      // No such bucket, a refused token, a bad line: none gets better by retrying.
+      if (outcome.kind !== "retry")
+        throw new StatisticsWriteError(`InfluxDB refused the rollup points for bucket ${bucket}: ${refusal(outcome)}`);
       if (attempt >= WRITE_ATTEMPTS)
-        throw new StatisticsWriteError(`could not write the rollup points for bucket ${bucket}: ${problem}`);
-      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+        throw new StatisticsWriteError(
+          `could not write the rollup points for bucket ${bucket}: ${outcome.reason}: ${outcome.message}`,
+        );
+      await sleep(500 * attempt);
     }
   }
 }
@@ -240,7 +242,7 @@ export async function importStatistics(options: {
   db: RecorderDatabase;
   registries: Registries;
   clock: ZoneClock;
-  target: RollupTarget;
+  client: RollupWriter;
   buckets: { hourly: string; daily: string };
   startTs?: number;
   stopTs?: number;
@@ -258,8 +260,8 @@ export async function importStatistics(options: {
     if (rows.length === 0) continue;
     const lines = rollupLines(series, rows, options.clock);
     summary.series += 1;
-    await writeRollupLines(options.target, options.buckets.hourly, lines.hourly);
-    await writeRollupLines(options.target, options.buckets.daily, lines.daily);
+    await writeRollupLines(options.client, options.buckets.hourly, lines.hourly);
+    await writeRollupLines(options.client, options.buckets.daily, lines.daily);
     summary.hourlyPoints += lines.hourly.length;
     summary.dailyPoints += lines.daily.length;
   }
