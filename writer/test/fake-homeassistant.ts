@@ -77,6 +77,11 @@ export class FakeHomeAssistant {
   }
 
   /** Sends a `state_changed` event to every subscriber. */
+  /** Sends `text` as it is to every subscribed connection (malformed messages). */
+  sendRaw(text: string): void {
+    for (const socket of this.subscribed.keys()) socket.send(text);
+  }
+
   emit(data: { entity_id: string; old_state: FakeState | null; new_state: FakeState | null }): void {
     for (const [socket, id] of this.subscribed) {
       socket.send(

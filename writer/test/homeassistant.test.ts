@@ -73,6 +73,27 @@ describe("Home Assistant WebSocket source", () => {
     expect(source.status().details?.eventsReceived).toBe(1);
   });
 
+  it("ignores messages that are not JSON objects or lack a usable id, with a warning, and keeps the connection", async () => {
+    const sink = recordingSink();
+    const { source, lines } = connect(sink);
+    await eventually(() => expect(source.status().details?.state).toBe("subscribed"));
+    for (const text of [
+      "null",
+      "5",
+      "[]",
+      '"event"',
+      "{not json",
+      '{"type":"event","id":"1","event":{"data":{}}}',
+      '{"type":"result","id":null}',
+    ])
+      ha.sendRaw(text);
+    ha.emit({ entity_id: "sensor.power", old_state: null, new_state: haState("sensor.power", "3") });
+    await eventually(() => expect(sink.events).toHaveLength(1));
+    expect(source.status().details?.state).toBe("subscribed");
+    expect(lines.filter((line) => line.includes("not a JSON object"))).toHaveLength(4);
+    expect(lines.filter((line) => line.includes("not JSON;"))).toHaveLength(1);
+  });
+
   it("after a rejected token waits, tries once more, then stops trying it (Home Assistant's IP ban counts every failure)", async () => {
     const { source, lines } = connect(recordingSink(), { token: "wrong-token-value", authRetryMs: 150 });
     await eventually(() => expect(source.status().details?.authRejected).toBe(true));

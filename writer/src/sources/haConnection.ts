@@ -53,6 +53,17 @@ export interface ConnectionOptions {
 type Pending = { resolve: (result: unknown) => void; reject: (error: Error) => void };
 
 /** A connection; it connects when constructed. */
+/** The fields of a Home Assistant WebSocket message that this client reads; any of them may be missing. */
+interface WireMessage {
+  type?: unknown;
+  id?: unknown;
+  success?: unknown;
+  result?: unknown;
+  message?: unknown;
+  error?: { code?: unknown; message?: unknown } | null;
+  event?: { data?: unknown } | null;
+}
+
 export class HaConnection {
   private readonly socket: WebSocket;
   private live = true;
@@ -159,13 +170,19 @@ export class HaConnection {
 
   private onMessage(text: string): void {
     if (!this.live) return;
-    let message: Record<string, any>;
+    let parsed: unknown;
     try {
-      message = JSON.parse(text);
+      parsed = JSON.parse(text);
     } catch {
       this.options.logger.warn("Home Assistant sent a message that is not JSON; ignored");
       return;
     }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      this.options.logger.warn("Home Assistant sent a message that is not a JSON object; ignored");
+      return;
+    }
+    const message = parsed as WireMessage;
+    const id = typeof message.id === "number" ? message.id : undefined;
     this.options.onMessage();
     switch (message.type) {
       case "auth_required": {
@@ -189,17 +206,19 @@ export class HaConnection {
         this.socket.close(4001);
         return;
       case "result": {
-        const pending = this.requests.get(message.id);
-        if (pending === undefined) return;
-        this.requests.delete(message.id);
-        if (message.success) pending.resolve(message.result);
+        const pending = id === undefined ? undefined : this.requests.get(id);
+        if (pending === undefined || id === undefined) return;
+        this.requests.delete(id);
+        if (message.success === true) pending.resolve(message.result);
         else
           pending.reject(new Error(`${message.error?.code ?? "error"}: ${message.error?.message ?? "command failed"}`));
         return;
       }
       case "event": {
-        const kind = this.subscriptions.get(message.id);
-        if (kind !== undefined) this.options.onEvent(kind, message.event?.data);
+        const kind = id === undefined ? undefined : this.subscriptions.get(id);
+        const data = message.event?.data;
+        if (kind !== undefined)
+          this.options.onEvent(kind, typeof data === "object" && data !== null ? data : undefined);
         return;
       }
       case "pong":
