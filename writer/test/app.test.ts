@@ -105,12 +105,15 @@ describe("startWriter", () => {
   it("reports a rejected Home Assistant token in /status and /readyz, with the reason", async () => {
     const writer = await start({ token: "not-the-token" });
     await eventually(() => expect(ha.presentedTokens.length).toBeGreaterThan(0));
-    const status = writer.status();
-    expect(status.status).toBe("degraded");
-    expect(status.components.websocket_client).toMatchObject({ enabled: true, healthy: false });
-    expect(status.components.websocket_client.message).toMatch(
-      /rejected the access token: Invalid access token or password; next login attempt at/,
-    );
+    // Home Assistant has the token; the writer reports the rejection once its answer has arrived
+    await eventually(() => {
+      const status = writer.status();
+      expect(status.status).toBe("degraded");
+      expect(status.components.websocket_client).toMatchObject({ enabled: true, healthy: false });
+      expect(status.components.websocket_client.message).toMatch(
+        /rejected the access token: Invalid access token or password; next login attempt at/,
+      );
+    });
     const ready = await fetch(`${writer.url}/readyz`);
     expect(ready.status).toBe(503);
     expect((await ready.json()).message).toMatch(/rejected the access token/);
