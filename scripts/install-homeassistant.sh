@@ -6,6 +6,7 @@
 # A plain `pip install homeassistant` backtracks for minutes and yields acme 2.8 with josepy 2, which
 # breaks every HTTP request (`module 'josepy' has no attribute 'ComparableX509'`). So the install uses
 # the wheel's own homeassistant/package_constraints.txt as pip constraints, plus `josepy<2`.
+# psycopg2-binary is added for the recorder on PostgreSQL (test/homeassistant/import-postgres.test.ts).
 # Home Assistant pip-installs integration requirements (SQLAlchemy, the frontend, ...) on its first
 # start; inside a virtual environment they land in the environment, so one warm-up start here puts
 # them in the cache too and later starts take seconds.
@@ -44,6 +45,16 @@ PY
   log "homeassistant $version: installed in $(( $(date +%s) - start )) s"
 else
   log "homeassistant $version: cached"
+fi
+
+# The recorder's PostgreSQL driver (for `recorder: db_url: postgresql://…`, which Home Assistant does
+# not install itself): psycopg2-binary, a wheel with libpq inside, nothing to compile. Its own marker,
+# so that an environment cached before it gets it too.
+psycopg2_version=${PSYCOPG2_VERSION:-2.9.9}
+if [ ! -e "$dir/.psycopg2-binary-$psycopg2_version" ]; then
+  log "psycopg2-binary $psycopg2_version: installing"
+  "$dir/venv/bin/pip" install --quiet --constraint "$dir/constraints.txt" "psycopg2-binary==$psycopg2_version" >&2
+  touch "$dir/.psycopg2-binary-$psycopg2_version"
 fi
 
 # One start with the integrations the harness configures, so their requirements are installed now.

@@ -59,8 +59,11 @@ export function locateHomeAssistant(): string | undefined {
   );
 }
 
-/** The generated configuration: no discovery, no cloud, nothing reaching beyond loopback. */
-export function configurationYaml(port: number): string {
+/**
+ * The generated configuration: no discovery, no cloud, nothing reaching beyond loopback; the recorder
+ * on `recorderDbUrl` when given (a `postgresql://` URL needs psycopg2, which the install script adds).
+ */
+export function configurationYaml(port: number, recorderDbUrl?: string): string {
   return `homeassistant:
   name: ha-influx test home
   latitude: 52.52
@@ -87,7 +90,7 @@ config:
 onboarding:
 history:
 recorder:
-  commit_interval: 1
+  commit_interval: 1${recorderDbUrl === undefined ? "" : `\n  db_url: ${JSON.stringify(recorderDbUrl)}`}
 input_number:
   power:
     name: Power
@@ -140,6 +143,8 @@ function installExitHook(): void {
 export interface StartHomeAssistantOptions {
   /** How long to wait for Home Assistant to run, in ms; default 180 s (a first start installs requirements). */
   startTimeoutMs?: number;
+  /** The recorder's `db_url` (default: Home Assistant's SQLite file in the configuration directory). */
+  recorderDbUrl?: string;
 }
 
 /** Starts a fresh Home Assistant, creates the owner and a long-lived token, and waits until it runs. */
@@ -153,7 +158,7 @@ export async function startHomeAssistant(options: StartHomeAssistantOptions = {}
   const dir = mkdtempSync(join(tmpdir(), "ha-influx-hass-"));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  writeFileSync(join(dir, "configuration.yaml"), configurationYaml(port));
+  writeFileSync(join(dir, "configuration.yaml"), configurationYaml(port, options.recorderDbUrl));
   const logFile = join(dir, "home-assistant.log");
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();

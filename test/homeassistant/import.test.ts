@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type RunningWriter, startWriter } from "../../writer/src/app";
 import { main } from "../../writer/src/cli";
@@ -14,7 +13,6 @@ import { resolveConfig, type WriterConfig } from "../../writer/src/config";
 import { importStates } from "../../writer/src/import/importer";
 import { RecorderDatabase } from "../../writer/src/import/recorder";
 import { readStorage } from "../../writer/src/import/storage";
-import { createLogger } from "../../writer/src/logger";
 import { createMetrics } from "../../writer/src/metrics";
 import { createPipeline } from "../../writer/src/pipeline";
 import type { EventSink } from "../../writer/src/sources/sink";
@@ -25,7 +23,8 @@ import {
   TEST_ENTITIES,
 } from "../harness/homeassistant";
 import { type InfluxdInstance, locateInfluxd, startInfluxd } from "../harness/influxd";
-import { micros, query, sleep, until } from "./helpers";
+import { query, sleep, until } from "./helpers";
+import { createBuckets, eventPointsOf, quietLogger, storeStatistics } from "./importHelpers";
 
 const available = locateInfluxd() !== undefined && locateHomeAssistant() !== undefined;
 const LIVE = "home_assistant_events";
@@ -50,61 +49,6 @@ const DRIVEN: string[] = [
 ];
 /** Hours of long-term statistics Home Assistant imports before the history the test drives. */
 const STATISTICS_HOURS = 36;
-/** Columns Flux adds that are not part of a point. */
-const NOT_POINT = new Set(["", "result", "table", "_start", "_stop", "_measurement"]);
-
-/** Every point of a bucket as one object of tags and fields, keyed `entity_id|time`. */
-async function pointsOf(influx: InfluxdInstance, bucket: string): Promise<Map<string, Record<string, string>>> {
-  const rows = await query(
-    influx,
-    `from(bucket: ${JSON.stringify(bucket)}) |> range(start: 0) |> filter(fn: (r) => r._measurement == "home_assistant_events")` +
-      ` |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value") |> group()`,
-  );
-  const points = new Map<string, Record<string, string>>();
-  for (const row of rows) {
-    const point = Object.fromEntries(Object.entries(row).filter(([key, value]) => !NOT_POINT.has(key) && value !== ""));
-    const key = `${row.entity_id}|${micros(row._time!)}`;
-    if (points.has(key)) throw new Error(`${bucket}: two points for ${key}`);
-    points.set(key, point);
-  }
-  return points;
-}
-
-/**
- * Has Home Assistant's recorder store `STATISTICS_HOURS` hours of long-term statistics ending at the
- * hour before `statisticsFrom + STATISTICS_HOURS` hours: the temperature sensor's mean/min/max and the
- * energy meter's state/sum (0.5 kWh an hour).
- */
-async function importStatistics(ha: HomeAssistantInstance, from: number): Promise<void> {
-  const hours = Array.from({ length: STATISTICS_HOURS }, (_, n) => ({
-    n,
-    start: new Date((from + n * 3600) * 1000).toISOString(),
-  }));
-  await ha.command({
-    type: "recorder/import_statistics",
-    metadata: {
-      statistic_id: TEST_ENTITIES.temperature,
-      source: "recorder",
-      name: null,
-      unit_of_measurement: "°C",
-      has_mean: true,
-      has_sum: false,
-    },
-    stats: hours.map(({ n, start }) => ({ start, mean: 20 + n / 10, min: 19 + n / 10, max: 21 + n / 10 })),
-  });
-  await ha.command({
-    type: "recorder/import_statistics",
-    metadata: {
-      statistic_id: TEST_ENTITIES.energy,
-      source: "recorder",
-      name: null,
-      unit_of_measurement: "kWh",
-      has_mean: false,
-      has_sum: true,
-    },
-    stats: hours.map(({ n, start }) => ({ start, state: 100 + n / 2, sum: n / 2 })),
-  });
-}
 
 function writerConfig(
   influx: InfluxdInstance,
@@ -130,13 +74,6 @@ function writerConfig(
   );
 }
 
-const quiet = () =>
-  createLogger({
-    level: "warn",
-    format: "json",
-    destination: new Writable({ write: (_c, _e, callback) => callback() }),
-  });
-
 describe.skipIf(!available)("importing a real Home Assistant's recorder", () => {
   let influx: InfluxdInstance;
   let ha: HomeAssistantInstance;
@@ -149,14 +86,7 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
 
   beforeAll(async () => {
     influx = await startInfluxd({ org: "home_assistant", bucket: LIVE });
-    for (const name of BUCKETS) {
-      const response = await fetch(`${influx.url}/api/v2/buckets`, {
-        method: "POST",
-        headers: { Authorization: `Token ${influx.token}`, "Content-Type": "application/json" },
-        body: JSON.stringify({ name, orgID: influx.orgId, retentionRules: [] }),
-      });
-      expect(response.status).toBe(201);
-    }
+    await createBuckets(influx, BUCKETS);
     // Every hour of statistics imported below ends before Home Assistant records its first state.
     statisticsFrom = Math.floor(Date.now() / 1000 / 3600) * 3600 - STATISTICS_HOURS * 3600;
     ha = await startHomeAssistant();
@@ -183,7 +113,7 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
       writerConfig(influx, join(dir, "live-spool"), LIVE, {
         homeAssistant: { url: ha.url, tokenFile: join(dir, "token"), weatherEntity: WEATHER },
       }),
-      { logger: quiet() },
+      { logger: quietLogger() },
     );
     await until(
       () => expect(live!.status().components.websocket_client?.details?.state).toBe("subscribed"),
@@ -204,7 +134,7 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     // Long-term statistics of the hours before this history began, written by Home Assistant's own
     // recorder through its `recorder/import_statistics` command (it compiles statistics itself only at
     // hour boundaries, too late for a test): a measurement (mean/min/max) and a meter (state/sum).
-    await importStatistics(ha, statisticsFrom);
+    await storeStatistics(ha, statisticsFrom, STATISTICS_HOURS);
     await sleep(2_500); // the recorder's commit interval (1 s) and the live writer's batch
     await live.pipeline.flush(10_000);
     await live.stop(10_000);
@@ -276,7 +206,7 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
 
     const whole = await until(
       async () => {
-        const points = await pointsOf(influx, WHOLE);
+        const points = await eventPointsOf(influx, WHOLE);
         expect(points.size).toBe(recorded.length);
         return points;
       },
@@ -286,7 +216,7 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     expect([...whole.keys()].sort()).toEqual([...recorded].sort());
 
     // 2. Each state the live writer saw change is the same point, tags and fields alike.
-    const livePoints = await pointsOf(influx, LIVE);
+    const livePoints = await eventPointsOf(influx, LIVE);
     const compared = [...livePoints].filter(
       ([key, point]) => DRIVEN.includes(point.entity_id!) && Number(key.split("|")[1]) >= liveSince,
     );
@@ -305,7 +235,7 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
       homeAssistant: { url: ha.url, tokenFile: join(dir, "token"), weatherEntity: WEATHER },
     });
     const run = async (interruptAfter?: number) => {
-      const pipeline = createPipeline(config, { logger: quiet(), metrics: createMetrics() });
+      const pipeline = createPipeline(config, { logger: quietLogger(), metrics: createMetrics() });
       await pipeline.start();
       const storage = readStorage(ha.configDir);
       pipeline.useTimeZone?.(storage.timeZone!);
@@ -343,7 +273,7 @@ describe.skipIf(!available)("importing a real Home Assistant's recorder", () => 
     expect(second).toMatchObject({ rowsRead: recorded.length - first.rowsRead, resumed: true, interrupted: false });
     const resumed = await until(
       async () => {
-        const points = await pointsOf(influx, RESUMED);
+        const points = await eventPointsOf(influx, RESUMED);
         expect(points.size).toBe(recorded.length);
         return points;
       },

@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { readFile, rename, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { z } from "zod";
 import type { StatePosition, StateSelection } from "./recorder";
 
@@ -50,14 +50,14 @@ async function readCheckpoint(path: string): Promise<Checkpoint | undefined> {
 export class ImportCheckpoint {
   /** The checkpoint file. */
   readonly path: string;
-  /** The database's absolute path, as the checkpoint records it. */
+  /** The database as its source names it (`RecorderSource.name`: the SQLite file's absolute path, a server's URL without credentials). */
   readonly database: string;
   private readonly selection: string;
 
-  constructor(dir: string, databasePath: string, selection: StateSelection) {
+  constructor(dir: string, database: string, selection: StateSelection) {
     mkdirSync(dir, { recursive: true });
     this.path = join(dir, CHECKPOINT_FILE);
-    this.database = resolve(databasePath);
+    this.database = database;
     this.selection = selectionKey(selection);
   }
 

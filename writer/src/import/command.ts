@@ -2,7 +2,8 @@
  * `ha-influx-writer import <config-dir-or-db>`: imports Home Assistant's recorder history.
  *
  * Given a configuration directory, the database is its `home-assistant_v2.db` and the registries come
- * from its `.storage`; given a database file, `.storage` beside it is used when present. The import
+ * from its `.storage`; given a database file, `.storage` beside it is used when present; `--db-url`
+ * names a recorder on PostgreSQL instead (`source.ts` picks the database). The import
  * has its own spool (and checkpoint) in `<spool.dir>-import`, so it can run while the writer runs.
  *
  * Exit codes: 0 done and delivered; 1 bad input or configuration (one line on stderr); 2 done but
@@ -10,7 +11,6 @@
  * in the import spool, a rerun delivers it); 130 interrupted by SIGINT or SIGTERM (one line names the
  * checkpoint; rerunning continues after it; `interrupt.ts`).
  */
-import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, FiltersSchema, loadConfig, secretsOf, type WriterConfig } from "../config";
@@ -26,13 +26,17 @@ import { dryRunOutput } from "./dryRun";
 import { type ImportSummary, importStates } from "./importer";
 import { INTERRUPTED_EXIT_CODE, type InterruptedAt, interruptedText, interruptOnSignals } from "./interrupt";
 import { createProgress } from "./progress";
-import { RecorderDatabase, RecorderError, type StateSelection } from "./recorder";
+import { RecorderError, type RecorderSource, type StateSelection } from "./recorder";
+import { openSource } from "./source";
 import { importStatistics, type StatisticsSummary, StatisticsWriteError } from "./statistics";
 import { readStorage } from "./storage";
 import { summaryJson, summaryText } from "./summary";
 
 export const IMPORT_USAGE = `usage: ha-influx-writer import <config-dir | home-assistant_v2.db> [options]
+       ha-influx-writer import [<config-dir>] --db-url postgresql://user:password@host:port/database [options]
 
+  --db-url <url>        read the recorder from PostgreSQL (the directory, if given, only for its .storage
+                        registries); without a password in the URL, PGPASSWORD is used
   --config <file|->     the program's writerConfig output (as for the writer); env vars override it
   --start <time>        first state to import (ISO 8601 date or date-time; default: the oldest)
   --stop <time>         import states before this time (default: up to the newest)
@@ -50,7 +54,6 @@ export const IMPORT_USAGE = `usage: ha-influx-writer import <config-dir | home-a
 
 const DEFAULT_DRAIN_SECONDS = 600;
 const DRAIN_REPORT_MS = 5_000;
-const DATABASE_FILE = "home-assistant_v2.db";
 
 class UsageError extends Error {}
 
@@ -68,16 +71,7 @@ function list(values: string[] | undefined): string[] {
     .filter((value) => value !== "");
 }
 
-/** The database and configuration directory a target names. */
-export function locate(target: string): { database: string; configDir: string | undefined } {
-  if (existsSync(target) && statSync(target).isDirectory()) {
-    const database = join(target, DATABASE_FILE);
-    if (!existsSync(database)) throw new RecorderError(`${target}: no ${DATABASE_FILE} in this directory`);
-    return { database, configDir: target };
-  }
-  const beside = dirname(target);
-  return { database: target, configDir: existsSync(join(beside, ".storage")) ? beside : undefined };
-}
+export { locate } from "./source";
 
 /** The import's own spool directory, beside the writer's. */
 export function importSpoolDir(config: WriterConfig): string {
@@ -90,6 +84,7 @@ function parseImportArgs(argv: string[]) {
     allowPositionals: true,
     options: {
       config: { type: "string" },
+      "db-url": { type: "string" },
       start: { type: "string" },
       stop: { type: "string" },
       entity: { type: "string", multiple: true },
@@ -108,7 +103,7 @@ function parseImportArgs(argv: string[]) {
 
 /** Runs `import` with its arguments (after the word `import`); resolves with the exit code. */
 export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  let db: RecorderDatabase | undefined;
+  let db: RecorderSource | undefined;
   try {
     let parsed: ReturnType<typeof parseImportArgs>;
     try {
@@ -121,8 +116,8 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
       process.stdout.write(IMPORT_USAGE);
       return 0;
     }
-    if (positionals.length !== 1)
-      throw new UsageError("import needs exactly one configuration directory or database file");
+    if (positionals.length > 1 || (positionals.length === 0 && values["db-url"] === undefined))
+      throw new UsageError("import needs exactly one configuration directory or database file (or --db-url)");
     const drainSeconds = Number(values["shutdown-timeout"] ?? DEFAULT_DRAIN_SECONDS);
     if (!Number.isFinite(drainSeconds) || drainSeconds < 0)
       throw new UsageError(`--shutdown-timeout must be a number of seconds, got "${values["shutdown-timeout"]}"`);
@@ -136,8 +131,9 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
     if (entities.length > 0) selection.entities = entities;
     if (domains.length > 0) selection.domains = domains;
 
-    const { database, configDir } = locate(positionals[0]!);
-    db = RecorderDatabase.open(database);
+    const source = await openSource(positionals[0], values["db-url"]);
+    const { database, configDir } = source;
+    db = source.db;
 
     if (values["dry-run"]) {
       // A dry run writes nothing, so it needs no InfluxDB settings; the filters apply when a configuration is given.
@@ -145,11 +141,12 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
         (values.config ?? env.WRITER_CONFIG_FILE)
           ? (await loadConfig({ env, file: values.config ?? env.WRITER_CONFIG_FILE })).filters
           : FiltersSchema.parse({});
-      process.stdout.write(dryRunOutput(db, database, selection, filters, values.json === true));
+      process.stdout.write(await dryRunOutput(db, database, selection, filters, values.json === true));
       return 0;
     }
 
     const config = await loadConfig({ env, file: values.config ?? env.WRITER_CONFIG_FILE });
+    if (source.notice !== undefined) process.stderr.write(`${source.notice}\n`);
     const storage = readStorage(configDir);
     const spoolDir = importSpoolDir(config);
     const importConfig: WriterConfig = { ...config, spool: { ...config.spool, dir: spoolDir } };
@@ -263,6 +260,6 @@ export async function importMain(argv: string[], env: NodeJS.ProcessEnv): Promis
     }
     throw error;
   } finally {
-    db?.close();
+    await db?.close();
   }
 }

@@ -1,16 +1,16 @@
 /** `import --dry-run`: the rows per entity a run would read and whether the writer's filters keep them; writes nothing. */
 import type { WriterConfig } from "../config";
 import { EntityFilter } from "../filters";
-import type { RecorderDatabase, StateSelection } from "./recorder";
+import type { RecorderSource, StateSelection } from "./recorder";
 
 /** Rows per entity and whether the writer's filters keep the entity. */
-export function dryRun(
-  db: RecorderDatabase,
+export async function dryRun(
+  db: RecorderSource,
   selection: StateSelection,
   filters: WriterConfig["filters"],
-): { entity: string; rows: number; filtered: boolean }[] {
+): Promise<{ entity: string; rows: number; filtered: boolean }[]> {
   const filter = new EntityFilter(filters);
-  return [...db.countPerEntity(selection)].map(([entity, rows]) => ({
+  return [...(await db.countPerEntity(selection))].map(([entity, rows]) => ({
     entity,
     rows,
     filtered: !filter.passes(entity, entity.slice(0, entity.indexOf("."))),
@@ -18,14 +18,14 @@ export function dryRun(
 }
 
 /** What `--dry-run` prints on stdout: one line per entity and a total, or one JSON object with `json`. */
-export function dryRunOutput(
-  db: RecorderDatabase,
+export async function dryRunOutput(
+  db: RecorderSource,
   database: string,
   selection: StateSelection,
   filters: WriterConfig["filters"],
   json: boolean,
-): string {
-  const rows = dryRun(db, selection, filters);
+): Promise<string> {
+  const rows = await dryRun(db, selection, filters);
   const total = rows.reduce((sum, row) => sum + row.rows, 0);
   const kept = rows.filter((row) => !row.filtered).reduce((sum, row) => sum + row.rows, 0);
   if (json)

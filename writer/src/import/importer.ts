@@ -15,7 +15,7 @@ import type { Registries } from "../sources/haRegistries";
 import type { EventSink } from "../sources/sink";
 import { ImportCheckpoint } from "./checkpoint";
 import type { ProgressReporter } from "./progress";
-import type { RecorderDatabase, RecorderStateRow, StatePosition, StateSelection } from "./recorder";
+import type { RecorderSource, RecorderStateRow, StatePosition, StateSelection } from "./recorder";
 import { AttributeCache, IsoTimes, rowToEvent } from "./rowEvents";
 
 /** Source name passed to the pipeline (metrics and logs tell it apart from live events). */
@@ -60,7 +60,7 @@ export interface ImportSummary {
 
 /** Settings of an import. */
 export interface ImportOptions {
-  db: RecorderDatabase;
+  db: RecorderSource;
   registries: Registries;
   selection: StateSelection;
   /** The writer's include/exclude filters. */
@@ -89,14 +89,14 @@ function counts(summary: ImportSummary, entityId: string): EntityCounts {
 export async function importStates(options: ImportOptions): Promise<ImportSummary> {
   const { db, selection } = options;
   const started = Date.now();
-  const checkpoint = new ImportCheckpoint(options.checkpointDir, db.path, selection);
+  const checkpoint = new ImportCheckpoint(options.checkpointDir, db.name, selection);
   const resumeFrom = options.restart ? undefined : await checkpoint.saved();
   let position: StatePosition | undefined = resumeFrom;
 
   const summary: ImportSummary = {
     database: checkpoint.database,
     schemaVersion: db.schemaVersion,
-    rowsToRead: db.countStates(selection, position),
+    rowsToRead: await db.countStates(selection, position),
     rowsRead: 0,
     accepted: 0,
     filtered: 0,
@@ -130,7 +130,7 @@ export async function importStates(options: ImportOptions): Promise<ImportSummar
       summary.interrupted = true;
       break;
     }
-    const rows = db.readStates(selection, position, batchRows);
+    const rows = await db.readStates(selection, position, batchRows);
     if (rows.length === 0) break;
     const events: object[] = [];
     const eventRows: RecorderStateRow[] = [];

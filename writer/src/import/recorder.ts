@@ -1,5 +1,7 @@
 /**
- * Reads Home Assistant's recorder database (`home-assistant_v2.db`, SQLite) for the import.
+ * Reads Home Assistant's recorder database (`home-assistant_v2.db`, SQLite) for the import, and
+ * defines `RecorderSource`, what the importer and the statistics import need from any recorder
+ * database (SQLite here, PostgreSQL in `recorder-postgres.ts`).
  *
  * The driver is Node's built-in `node:sqlite` (Node >= 22.5, stable enough in Node 24 which the writer
  * runs on): no native module to build or ship in the image, and it opens a database read-only. Home
@@ -13,6 +15,7 @@
  * tables and columns were checked against a database a real Home Assistant created.
  */
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 
 /** Recorder schema versions verified against a real Home Assistant (42: 2024.3). */
@@ -57,11 +60,60 @@ export interface StateSelection {
   domains?: readonly string[];
 }
 
+/** A value, or a promise of it: the SQLite source answers at once, the PostgreSQL one over the network. */
+export type Awaitable<T> = T | Promise<T>;
+
+/** One series of `statistics_meta`. */
+export interface StatisticsMetaRow {
+  id: number;
+  statisticId: string;
+  source: string;
+  unit: string | null;
+  hasMean: boolean;
+  hasSum: boolean;
+}
+
+/** One hourly row of `statistics`. */
+export interface StatisticsValueRow {
+  startTs: number;
+  mean: number | null;
+  min: number | null;
+  max: number | null;
+  sum: number | null;
+}
+
+/**
+ * What the importer and the statistics import read from a recorder database. An opened source has
+ * passed its checks: the tables in `REQUIRED_TABLES` exist and the schema version is supported.
+ */
+export interface RecorderSource {
+  /**
+   * The database as the summary, the progress lines and the checkpoint name it: the absolute path of
+   * an SQLite file, the URL without credentials of a server. Never holds a password.
+   */
+  readonly name: string;
+  readonly schemaVersion: number;
+  /** Counts the selected states (for progress and `--dry-run`), from `after` on. */
+  countStates(selection: StateSelection, after?: StatePosition): Awaitable<number>;
+  /** Selected states per entity, by entity id (for `--dry-run`). */
+  countPerEntity(selection: StateSelection): Awaitable<Map<string, number>>;
+  /** The next at most `limit` selected states after `after`, in time order (`last_updated_ts`, then `state_id`). */
+  readStates(selection: StateSelection, after: StatePosition | undefined, limit: number): Awaitable<RecorderStateRow[]>;
+  /** `statistics_meta` by statistic id; a `RecorderError` when the statistics tables are missing. */
+  statisticsMeta(): Awaitable<StatisticsMetaRow[]>;
+  /** An entity's first raw state time and latest attributes text, when it has states. */
+  entitySummary(entityId: string): Awaitable<{ firstTs?: number; latestAttributes?: string } | undefined>;
+  /** The hourly statistics of one series in `[startTs, stopTs)`, in time order. */
+  readStatistics(metadataId: number, startTs?: number, stopTs?: number): Awaitable<StatisticsValueRow[]>;
+  close(): Awaitable<void>;
+}
+
 const SQLITE_MAGIC = "SQLite format 3\u0000";
 
-/** A recorder database opened read-only. */
-export class RecorderDatabase {
+/** A recorder database (SQLite) opened read-only. */
+export class RecorderDatabase implements RecorderSource {
   readonly schemaVersion: number;
+  readonly name: string;
   private readonly db: DatabaseSync;
   private readonly statements = new Map<string, StatementSync>();
 
@@ -72,6 +124,7 @@ export class RecorderDatabase {
   ) {
     this.db = db;
     this.schemaVersion = schemaVersion;
+    this.name = resolve(path);
   }
 
   /** Opens `path` read-only; throws a `RecorderError` naming what is wrong with it. */
@@ -145,53 +198,17 @@ export class RecorderDatabase {
   /** The next at most `limit` selected states after `after`, in time order (`last_updated_ts`, then `state_id`). */
   readStates(selection: StateSelection, after: StatePosition | undefined, limit: number): RecorderStateRow[] {
     const { where, params } = this.whereClause(selection, after);
-    const sql =
-      "SELECT s.state_id AS state_id, m.entity_id AS entity_id, s.state AS state, s.last_updated_ts AS lu, " +
-      "s.last_changed_ts AS lc, a.shared_attrs AS attrs, o.state AS old_state, o.last_changed_ts AS old_lc, o.last_updated_ts AS old_lu " +
-      "FROM states s JOIN states_meta m ON m.metadata_id = s.metadata_id " +
-      "LEFT JOIN state_attributes a ON a.attributes_id = s.attributes_id " +
-      "LEFT JOIN states o ON o.state_id = s.old_state_id " +
-      `WHERE ${where} ORDER BY s.last_updated_ts, s.state_id LIMIT ?`;
+    const sql = `${STATES_SELECT} WHERE ${where} ORDER BY s.last_updated_ts, s.state_id LIMIT ?`;
     let statement = this.statements.get(sql);
     if (statement === undefined) {
       statement = this.db.prepare(sql);
       this.statements.set(sql, statement);
     }
-    const rows = statement.all(...params, limit) as {
-      state_id: number;
-      entity_id: string;
-      state: string | null;
-      lu: number;
-      lc: number | null;
-      attrs: string | null;
-      old_state: string | null;
-      old_lc: number | null;
-      old_lu: number | null;
-    }[];
-    return rows.map((row) => {
-      const result: RecorderStateRow = {
-        stateId: Number(row.state_id),
-        entityId: row.entity_id,
-        // The recorder stores NULL for a state it could not keep; Home Assistant reads it back as "".
-        state: row.state ?? "",
-        lastUpdatedTs: row.lu,
-        lastChangedTs: row.lc ?? row.lu,
-        attributes: row.attrs,
-      };
-      if (row.old_lu !== null) result.old = { state: row.old_state ?? "", lastChangedTs: row.old_lc ?? row.old_lu };
-      return result;
-    });
+    return (statement.all(...params, limit) as unknown as RawStateRow[]).map(stateRow);
   }
 
   /** `statistics_meta`; throws a `RecorderError` when the statistics tables are missing. */
-  statisticsMeta(): {
-    id: number;
-    statisticId: string;
-    source: string;
-    unit: string | null;
-    hasMean: boolean;
-    hasSum: boolean;
-  }[] {
+  statisticsMeta(): StatisticsMetaRow[] {
     const tables = new Set(
       (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map(
         (row) => row.name,
@@ -242,11 +259,7 @@ export class RecorderDatabase {
   }
 
   /** The hourly statistics of one series in `[startTs, stopTs)`, in time order. */
-  readStatistics(
-    metadataId: number,
-    startTs?: number,
-    stopTs?: number,
-  ): { startTs: number; mean: number | null; min: number | null; max: number | null; sum: number | null }[] {
+  readStatistics(metadataId: number, startTs?: number, stopTs?: number): StatisticsValueRow[] {
     const rows = this.db
       .prepare(
         "SELECT start_ts, mean, min, max, sum FROM statistics WHERE metadata_id = ? AND start_ts >= ? AND start_ts < ? ORDER BY start_ts",
@@ -264,43 +277,86 @@ export class RecorderDatabase {
   close(): void {
     this.db.close();
   }
-
   private whereClause(
     selection: StateSelection,
     after?: StatePosition,
   ): { where: string; params: (number | string)[] } {
-    const clauses = ["s.last_updated_ts IS NOT NULL"];
-    const params: (number | string)[] = [];
-    if (selection.startTs !== undefined) {
-      clauses.push("s.last_updated_ts >= ?");
-      params.push(selection.startTs);
-    }
-    if (selection.stopTs !== undefined) {
-      clauses.push("s.last_updated_ts < ?");
-      params.push(selection.stopTs);
-    }
-    const entities = selection.entities ?? [];
-    const domains = selection.domains ?? [];
-    if (entities.length > 0 || domains.length > 0) {
-      const either: string[] = [];
-      if (entities.length > 0) {
-        either.push(`m.entity_id IN (${entities.map(() => "?").join(", ")})`);
-        params.push(...entities);
-      }
-      for (const domain of domains) {
-        // substr, not LIKE: a domain's "_" would be a LIKE wildcard.
-        either.push("substr(m.entity_id, 1, ?) = ?");
-        params.push(domain.length + 1, `${domain}.`);
-      }
-      clauses.push(`(${either.join(" OR ")})`);
-    }
-    if (after !== undefined) {
-      // A row value, so that SQLite starts the index range at the position: with the equivalent
-      // `a > ? OR (a = ? AND b > ?)` it walked the index from its start on every page (quadratic:
-      // 3.0 s against 0.6 s for 600,000 states, minutes at 5 million).
-      clauses.push("(s.last_updated_ts, s.state_id) > (?, ?)");
-      params.push(after.lastUpdatedTs, after.stateId);
-    }
-    return { where: clauses.join(" AND "), params };
+    return selectionWhere(selection, after, () => "?");
   }
+}
+
+/** The columns and joins of a page of states (`readStates`), before its WHERE clause. */
+export const STATES_SELECT =
+  "SELECT s.state_id AS state_id, m.entity_id AS entity_id, s.state AS state, s.last_updated_ts AS lu, " +
+  "s.last_changed_ts AS lc, a.shared_attrs AS attrs, o.state AS old_state, o.last_changed_ts AS old_lc, o.last_updated_ts AS old_lu " +
+  "FROM states s JOIN states_meta m ON m.metadata_id = s.metadata_id " +
+  "LEFT JOIN state_attributes a ON a.attributes_id = s.attributes_id " +
+  "LEFT JOIN states o ON o.state_id = s.old_state_id";
+
+/** A row of {@link STATES_SELECT} as the driver returns it. */
+export interface RawStateRow {
+  state_id: number;
+  entity_id: string;
+  state: string | null;
+  lu: number;
+  lc: number | null;
+  attrs: string | null;
+  old_state: string | null;
+  old_lc: number | null;
+  old_lu: number | null;
+}
+
+/** A row of {@link STATES_SELECT} as the importer reads it. */
+export function stateRow(row: RawStateRow): RecorderStateRow {
+  const result: RecorderStateRow = {
+    stateId: Number(row.state_id),
+    entityId: row.entity_id,
+    // The recorder stores NULL for a state it could not keep; Home Assistant reads it back as "".
+    state: row.state ?? "",
+    lastUpdatedTs: row.lu,
+    lastChangedTs: row.lc ?? row.lu,
+    attributes: row.attrs,
+  };
+  if (row.old_lu !== null) result.old = { state: row.old_state ?? "", lastChangedTs: row.old_lc ?? row.old_lu };
+  return result;
+}
+
+/**
+ * The WHERE clause (over `states s JOIN states_meta m`) of a selection from `after` on, with its
+ * parameters; `placeholder(n)` writes the n-th (1-based) parameter: `?` for SQLite, `$n` for PostgreSQL.
+ */
+export function selectionWhere(
+  selection: StateSelection,
+  after: StatePosition | undefined,
+  placeholder: (n: number) => string,
+  firstParameter = 1,
+): { where: string; params: (number | string)[] } {
+  const clauses = ["s.last_updated_ts IS NOT NULL"];
+  const params: (number | string)[] = [];
+  const p = (value: number | string) => {
+    params.push(value);
+    return placeholder(firstParameter + params.length - 1);
+  };
+  if (selection.startTs !== undefined) clauses.push(`s.last_updated_ts >= ${p(selection.startTs)}`);
+  if (selection.stopTs !== undefined) clauses.push(`s.last_updated_ts < ${p(selection.stopTs)}`);
+  const entities = selection.entities ?? [];
+  const domains = selection.domains ?? [];
+  if (entities.length > 0 || domains.length > 0) {
+    const either: string[] = [];
+    if (entities.length > 0) either.push(`m.entity_id IN (${entities.map((entity) => p(entity)).join(", ")})`);
+    for (const domain of domains) {
+      // substr, not LIKE: a domain's "_" would be a LIKE wildcard.
+      const length = p(domain.length + 1);
+      either.push(`substr(m.entity_id, 1, ${length}) = ${p(`${domain}.`)}`);
+    }
+    clauses.push(`(${either.join(" OR ")})`);
+  }
+  if (after !== undefined) {
+    // A row value, so that the database starts the index range at the position: with the equivalent
+    // `a > ? OR (a = ? AND b > ?)` SQLite walked the index from its start on every page (quadratic:
+    // 3.0 s against 0.6 s for 600,000 states, minutes at 5 million).
+    const lastUpdated = p(after.lastUpdatedTs);
+    clauses.push(`(s.last_updated_ts, s.state_id) > (${lastUpdated}, ${p(after.stateId)})`);
+  }
+  return { where: clauses.join(" AND "), params };
 }

@@ -32,7 +32,7 @@ import { escapeKey, escapeMeasurement, formatFloat } from "../lineProtocol";
 import { DAILY_MEASUREMENT, ENERGY_FIELD, HOURLY_MEASUREMENT } from "../schema";
 import type { Registries } from "../sources/haRegistries";
 import type { ZoneClock } from "../timezone";
-import type { RecorderDatabase } from "./recorder";
+import type { RecorderSource } from "./recorder";
 
 const HOUR_S = 3600;
 const DAY_MS = 86_400_000;
@@ -145,16 +145,16 @@ export function rollupLines(series: StatisticSeries, rows: readonly StatisticsRo
 }
 
 /** The entities' statistics series with their tags (device class from the entity's latest recorded attributes). */
-export function statisticSeries(
-  db: RecorderDatabase,
+export async function statisticSeries(
+  db: RecorderSource,
   registries: Registries,
   entities?: (entityId: string) => boolean,
-): StatisticSeries[] {
+): Promise<StatisticSeries[]> {
   const result: StatisticSeries[] = [];
-  for (const meta of db.statisticsMeta()) {
+  for (const meta of await db.statisticsMeta()) {
     if (meta.source !== "recorder" || !meta.statisticId.includes(".")) continue;
     if (entities && !entities(meta.statisticId)) continue;
-    const entity = db.entitySummary(meta.statisticId);
+    const entity = await db.entitySummary(meta.statisticId);
     let deviceClass: string | undefined;
     if (entity?.latestAttributes) {
       try {
@@ -239,7 +239,7 @@ export interface StatisticsSummary {
 
 /** Reads every entity statistic of the recorder and writes its rollup points. */
 export async function importStatistics(options: {
-  db: RecorderDatabase;
+  db: RecorderSource;
   registries: Registries;
   clock: ZoneClock;
   client: RollupWriter;
@@ -251,12 +251,12 @@ export async function importStatistics(options: {
   signal?: AbortSignal;
 }): Promise<StatisticsSummary> {
   const summary: StatisticsSummary = { series: 0, hourlyPoints: 0, dailyPoints: 0, interrupted: false };
-  for (const series of statisticSeries(options.db, options.registries, options.entities)) {
+  for (const series of await statisticSeries(options.db, options.registries, options.entities)) {
     if (options.signal?.aborted) {
       summary.interrupted = true;
       break;
     }
-    const rows = options.db.readStatistics(series.metadataId, options.startTs, options.stopTs);
+    const rows = await options.db.readStatistics(series.metadataId, options.startTs, options.stopTs);
     if (rows.length === 0) continue;
     const lines = rollupLines(series, rows, options.clock);
     summary.series += 1;
