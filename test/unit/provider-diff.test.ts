@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { canonical } from "../../components/provider/common";
 import { providers, type ResourceKind, validInputs } from "../harness/provider-inputs";
 
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -94,17 +95,23 @@ describe("diff", () => {
     expect(await diff("bucket", { shardGroupDurationSeconds: undefined })).toEqual({ changes: false, replaces: [] });
   });
 
-  it("bucket and organization: an empty description equals none", async () => {
-    expect(await providers.bucket.diff!("id", { ...validInputs.bucket, description: "" }, validInputs.bucket)).toEqual({
-      changes: false,
-      replaces: [],
-    });
-    expect(
-      await providers.organization.diff!("id", validInputs.organization, {
-        ...validInputs.organization,
-        description: "",
-      }),
-    ).toEqual({ changes: false, replaces: [] });
+  it.each(["organization", "bucket", "task"] as const)(
+    "%s: an empty description equals none, on either side, and an unchanged one is no change",
+    async (kind) => {
+      const provider = providers[kind];
+      const none: Record<string, unknown> = { ...validInputs[kind] };
+      delete none.description;
+      const noChange = { changes: false, replaces: [] };
+      expect(await provider.diff!("id", { ...none, description: "" }, none)).toEqual(noChange);
+      expect(await provider.diff!("id", none, { ...none, description: "" })).toEqual(noChange);
+      const described = { ...none, description: "kept" };
+      expect(await provider.diff!("id", described, { ...described })).toEqual(noChange);
+    },
+  );
+
+  it("organization: a connection read back with its keys in another order is not a change", async () => {
+    const { url, token } = validInputs.organization.connection;
+    expect(await diff("organization", { connection: { token, url } })).toEqual({ changes: false, replaces: [] });
   });
 
   it("authorization: permission order and server-added fields are not changes", async () => {
@@ -124,5 +131,52 @@ describe("diff", () => {
 
   it("onboarding: a server-generated token is not a change", async () => {
     expect(await diff("onboarding", { token: undefined })).toEqual({ changes: false, replaces: [] });
+  });
+});
+
+describe("canonical, the text diff compares values by", () => {
+  /** Every ordering of `items`. */
+  const orderings = <T>(items: T[]): T[][] =>
+    items.length <= 1
+      ? [items]
+      : items.flatMap((item, i) =>
+          orderings([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]),
+        );
+
+  it("ignores the order of object keys, at every depth", () => {
+    const entries: [string, unknown][] = [
+      ["url", "http://h"],
+      ["token", "t"],
+      ["b", 2],
+      ["a", { y: 1, x: [{ q: 1, p: 2 }] }],
+    ];
+    const texts = new Set(orderings(entries).map((order) => canonical(Object.fromEntries(order))));
+    expect(texts.size).toBe(1);
+    expect(canonical({ a: { x: [{ p: 2, q: 1 }], y: 1 } })).toBe(canonical({ a: { y: 1, x: [{ q: 1, p: 2 }] } }));
+  });
+
+  it("treats a key whose value is undefined as absent", () => {
+    expect(canonical({ a: 1, b: undefined })).toBe(canonical({ a: 1 }));
+  });
+
+  it.each([
+    [1, 2],
+    ["1", 1],
+    [null, {}],
+    [null, "null"],
+    [
+      [1, 2],
+      [2, 1],
+    ],
+    [
+      [1, 23],
+      [12, 3],
+    ],
+    [[1], { 0: 1 }],
+    [[undefined], []],
+    [{ a: 1 }, { a: 2 }],
+    [{ a: 1 }, { b: 1 }],
+  ])("tells %j and %j apart", (a, b) => {
+    expect(canonical(a)).not.toBe(canonical(b));
   });
 });
