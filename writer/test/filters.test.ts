@@ -111,6 +111,21 @@ describe("entity filters, as Home Assistant applies them", () => {
     ["sensor.[!ab]_temp", "sensor.b_temp", false],
     ["sensor.[!ab]_temp", "sensor.c_temp", true],
     ["light.kitchen", "lightXkitchen", false],
+    // Classes as Home Assistant's fnmatch reads them: a `]` first in a class is a member of it …
+    ["[]]x", "]x", true],
+    ["[]]x", "ax", false],
+    ["[!]]x", "ax", true],
+    ["[!]]x", "]x", false],
+    // … `[!]` and `[` without a closing `]` are literal text …
+    ["[!]", "[!]", true],
+    ["[!]", "a", false],
+    ["sensor.[ab", "sensor.[ab", true],
+    ["sensor.[ab", "sensor.a", false],
+    // … and only `!` negates: `^` and backslashes are members.
+    ["[^a]", "^", true],
+    ["[^a]", "b", false],
+    ["[\\]]", "\\]", true],
+    ["[\\]]", "]", false],
   ])("glob %s matches %s: %s", (glob, entityId, expected) => {
     expect(globToRegExp(glob).test(entityId)).toBe(expected);
   });
