@@ -117,7 +117,7 @@ describe("mapping table", () => {
       event({
         entity_id: "switch.a",
         state: "on",
-        attributes: { friendly_name: "\\" },
+        attributes: { device_name: "\\" },
         timestamp: "2026-06-01T10:00:00Z",
       }),
       { clock },
@@ -130,7 +130,7 @@ describe("mapping table", () => {
       event({
         entity_id: "switch.a",
         state: "on",
-        attributes: { friendly_name: "", device_class: "outlet", area: "Office" },
+        attributes: { device_name: "", device_class: "outlet", area: "Office" },
         timestamp: "2026-06-01T10:00:00Z",
       }),
       { clock },
