@@ -33,14 +33,14 @@ class MemorySpool {
 
   /** Appends one record of `lines` (each written with its `\n`) for `bucket`. */
   push(bucket: string, lines: string[]): void {
+    this.pushRaw(bucket, Buffer.from(lines.map((line) => `${line}\n`).join("")), lines.length);
+  }
+
+  /** Appends one record of `count` lines as the bytes `data`. */
+  pushRaw(bucket: string, data: Buffer, count: number): void {
     this.offset += 1;
-    this.events += lines.length;
-    this.queue.push({
-      bucket,
-      data: Buffer.from(lines.map((line) => `${line}\n`).join("")),
-      count: lines.length,
-      end: { segment: 1, offset: this.offset },
-    });
+    this.events += count;
+    this.queue.push({ bucket, data, count, end: { segment: 1, offset: this.offset } });
     for (const wake of this.waiters.splice(0)) wake();
   }
 
@@ -348,6 +348,14 @@ describe("the deliverer", () => {
       });
     });
 
+    it("splits a record whose last line lacks its newline into whole lines", async () => {
+      client.answer = (lines) => (lines.length > 1 ? { kind: "too_large", message: "too large" } : DELIVERED);
+      spool.pushRaw("events", Buffer.from("a\nb"), 2);
+      start({ batchSize: 2 });
+      await eventually(() => spool.acks.length === 1);
+      expect(client.sentLines()).toEqual([["a", "b", "<no newline>"], ["a"], ["b"]]);
+    });
+
     it("with every line of a request refused, sends nothing more for it and moves the cursor on", async () => {
       client.answer = () => ({ kind: "rejected", status: 400, message: "line 1: bad, line 2: bad" });
       spool.push("events", ["x", "y"]);
@@ -481,7 +489,9 @@ describe("the deliverer", () => {
       expect(first!.at - client.requests[0]!.at).toBeGreaterThanOrEqual(900);
       expect(second!.at - first!.at).toBeGreaterThanOrEqual(900);
       expect(client.requests[1]!.at - second!.at).toBeLessThan(500);
-      expect(logged().some((record) => record.msg.includes("answers its health probe again"))).toBe(true);
+      const recovered = logged().find((record) => record.msg.includes("answers its health probe again"));
+      // The backoff had most of its 30–60 s left.
+      expect(recovered?.backoffLeftMs).toBeGreaterThan(20_000);
       expect(writer.verdict()).toEqual({ healthy: true, message: "InfluxDB accepts writes" });
     });
   });
@@ -569,6 +579,28 @@ describe("the deliverer", () => {
       expect(writer.health.consecutiveFailures).toBe(0);
     });
 
+    it("stop ends a flush that waits for acknowledgements", async () => {
+      client.answer = (_lines, _index, signal) => untilCancelled(signal, SERVER_ERROR);
+      spool.push("events", ["a"]);
+      const writer = start();
+      const flushed = writer.flush(5000);
+      await eventually(() => client.requests.length === 1);
+      const started = Date.now();
+      await writer.stop();
+      expect(await flushed).toBe(false);
+      expect(Date.now() - started).toBeLessThan(1000);
+    });
+
+    it("logs a delivery loop that fails as fatal", async () => {
+      client.answer = () => {
+        throw new Error("client broke");
+      };
+      spool.push("events", ["a"]);
+      start();
+      const entry = await eventually(() => logged().find((record) => record.msg === "delivery loop failed") ?? false);
+      expect(entry).toMatchObject({ level: 60, err: { message: "client broke" } });
+    });
+
     it("stop ends a backoff in progress without another attempt", async () => {
       client.answer = () => SERVER_ERROR;
       spool.push("events", ["a"]);
@@ -596,6 +628,14 @@ describe("the deliverer", () => {
         healthy: false,
         message: "InfluxDB does not answer its health probe (retry: boom)",
       });
+    });
+
+    it("sends no second quiet probe while the first has no answer", async () => {
+      client.probeAnswer = () => new Promise<WriteOutcome>(() => {});
+      start({ healthTimeoutMs: 1000 });
+      await eventually(() => client.probes.length === 1, 5000);
+      await sleep(1300);
+      expect(client.probes).toHaveLength(1);
     });
 
     it("does not probe while writes succeed", async () => {
