@@ -27,6 +27,28 @@ describe("entity filters, as Home Assistant applies them", () => {
     ["exclude domain", {}, { domains: ["automation"] }, "automation.x", false],
     ["exclude domain: others pass", {}, { domains: ["automation"] }, "sensor.a", true],
     ["exclude entity", {}, { entities: ["sensor.noisy"] }, "sensor.noisy", false],
+    ["exclude entity: others pass", {}, { entities: ["sensor.noisy"] }, "sensor.quiet", true],
+    [
+      "two include globs: either matches",
+      { entityGlobs: ["light.*", "sensor.*_power"] },
+      {},
+      "sensor.plug_power",
+      true,
+    ],
+    [
+      "include entity + exclude glob: others pass",
+      { entities: ["light.a"] },
+      { entityGlobs: ["sensor.*_rssi"] },
+      "sensor.b",
+      true,
+    ],
+    [
+      "include entity + exclude glob: matching entity fails",
+      { entities: ["light.a"] },
+      { entityGlobs: ["sensor.*_rssi"] },
+      "sensor.x_rssi",
+      false,
+    ],
     ["exclude glob", {}, { entityGlobs: ["sensor.*_rssi"] }, "sensor.phone_rssi", false],
     [
       "include domain + exclude entity: listed entity fails",

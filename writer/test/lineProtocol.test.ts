@@ -24,6 +24,12 @@ describe("tag keys, tag values and field keys", () => {
     ["carriage return", "a\r\nb", "a\\ \\ b"],
     ["unicode", "Küche 🍳", "Küche\\ 🍳"],
     ["all at once", "a, b=c", "a\\,\\ b\\=c"],
+    ["a lone comma", ",", "\\,"],
+    ["a lone space", " ", "\\ "],
+    ["a lone equals sign", "=", "\\="],
+    ["a lone newline", "\n", "\\ "],
+    ["a lone carriage return", "\r", "\\ "],
+    ["a lone backslash (dropped)", "\\", ""],
   ])("%s", (_name, input, expected) => {
     expect(escapeKey(input)).toBe(expected);
   });
@@ -53,6 +59,10 @@ describe("string field values", () => {
     ["carriage return", "a\rb", '"a\\\\rb"'],
     ["unicode", "Küche 🍳", '"Küche 🍳"'],
     ["empty", "", '""'],
+    ["a lone double quote", '"', '"\\""'],
+    ["a lone backslash", "\\", '"\\\\"'],
+    ["a lone newline", "\n", '"\\\\n"'],
+    ["a lone carriage return", "\r", '"\\\\r"'],
   ])("%s", (_name, input, expected) => {
     expect(quoteString(input)).toBe(expected);
   });

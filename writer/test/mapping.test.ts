@@ -356,6 +356,9 @@ describe("mapping details", () => {
       });
     expect(line()).toBe(fresh());
     expect(line()).toBe(fresh());
+    const bare = event({ entity_id: "sensor.bare", state: "1", timestamp: at });
+    expect(mapEvent(bare, { clock, tagCache })).toBe(mapEvent(bare, { clock }));
+    expect(mapEvent(bare, { clock, tagCache })).toBe(mapEvent(bare, { clock }));
     for (const changed of [
       { area: "Attic" },
       { device_class: "energy" },
