@@ -146,6 +146,7 @@ describe("entity filters, as Home Assistant applies them", () => {
     // … and only `!` negates: `^` and backslashes are members.
     ["[^a]", "^", true],
     ["[^a]", "b", false],
+    ["[!a]", "!", true],
     ["[\\]]", "\\]", true],
     ["[\\]]", "]", false],
   ])("glob %s matches %s: %s", (glob, entityId, expected) => {
