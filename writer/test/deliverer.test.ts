@@ -409,7 +409,8 @@ describe("the deliverer", () => {
         error: "boom",
         retryInMs: expect.any(Number),
       });
-      expect(logged().filter((record) => record.msg === "InfluxDB accepts writes again")).toHaveLength(1);
+      const recoveries = logged().filter((record) => record.msg === "InfluxDB accepts writes again");
+      expect(recoveries).toEqual([expect.objectContaining({ level: 30, bucket: "events" })]);
       expect(writer.health).toMatchObject({ consecutiveFailures: 0, unauthorized: false, lastError: "retry: boom" });
     });
 
