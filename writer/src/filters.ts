@@ -92,13 +92,19 @@ export function globToRegExp(glob: string): RegExp {
     if (c === "*") source += ".*";
     else if (c === "?") source += ".";
     else if (c === "[") {
-      const close = glob.indexOf("]", i + 2);
+      // As in fnmatch, a `]` first in the class (after `[` or `[!`) is a member, not its end.
+      let from = i + 1;
+      if (glob[from] === "!") from++;
+      if (glob[from] === "]") from++;
+      const close = glob.indexOf("]", from);
       if (close === -1) {
         source += "\\[";
         continue;
       }
-      let body = glob.slice(i + 1, close).replace(/\\/g, "\\\\");
+      // Backslash and `]` are literal members; a leading `^` is one too (only `!` negates).
+      let body = glob.slice(i + 1, close).replace(/[\\\]]/g, "\\$&");
       if (body.startsWith("!")) body = `^${body.slice(1)}`;
+      else if (body.startsWith("^")) body = `\\${body}`;
       source += `[${body}]`;
       i = close;
     } else source += c.replace(/[.+^${}()|\\\]]/g, "\\$&");

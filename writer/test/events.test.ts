@@ -148,6 +148,47 @@ describe("malformed events", () => {
   it("names the entity in the rejection when it is readable", () => {
     const result = parse({ entity_id: "sensor.t", state: "1", timestamp: "x" });
     expect(result).toMatchObject({ ok: false, entityId: "sensor.t" });
+    for (const raw of [
+      { entity_id: "Light.A", state: "on" },
+      { entity_id: "Light.A", new_state: newState() },
+    ]) {
+      expect(parse(raw)).toMatchObject({ reason: "invalid_entity_id", entityId: "Light.A" });
+    }
+    for (const raw of [
+      { entity_id: 5, state: "on" },
+      { entity_id: 5, new_state: newState({ entity_id: undefined }) },
+    ]) {
+      expect(parse(raw)).not.toHaveProperty("entityId");
+    }
+  });
+
+  it.each<[string, unknown, string]>([
+    [
+      "another event type whose data looks like a state",
+      { event_type: "call_service", data: { entity_id: "light.a", state: "on" } },
+      "unknown_shape",
+    ],
+    [
+      "new_state that is not an object",
+      { entity_id: "light.kitchen", new_state: "on" },
+      "new_state must be a state object",
+    ],
+    [
+      "a new_state state longer than 255",
+      { entity_id: "light.kitchen", new_state: newState({ state: "x".repeat(256) }) },
+      "invalid_state",
+    ],
+    [
+      "a bad last_changed beside a good last_updated",
+      { entity_id: "light.kitchen", new_state: newState({ last_changed: "x" }) },
+      "new_state.last_changed is not an ISO 8601 date-time",
+    ],
+    ["weather that is a list", { entity_id: "sensor.t", state: "1", weather: [] }, "invalid_weather"],
+  ])("rejects %s, saying why", (_name, raw, why) => {
+    const result = parse(raw);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect([result.reason, result.message]).toContain(why);
   });
 });
 
@@ -273,6 +314,58 @@ describe("valid events", () => {
     });
   });
 
+  it.each<[string, Record<string, unknown>, Partial<Record<string, unknown>>]>([
+    [
+      "new_state with only last_changed",
+      { entity_id: "light.kitchen", new_state: newState({ last_updated: undefined }) },
+      { timeUs: Date.UTC(2026, 5, 1, 9, 59, 58, 123) * 1000 + 456, timeFromReceipt: false },
+    ],
+    [
+      "new_state with only last_updated",
+      { entity_id: "light.kitchen", new_state: newState({ last_changed: undefined }) },
+      { timeUs: Date.UTC(2026, 5, 1, 9, 59, 59, 654) * 1000 + 321, timeFromReceipt: false },
+    ],
+    [
+      "new_state without times",
+      { entity_id: "light.kitchen", new_state: newState({ last_changed: undefined, last_updated: undefined }) },
+      { timeUs: RECEIVED_US, timeFromReceipt: true },
+    ],
+    [
+      "new_state without attributes",
+      { entity_id: "light.kitchen", new_state: newState({ attributes: undefined }) },
+      { attributes: {} },
+    ],
+    [
+      "an old_state without last_changed",
+      { entity_id: "light.kitchen", old_state: { state: "off" }, new_state: newState() },
+      { previousState: "off", previousChangedUs: undefined },
+    ],
+    [
+      "an old state of 255 characters",
+      { entity_id: "light.kitchen", old_state: { state: "o".repeat(255) }, new_state: newState() },
+      { previousState: "o".repeat(255) },
+    ],
+    [
+      "a new_state state of 255 characters",
+      { entity_id: "light.kitchen", new_state: newState({ state: "s".repeat(255) }) },
+      { state: "s".repeat(255) },
+    ],
+    ["a flat state of 255 characters", { entity_id: "sensor.t", state: "s".repeat(255) }, { state: "s".repeat(255) }],
+    [
+      "a flat event with a timestamp",
+      { entity_id: "sensor.t", state: "1", timestamp: "2026-06-01T10:00:00Z" },
+      { timeUs: Date.UTC(2026, 5, 1, 10) * 1000, timeFromReceipt: false },
+    ],
+    ["weather null", { entity_id: "sensor.t", state: "1", weather: null }, { weather: undefined }],
+  ])("reads %s", (_name, raw, expected) => {
+    const result = parse(raw);
+    if (!result.ok) throw new Error(result.message);
+    for (const [key, value] of Object.entries(expected)) {
+      if (value === undefined) expect(result.event).not.toHaveProperty(key);
+      else expect(result.event).toHaveProperty(key, value);
+    }
+  });
+
   it("treats a removed entity (new_state null) as filtered, not malformed", () => {
     expect(parse({ entity_id: "light.old", old_state: { state: "on" }, new_state: null })).toMatchObject({
       ok: false,
@@ -294,6 +387,15 @@ describe("timestamps", () => {
     // Naive times are wall-clock time in the configured zone (Berlin is UTC+2 in June, UTC+1 in January).
     ["2026-06-01T12:00:00", Date.UTC(2026, 5, 1, 10) * 1000],
     ["2026-01-15T12:00:00", Date.UTC(2026, 0, 15, 11) * 1000],
+    ["2026-06-01T12:00:00.5", Date.UTC(2026, 5, 1, 10, 0, 0, 500) * 1000],
+    ["2026-06-01T10:00", Date.UTC(2026, 5, 1, 8) * 1000],
+    ["2026-06-01T10:00Z", Date.UTC(2026, 5, 1, 10) * 1000],
+    ["2026-06-01t10:00:00z", Date.UTC(2026, 5, 1, 10) * 1000],
+    ["2026-06-01T10:00:00,5Z", Date.UTC(2026, 5, 1, 10, 0, 0, 500) * 1000],
+    ["2026-06-01T12:00:00+02", Date.UTC(2026, 5, 1, 10) * 1000],
+    ["2026-06-01T23:00:00+23:00", Date.UTC(2026, 5, 1, 0) * 1000],
+    ["2026-06-01T10:59:00+05:59", Date.UTC(2026, 5, 1, 5) * 1000],
+    ["2026-06-01T08:00:00-02:00", Date.UTC(2026, 5, 1, 10) * 1000],
   ])("reads %s to the microsecond", (text, expected) => {
     expect(parseTimestampUs(text, clock)).toBe(expected);
   });
@@ -318,6 +420,21 @@ describe("timestamps", () => {
     "2026-06-01T10:00:00ZZ",
     "2026-06-01T10:00:00.1234567890Z",
     "１２３４-06-01T10:00:00Z",
+    "2026/06-01T10:00:00Z",
+    "2026-06/01T10:00:00Z",
+    "2026-06-01T10.00:00Z",
+    "2026-00-10T10:00:00Z",
+    "2026-06-00T10:00:00Z",
+    "2026-04-31T10:00:00Z",
+    "2026-09-31T10:00:00Z",
+    "2026-11-31T10:00:00Z",
+    "2026-06-01T1a:00:00Z",
+    "2026-06-01T10:00:00X",
+    "2026-06-01T10:00:00Zjunk",
+    "2026-06-01T10:00:00X02:00",
+    "2026-06-01T10:00:00+02x00",
+    "2026-06-01T10:00:00+02:001",
+    "2026-06-01T10:00:00+020",
   ])("refuses %j", (text) => {
     expect(parseTimestampUs(text, clock)).toBeNaN();
   });

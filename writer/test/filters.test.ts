@@ -27,6 +27,28 @@ describe("entity filters, as Home Assistant applies them", () => {
     ["exclude domain", {}, { domains: ["automation"] }, "automation.x", false],
     ["exclude domain: others pass", {}, { domains: ["automation"] }, "sensor.a", true],
     ["exclude entity", {}, { entities: ["sensor.noisy"] }, "sensor.noisy", false],
+    ["exclude entity: others pass", {}, { entities: ["sensor.noisy"] }, "sensor.quiet", true],
+    [
+      "two include globs: either matches",
+      { entityGlobs: ["light.*", "sensor.*_power"] },
+      {},
+      "sensor.plug_power",
+      true,
+    ],
+    [
+      "include entity + exclude glob: others pass",
+      { entities: ["light.a"] },
+      { entityGlobs: ["sensor.*_rssi"] },
+      "sensor.b",
+      true,
+    ],
+    [
+      "include entity + exclude glob: matching entity fails",
+      { entities: ["light.a"] },
+      { entityGlobs: ["sensor.*_rssi"] },
+      "sensor.x_rssi",
+      false,
+    ],
     ["exclude glob", {}, { entityGlobs: ["sensor.*_rssi"] }, "sensor.phone_rssi", false],
     [
       "include domain + exclude entity: listed entity fails",
@@ -111,6 +133,22 @@ describe("entity filters, as Home Assistant applies them", () => {
     ["sensor.[!ab]_temp", "sensor.b_temp", false],
     ["sensor.[!ab]_temp", "sensor.c_temp", true],
     ["light.kitchen", "lightXkitchen", false],
+    // Classes as Home Assistant's fnmatch reads them: a `]` first in a class is a member of it …
+    ["[]]x", "]x", true],
+    ["[]]x", "ax", false],
+    ["[!]]x", "ax", true],
+    ["[!]]x", "]x", false],
+    // … `[!]` and `[` without a closing `]` are literal text …
+    ["[!]", "[!]", true],
+    ["[!]", "a", false],
+    ["sensor.[ab", "sensor.[ab", true],
+    ["sensor.[ab", "sensor.a", false],
+    // … and only `!` negates: `^` and backslashes are members.
+    ["[^a]", "^", true],
+    ["[^a]", "b", false],
+    ["[!a]", "!", true],
+    ["[\\]]", "\\]", true],
+    ["[\\]]", "]", false],
   ])("glob %s matches %s: %s", (glob, entityId, expected) => {
     expect(globToRegExp(glob).test(entityId)).toBe(expected);
   });

@@ -16,10 +16,20 @@ describe("tag keys, tag values and field keys", () => {
     ["one backslash before a comma (made even)", "a\\,b", "a\\\\\\,b"],
     ["two backslashes before a comma (already even)", "a\\\\,b", "a\\\\\\,b"],
     ["backslash before a space", "a\\ b", "a\\\\\\ b"],
+    ["backslash before an equals sign (made even)", "a\\=b", "a\\\\\\=b"],
+    ["backslash before a newline (made even)", "a\\\nb", "a\\\\\\ b"],
+    ["backslash before a carriage return (made even)", "a\\\rb", "a\\\\\\ b"],
+    ["three backslashes before a comma (made even)", "a\\\\\\,b", "a\\\\\\\\\\,b"],
     ["newline (cannot be carried: becomes an escaped space)", "two\nlines", "two\\ lines"],
     ["carriage return", "a\r\nb", "a\\ \\ b"],
     ["unicode", "Küche 🍳", "Küche\\ 🍳"],
     ["all at once", "a, b=c", "a\\,\\ b\\=c"],
+    ["a lone comma", ",", "\\,"],
+    ["a lone space", " ", "\\ "],
+    ["a lone equals sign", "=", "\\="],
+    ["a lone newline", "\n", "\\ "],
+    ["a lone carriage return", "\r", "\\ "],
+    ["a lone backslash (dropped)", "\\", ""],
   ])("%s", (_name, input, expected) => {
     expect(escapeKey(input)).toBe(expected);
   });
@@ -32,6 +42,8 @@ describe("measurement names", () => {
     ["space", "my measurement", "my\\ measurement"],
     ["equals sign (allowed in measurements)", "a=b", "a=b"],
     ["newline", "a\nb", "a\\ b"],
+    ["backslash before an equals sign (kept: nothing to protect)", "a\\=b", "a\\=b"],
+    ["backslash before a comma (made even)", "a\\,b", "a\\\\\\,b"],
   ])("%s", (_name, input, expected) => {
     expect(escapeMeasurement(input)).toBe(expected);
   });
@@ -47,6 +59,10 @@ describe("string field values", () => {
     ["carriage return", "a\rb", '"a\\\\rb"'],
     ["unicode", "Küche 🍳", '"Küche 🍳"'],
     ["empty", "", '""'],
+    ["a lone double quote", '"', '"\\""'],
+    ["a lone backslash", "\\", '"\\\\"'],
+    ["a lone newline", "\n", '"\\\\n"'],
+    ["a lone carriage return", "\r", '"\\\\r"'],
   ])("%s", (_name, input, expected) => {
     expect(quoteString(input)).toBe(expected);
   });
@@ -71,7 +87,8 @@ describe("timestamps", () => {
     const formatter = new TimestampFormatter();
     const samples = [
       1767225600000000, 1767225600000001, 1767225600000010, 1767225600099999, 1767225600100000, 1767225600999999,
-      1767225601000000, 1767225601000007, 0, 5, -1500000,
+      1767225601000000, 1767225601000007, 1767225601000099, 1767225601000100, 1767225601000999, 1767225601001000,
+      1767225601009999, 1767225601010000, 1767225601099999, 1767225600000009, 0, 5, 999999, 1000000, -1500000,
     ];
     for (const micros of samples) expect(formatter.format(micros)).toBe(String(micros));
   });

@@ -1,8 +1,8 @@
 /** The mapping table: events → measurement, tags and fields; normalisation; time of day. */
 import { describe, expect, it } from "vitest";
 import { type HaEvent, parseEvent } from "../src/events";
-import { mapEvent, timeOfDay } from "../src/mapping";
-import { normalizeState } from "../src/normalize";
+import { mapEvent, TagCache, timeOfDay } from "../src/mapping";
+import { normalizedText, normalizeState } from "../src/normalize";
 import { ZoneClock } from "../src/timezone";
 
 const clock = new ZoneClock("Europe/Berlin");
@@ -117,7 +117,7 @@ describe("mapping table", () => {
       event({
         entity_id: "switch.a",
         state: "on",
-        attributes: { friendly_name: "\\" },
+        attributes: { device_name: "\\" },
         timestamp: "2026-06-01T10:00:00Z",
       }),
       { clock },
@@ -130,7 +130,7 @@ describe("mapping table", () => {
       event({
         entity_id: "switch.a",
         state: "on",
-        attributes: { friendly_name: "", device_class: "outlet", area: "Office" },
+        attributes: { device_name: "", device_class: "outlet", area: "Office" },
         timestamp: "2026-06-01T10:00:00Z",
       }),
       { clock },
@@ -258,5 +258,139 @@ describe("time_of_day in the configured zone", () => {
     expect(clock.hourAt(Date.UTC(2026, 6, 15, 4, 30))).toBe(6);
     expect(new ZoneClock("UTC").hourAt(Date.UTC(2026, 6, 15, 4, 30))).toBe(4);
     expect(new ZoneClock("Asia/Kolkata").hourAt(Date.UTC(2026, 6, 15, 4, 30))).toBe(10);
+  });
+});
+
+describe("mapping details", () => {
+  const at = "2026-06-01T10:00:00Z";
+  const map = (raw: Record<string, unknown>, context: Partial<Parameters<typeof mapEvent>[1]> = {}) =>
+    parts(mapEvent(event({ entity_id: "sensor.t", state: "x", timestamp: at, ...raw }), { clock, ...context }));
+
+  it("takes area from area_id and integration from platform when the first names are missing", () => {
+    expect(map({ attributes: { area_id: "hall", platform: "mqtt" } }).tags).toMatchObject({
+      area: "hall",
+      integration: "mqtt",
+    });
+    expect(
+      map({ attributes: { area: "Hall", area_id: "hall", integration: "zha", platform: "mqtt" } }).tags,
+    ).toMatchObject({
+      area: "Hall",
+      integration: "zha",
+    });
+  });
+
+  it("writes a finite number attribute as tag text and leaves out anything else that is not text", () => {
+    expect(map({ attributes: { device_class: 5 } }).tags.device_class).toBe("5");
+    for (const value of [Number.NaN, Number.POSITIVE_INFINITY, true, { a: 1 }, null]) {
+      expect(map({ attributes: { device_class: value, unit_of_measurement: value } })).toMatchObject({
+        tags: expect.not.objectContaining({ device_class: expect.anything() }),
+        fields: expect.not.objectContaining({ unit_of_measurement: expect.anything() }),
+      });
+    }
+  });
+
+  it("writes confidence only when it is a finite number", () => {
+    expect(map({ attributes: { confidence: 0.25 } }).fields.confidence).toBe("0.25");
+    for (const confidence of ["0.9", Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(map({ attributes: { confidence } }).fields.confidence).toBeUndefined();
+    }
+  });
+
+  it("writes the duration of the previous state, zero included, and none when the clocks disagree", () => {
+    const eventUs = Date.parse(at) * 1000;
+    expect(map({}, { previousState: "y", previousChangedUs: eventUs }).fields.duration_seconds).toBe("0");
+    expect(map({}, { previousState: "y", previousChangedUs: eventUs - 1_000_001 }).fields.duration_seconds).toBe(
+      "1.000001",
+    );
+    expect(map({}, { previousState: "y", previousChangedUs: eventUs + 1 }).fields.duration_seconds).toBeUndefined();
+  });
+
+  it("never mixes an event's own previous state with the writer's memory of when another one began", () => {
+    const line = mapEvent(
+      event({
+        entity_id: "light.a",
+        old_state: { state: "off" },
+        new_state: { state: "on", last_changed: at, last_updated: at },
+      }),
+      { clock, previousState: "unknown", previousChangedUs: Date.parse(at) * 1000 - 5_000_000 },
+    );
+    expect(parts(line).fields).toMatchObject({ previous_state: '"off"' });
+    expect(parts(line).fields.duration_seconds).toBeUndefined();
+  });
+
+  it("writes only the finite weather numbers and no condition tag for an empty condition", () => {
+    const mapped = map({}, { ownWeather: { temperature: 2, humidity: Number.NaN, condition: "" } });
+    expect(mapped.fields).toMatchObject({ weather_temp: "2" });
+    expect(mapped.fields.weather_humidity).toBeUndefined();
+    expect(mapped.fields.weather_pressure).toBeUndefined();
+    expect(mapped.tags.weather_condition).toBeUndefined();
+  });
+
+  it("writes fields in key order, each once, with unit and weather after the state", () => {
+    const line = mapEvent(
+      event({
+        entity_id: "sensor.t",
+        state: "3",
+        attributes: { confidence: 1, unit_of_measurement: "W" },
+        timestamp: at,
+        weather: { temperature: 1, humidity: 2, pressure: 3 },
+      }),
+      { clock, previousState: "2", previousChangedUs: Date.parse(at) * 1000 - 2_000_000 },
+    );
+    expect(line.slice(line.indexOf(" ") + 1)).toBe(
+      'confidence=1,duration_seconds=2,normalized_value=3,previous_state="2",state_value="3",unit_of_measurement="W",weather_humidity=2,weather_pressure=3,weather_temp=1',
+    );
+  });
+
+  it("the tag cache gives the same line as building it afresh, and rebuilds it when any tag attribute changes", () => {
+    const tagCache = new TagCache();
+    const attributes = { area: "Hall", device_class: "power", device_name: "Plug", integration: "zha" };
+    const line = (changed: Record<string, unknown> = {}) =>
+      mapEvent(event({ entity_id: "sensor.p", state: "1", timestamp: at, attributes: { ...attributes, ...changed } }), {
+        clock,
+        tagCache,
+      });
+    const fresh = (changed: Record<string, unknown> = {}) =>
+      mapEvent(event({ entity_id: "sensor.p", state: "1", timestamp: at, attributes: { ...attributes, ...changed } }), {
+        clock,
+      });
+    expect(line()).toBe(fresh());
+    expect(line()).toBe(fresh());
+    const bare = event({ entity_id: "sensor.bare", state: "1", timestamp: at });
+    expect(mapEvent(bare, { clock, tagCache })).toBe(mapEvent(bare, { clock }));
+    expect(mapEvent(bare, { clock, tagCache })).toBe(mapEvent(bare, { clock }));
+    for (const changed of [
+      { area: "Attic" },
+      { device_class: "energy" },
+      { device_name: "Lamp" },
+      { integration: "hue" },
+    ]) {
+      expect(line(changed)).toBe(fresh(changed));
+      expect(line()).toBe(fresh());
+    }
+  });
+});
+
+describe("normalized_value as line-protocol text", () => {
+  it.each<[string, string | undefined]>([
+    ["21.5", "21.5"],
+    ["-3", "-3"],
+    ["0", "0"],
+    ["0.25", "0.25"],
+    ["123456789012345", "123456789012345"],
+    ["+4", "4"],
+    ["007", "7"],
+    ["1e3", "1000"],
+    [".5", "0.5"],
+    ["5.", "5"],
+    ["1.50", "1.50"],
+    ["-0.0", "-0.0"],
+    ["on", "1"],
+    ["Off", "0"],
+    ["unknown", undefined],
+    ["1e999", undefined],
+    ["", undefined],
+  ])("%j → %j", (state, expected) => {
+    expect(normalizedText(state)).toBe(expected);
   });
 });
