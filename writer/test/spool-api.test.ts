@@ -4,7 +4,7 @@
  * behind, and what faults and figures say.
  */
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type SpoolFs, SpoolFullError } from "../src/spool";
 import { nodeFs } from "../src/spool/fs";
@@ -137,10 +137,11 @@ describe("spool contract", () => {
 
   it("hands out records up to about the bytes asked for, at least one", async () => {
     const spool = await watch.open();
-    for (let i = 0; i < 4; i++) await spool.append([{ bucket: "a", lines: lines(i * 10, 10), count: 10 }]);
-    // The last three records are of one size.
+    for (let i = 0; i < 5; i++) await spool.append([{ bucket: "a", lines: lines(i * 10, 10), count: 10 }]);
+    // The last four records are of one size.
     const size = encodeRecord({ bucket: "a", lines: lines(10, 10), count: 10 }).length;
     expect(await spool.read(1)).toHaveLength(1);
+    expect(await spool.read(size)).toHaveLength(1);
     expect(await spool.read(size + 1)).toHaveLength(2);
     expect(await spool.read(size * 10)).toHaveLength(1);
     await spool.close();
@@ -155,17 +156,26 @@ describe("spool contract", () => {
     expect(entries.map((entry) => entry.bucket)).toEqual(["b0", "b1", "b2", "b3", "b4"]);
     expect(delivered(entries)).toEqual([0, 1, 2, 3, 4].map((i) => lines(i * 3, 3)));
     expect(logged("recovered events not yet delivered")[0]).toMatchObject({ events: 15, segments: 1 });
+    // A clean restart cuts nothing off.
+    expect(logged("torn record")).toEqual([]);
     await spool.close();
   });
 
   it("reads more than its in-memory window of recent writes back from the disk, in order", async () => {
-    const spool = await watch.open({ maxBytes: 256 * 1024 * 1024 });
-    // 12 MiB of writes: more than the 8 MiB kept in memory for a reader that keeps up.
-    for (let i = 0; i < 12; i++) await spool.append([sized(1024 * 1024, String.fromCharCode(97 + i))]);
+    // 40 MiB bound: 5 MiB segments. 14 MiB of writes in four segments: more than the 8 MiB kept in
+    // memory for a reader that keeps up, so the oldest kept write is in the second segment.
+    const spool = await watch.open({ maxBytes: 40 * 1024 * 1024 });
+    for (let i = 0; i < 14; i++) await spool.append([sized(1024 * 1024, String.fromCharCode(97 + i))]);
+    expect(segmentFiles()).toHaveLength(4);
     const entries = await readAll(spool, 3 * 1024 * 1024);
     expect(entries.map((entry) => entry.data.toString("utf8", 5, 6))).toEqual(
-      Array.from({ length: 12 }, (_, i) => String.fromCharCode(97 + i)),
+      Array.from({ length: 14 }, (_, i) => String.fromCharCode(97 + i)),
     );
+    expect(
+      entries.every((entry, i) =>
+        entry.data.equals(Buffer.from(sized(1024 * 1024, String.fromCharCode(97 + i)).lines)),
+      ),
+    ).toBe(true);
     await spool.close();
   });
 
@@ -174,6 +184,7 @@ describe("spool contract", () => {
     await spool.append([{ bucket: "a", lines: lines(0, 2), count: 2 }]);
     await spool.append([{ bucket: "a", lines: lines(2, 3), count: 3 }]);
     const entries = await readAll(spool);
+    spool.ack(entries[1]!.end, 3);
     spool.ack(entries[1]!.end, 3);
     spool.ack(entries[0]!.end, 2);
     expect(spool.stats()).toMatchObject({ events: 2, bytes: 0 });
@@ -224,18 +235,17 @@ describe("spool contract", () => {
     writeFileSync(join(dir.dir, "cursor.json"), JSON.stringify({ segment: third, offset: 0 }));
     writeFileSync(join(dir.dir, "segment-1.log"), "not a segment");
     writeFileSync(join(dir.dir, `${files[0]}.bak`), "not a segment either");
+    writeFileSync(join(dir.dir, `old-${files[2]}`), readFileSync(join(dir.dir, files[2]!)));
     const spool = await watch.open({ maxBytes: 1024 * 1024 });
     expect(segmentFiles().sort()).toEqual([files[2], "segment-1.log", `${files[0]}.bak`].sort());
     expect(delivered(await readAll(spool))).toEqual([sized(200 * 1024, "2").lines]);
+    expect(spool.stats().events).toBe(1);
     expect(watch.faults).toEqual([]);
     await spool.close();
   });
 
   it("a cursor past the end of its segment is moved to the end: nothing pending, no fault", async () => {
-    const first = await watch.open();
-    await first.append([{ bucket: "a", lines: lines(0, 2), count: 2 }]);
-    await first.close();
-    const segment = Number(/(\d+)/.exec(segmentFiles()[0]!)![1]);
+    const { segment } = await watch.written([2]);
     writeFileSync(join(dir.dir, "cursor.json"), JSON.stringify({ segment, offset: 1_000_000 }));
     const spool = await watch.open();
     expect(spool.stats()).toMatchObject({ bytes: 0, events: 0 });
@@ -255,11 +265,9 @@ describe("spool contract", () => {
   });
 
   it("a cursor before the oldest segment file starts at that file's beginning", async () => {
-    const first = await watch.open();
-    await first.append([{ bucket: "a", lines: lines(0, 2), count: 2 }]);
-    await first.close();
+    const { path } = await watch.written([2]);
     writeFileSync(join(dir.dir, "cursor.json"), JSON.stringify({ segment: 0, offset: 0 }));
-    const name = segmentFiles()[0]!;
+    const name = basename(path);
     writeFileSync(join(dir.dir, "segment-000000000003.log"), readFileSync(join(dir.dir, name)));
     if (name !== "segment-000000000003.log") writeFileSync(join(dir.dir, name), "");
     const spool = await watch.open();
@@ -295,7 +303,16 @@ describe("spool contract", () => {
     expect(health.faults[0]!.message).toBe(watch.faults[5]!.message);
     const errors = logged("SPOOL FAULT");
     expect(errors).toHaveLength(25);
-    expect(errors[0]).toMatchObject({ level: 50, spoolDir: dir.dir, fault: "corrupt", fromByte: 0, lostEvents: 2 });
+    const firstEnd = encodeRecord({ bucket: "a", lines: lines(0, 2), count: 2 }).length;
+    expect(errors[0]).toMatchObject({
+      level: 50,
+      spoolDir: dir.dir,
+      fault: "corrupt",
+      segment: Number(/(\d+)/.exec(segmentFiles()[0]!)![1]),
+      fromByte: 0,
+      toByte: firstEnd,
+      lostEvents: 2,
+    });
     expect(delivered(await readAll(spool))).toHaveLength(25);
     await spool.close();
   });
@@ -303,21 +320,21 @@ describe("spool contract", () => {
   it("a healthy spool without faults says so", async () => {
     const spool = await watch.open();
     expect(spool.health()).toEqual({ healthy: true, message: "spool works", faults: [] });
+    // A first start recovers nothing and says nothing about it.
+    expect(logged("recovered")).toEqual([]);
     await spool.close();
   });
 
   it("a hole of unknown size drops nothing it cannot count", async () => {
-    const first = await watch.open();
-    await first.append([{ bucket: "a", lines: lines(0, 2), count: 2 }]);
-    await first.append([{ bucket: "a", lines: lines(2, 2), count: 2 }]);
-    await first.close();
-    const path = join(dir.dir, segmentFiles()[0]!);
+    const { path } = await watch.written([2, 2]);
     const bytes = readFileSync(path);
     writeFileSync(path, Buffer.concat([bytes.subarray(0, 10), bytes.subarray(30)]));
     const spool = await watch.open();
     expect(watch.faults.map((fault) => fault.kind)).toEqual(["corrupt"]);
     expect(watch.drops).toEqual([]);
     expect(spool.stats().droppedEvents).toBe(0);
+    expect(logged("SPOOL FAULT")[0]).toMatchObject({ fromByte: 0, toByte: 11, lostEvents: "unknown" });
+    expect(watch.faults[0]!.message).toContain("an unknown number of events lost");
     await spool.close();
   });
 
@@ -381,20 +398,15 @@ describe("spool contract", () => {
   });
 
   it("a segment deleted by hand under the reader is waited past, not fatal; new appends are read", async () => {
-    const first = await watch.open();
-    await first.append([{ bucket: "a", lines: lines(0, 2), count: 2 }]);
-    await first.close();
+    const { path } = await watch.written([2]);
     const spool = await watch.open();
-    const [name] = segmentFiles();
-    rmSync(join(dir.dir, name!));
+    rmSync(path);
     expect(await readAll(spool)).toEqual([]);
     await spool.close();
   });
 
   it("a read error other than a missing file reaches the reader", async () => {
-    const first = await watch.open();
-    await first.append([{ bucket: "a", lines: lines(0, 2), count: 2 }]);
-    await first.close();
+    await watch.written([2]);
     const fs: SpoolFs = {
       ...nodeFs,
       open: (path, flags) => (flags === "r" ? Promise.reject(fsError("EIO: read")) : nodeFs.open(path, flags)),
@@ -419,5 +431,55 @@ describe("spool contract", () => {
     expect(calls.syncs).toBe(1);
     await spool.close();
     expect(calls.syncs).toBe(2);
+  });
+
+  it("a damaged last record: the records before it are delivered, its events reported lost, the file cut", async () => {
+    const { path, segment, ends } = await watch.written([2, 4]);
+    const bytes = readFileSync(path);
+    const firstEnd = ends[0]!;
+    bytes[firstEnd + 20]! ^= 0x01;
+    writeFileSync(path, bytes);
+    const spool = await watch.open();
+    expect(delivered(await readAll(spool))).toEqual([lines(0, 2)]);
+    expect(watch.drops).toEqual([4]);
+    expect(watch.faults.map((fault) => fault.message)).toEqual([
+      `the last record of segment ${segment} is damaged: 4 events lost`,
+    ]);
+    expect(logged("SPOOL FAULT")[0]).toMatchObject({ fromByte: firstEnd, lostEvents: 4 });
+    expect(readFileSync(path).length).toBe(firstEnd);
+    expect(spool.stats()).toMatchObject({ events: 2, droppedEvents: 4 });
+    await spool.close();
+  });
+
+  it("a torn tail is cut with a warning naming what was kept", async () => {
+    const { path, ends } = await watch.written([2]);
+    const whole = ends[0]!;
+    // Zeros after the last record, as a crash can leave them.
+    writeFileSync(path, Buffer.concat([readFileSync(path), Buffer.alloc(30)]));
+    const spool = await watch.open();
+    expect(logged("torn record")[0]).toMatchObject({ level: 40, validBytes: whole, fileBytes: whole + 30 });
+    expect(watch.faults).toEqual([]);
+    expect(readFileSync(path).length).toBe(whole);
+    await spool.close();
+  });
+
+  it("a record whose length is damaged after recovery: the rest of the segment is skipped, later appends are delivered", async () => {
+    const { path, segment, ends } = await watch.written([2, 3]);
+    const spool = await watch.open();
+    expect(delivered(await spool.read(1))).toEqual([lines(0, 2)]);
+    const bytes = readFileSync(path);
+    const firstEnd = ends[0]!;
+    // The second record now claims to run 1000 bytes past the end of the file.
+    bytes.writeUInt32LE(bytes.readUInt32LE(firstEnd) + 1000, firstEnd);
+    writeFileSync(path, bytes);
+    expect(await readAll(spool)).toEqual([]);
+    expect(watch.drops).toEqual([3]);
+    expect(watch.faults.map((fault) => fault.message)).toEqual([
+      `a record of segment ${segment} at byte ${firstEnd} is damaged; skipped the rest of the segment (${bytes.length - firstEnd} bytes, 3 events lost)`,
+    ]);
+    await spool.append([{ bucket: "a", lines: lines(5, 1), count: 1 }]);
+    expect(delivered(await readAll(spool))).toEqual([lines(5, 1)]);
+    expect(spool.stats()).toMatchObject({ events: 3, droppedEvents: 3 });
+    await spool.close();
   });
 });

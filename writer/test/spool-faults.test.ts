@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { SpoolFs } from "../src/spool";
 import { nodeFs } from "../src/spool/fs";
-import { encodeRecord } from "../src/spool/record";
 import { tempDir } from "./helpers/setup";
 import { delivered, fsError, lines, readAll, SpoolWatch, wrapFiles } from "./helpers/spool";
 
@@ -19,15 +18,8 @@ describe("spool under faults", () => {
 
   /** Three records of 2, 3 and 4 events in one segment; returns the segment path and record offsets. */
   async function threeRecords(): Promise<{ path: string; offsets: number[] }> {
-    const spool = await watch.open();
-    await spool.append([{ bucket: "a", lines: lines(0, 2), count: 2 }]);
-    await spool.append([{ bucket: "a", lines: lines(2, 3), count: 3 }]);
-    await spool.append([{ bucket: "a", lines: lines(5, 4), count: 4 }]);
-    await spool.close();
-    const name = readdirSync(dir.dir).find((file) => file.startsWith("segment-"))!;
-    const first = encodeRecord({ bucket: "a", lines: lines(0, 2), count: 2 }).length;
-    const second = encodeRecord({ bucket: "a", lines: lines(2, 3), count: 3 }).length;
-    return { path: join(dir.dir, name), offsets: [0, first, first + second] };
+    const { path, ends } = await watch.written([2, 3, 4]);
+    return { path, offsets: [0, ends[0]!, ends[1]!] };
   }
 
   beforeEach(() => {
@@ -127,6 +119,11 @@ describe("spool under faults", () => {
     const spool = await watch.open();
     expect(delivered(await readAll(spool))).toEqual([lines(2, 3), lines(5, 4)]);
     expect(watch.faults.map((fault) => fault.kind)).toEqual(["cursor"]);
+    expect(watch.faults[0]!.message).toBe(
+      `the cursor points inside a record of segment ${segment}; delivering again from the record before it`,
+    );
+    const logged = watch.logLines.map((line) => JSON.parse(line)).find((line) => line.fault === "cursor");
+    expect(logged).toMatchObject({ segment, cursorOffset: offsets[1]! + 5, resumeOffset: offsets[1] });
     expect(spool.stats().events).toBe(7);
     await spool.close();
   });

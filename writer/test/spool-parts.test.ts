@@ -188,9 +188,11 @@ describe("spool parts", () => {
   });
 
   it("writes all of a buffer through writes that take only part of it", async () => {
+    const offered: [number, number][] = [];
     const taken: string[] = [];
     const file = {
       write: async (buffer: Buffer, offset: number, length: number) => {
+        offered.push([offset, length]);
         const bytesWritten = Math.min(3, length);
         taken.push(buffer.toString("utf8", offset, offset + bytesWritten));
         return { bytesWritten };
@@ -198,18 +200,29 @@ describe("spool parts", () => {
     } as SpoolFile;
     await writeAll(file, Buffer.from("abcdefgh"));
     expect(taken).toEqual(["abc", "def", "gh"]);
+    expect(offered).toEqual([
+      [0, 8],
+      [3, 5],
+      [6, 2],
+    ]);
   });
 
   it("reads a range through short reads, and stops at the end of the file", async () => {
     const content = Buffer.from("0123456789");
+    const asked: number[][] = [];
     const file = {
       read: async (buffer: Buffer, offset: number, length: number, position: number) => {
+        asked.push([offset, length, position]);
         const bytesRead = Math.max(0, Math.min(4, length, content.length - position));
         content.copy(buffer, offset, position, position + bytesRead);
         return { bytesRead };
       },
     } as SpoolFile;
     expect((await readRange(file, 1, 7)).toString()).toBe("1234567");
+    expect(asked).toEqual([
+      [0, 7, 1],
+      [4, 3, 5],
+    ]);
     expect((await readRange(file, 6, 50)).toString()).toBe("6789");
     expect((await readRange(file, 10, 5)).length).toBe(0);
   });

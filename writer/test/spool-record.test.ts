@@ -194,6 +194,13 @@ describe("segment scan", () => {
       corruptTail: undefined,
     });
     expect(scanSegment(log.subarray(0, 5), 0)).toMatchObject({ validBytes: 0, events: 0, corruptTail: undefined });
+    // Zeros after the last record (a header declaring an empty payload): torn, not a damaged record.
+    expect(scanSegment(Buffer.concat([log, Buffer.alloc(20)]), 0)).toMatchObject({
+      validBytes: log.length,
+      events: 9,
+      holes: [],
+      corruptTail: undefined,
+    });
   });
 
   it("a whole last record with a bad checksum is a corrupt tail, its declared events lost", () => {

@@ -1,4 +1,6 @@
 /** Shared helpers of the spool tests: numbered line protocol, reading everything a spool hands out, faulty files. */
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import {
   Spool,
   type SpoolEntry,
@@ -68,6 +70,25 @@ export class SpoolWatch {
   /** Events dropped in all. */
   get dropped(): number {
     return this.drops.reduce((sum, events) => sum + events, 0);
+  }
+
+  /**
+   * Appends one record (bucket "a") per entry of `counts`, lines numbered on from 0, through a spool
+   * that is then closed. Returns the one segment file, its number and the offset after each record.
+   */
+  async written(counts: number[]): Promise<{ path: string; segment: number; ends: number[] }> {
+    const spool = await this.open();
+    const ends: number[] = [];
+    let from = 0;
+    for (const count of counts) {
+      await spool.append([{ bucket: "a", lines: lines(from, count), count }]);
+      ends.push(spool.stats().diskBytes);
+      from += count;
+    }
+    await spool.close();
+    const [name, ...more] = readdirSync(this.dir()).filter((file) => file.startsWith("segment-"));
+    if (name === undefined || more.length > 0) throw new Error("expected one segment file");
+    return { path: join(this.dir(), name), segment: Number(/(\d+)/.exec(name)![1]), ends };
   }
 
   open(extra: Partial<SpoolOptions> = {}): Promise<Spool> {
