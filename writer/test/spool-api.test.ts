@@ -147,6 +147,16 @@ describe("spool contract", () => {
     await spool.close();
   });
 
+  it("after a restart hands out from the disk as many records as the bytes asked for", async () => {
+    const { ends } = await watch.written([5, 5, 5, 5, 5, 5]);
+    const size = (index: number) => ends[index]! - (ends[index - 1] ?? 0);
+    const spool = await watch.open();
+    expect(await spool.read(size(0))).toHaveLength(1);
+    expect(await spool.read(size(1) + size(2) + size(3))).toHaveLength(3);
+    expect(await spool.read(size(4) + 1)).toHaveLength(2);
+    await spool.close();
+  });
+
   it("reads back from the disk after a restart, record by record, whatever the read size", async () => {
     const first = await watch.open();
     for (let i = 0; i < 5; i++) await first.append([{ bucket: `b${i}`, lines: lines(i * 3, 3), count: 3 }]);
@@ -372,12 +382,14 @@ describe("spool contract", () => {
 
   it("after a restart reads each segment through one open file, closing the one it leaves", async () => {
     const first = await watch.open({ maxBytes: 1024 * 1024 });
-    for (let i = 0; i < 3; i++) await first.append([sized(200 * 1024, String(i))]);
+    // Two records in each of three 256 KiB segments.
+    const tags = ["0", "1", "2", "3", "4", "5"];
+    for (const tag of tags) await first.append([sized(100 * 1024, tag)]);
     await first.close();
     expect(segmentFiles()).toHaveLength(3);
     const { fs, calls } = counting();
     const spool = await watch.open({ fs, maxBytes: 1024 * 1024 });
-    expect(delivered(await readAll(spool, 1))).toEqual(["0", "1", "2"].map((tag) => sized(200 * 1024, tag).lines));
+    expect(delivered(await readAll(spool, 1))).toEqual(tags.map((tag) => sized(100 * 1024, tag).lines));
     expect(calls.reads).toBe(3);
     expect(calls.readCloses).toBe(2);
     await spool.close();
@@ -480,6 +492,25 @@ describe("spool contract", () => {
     await spool.append([{ bucket: "a", lines: lines(5, 1), count: 1 }]);
     expect(delivered(await readAll(spool))).toEqual([lines(5, 1)]);
     expect(spool.stats()).toMatchObject({ events: 3, droppedEvents: 3 });
+    await spool.close();
+  });
+
+  it("a record damaged on disk far into a large segment: skipped with the rest, at its own offset", async () => {
+    // Records of 40 KiB: more than one read of 64 KiB holds.
+    const records = ["a", "b", "c", "d"].map((tag) => sized(40 * 1024, tag));
+    const first = await watch.open();
+    for (const record of records) await first.append([record]);
+    await first.close();
+    const path = join(dir.dir, segmentFiles()[0]!);
+    const spool = await watch.open();
+    expect(delivered(await spool.read(1))).toEqual([records[0]!.lines]);
+    const size = encodeRecord(records[0]!).length;
+    const bytes = readFileSync(path);
+    bytes[2 * size + 100]! ^= 0x01;
+    writeFileSync(path, bytes);
+    expect(delivered(await readAll(spool, 1))).toEqual([records[1]!.lines]);
+    expect(watch.drops).toEqual([2]);
+    expect(watch.faults[0]!.message).toContain(`at byte ${2 * size} is damaged`);
     await spool.close();
   });
 });

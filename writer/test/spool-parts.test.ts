@@ -1,5 +1,5 @@
 /** The spool's small parts as tables: the cursor file, the lock, position order, the backoff's sleep. */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { sleep } from "../src/backoff";
@@ -98,6 +98,22 @@ describe("spool parts", () => {
     const lock = takeLock(dir.dir);
     expect(readFileSync(join(dir.dir, "lock"), "utf8")).toBe(String(process.pid));
     lock.release();
+  });
+
+  it("a released lock closes its file descriptor", () => {
+    const open = () => readdirSync("/proc/self/fd").length;
+    const before = open();
+    const lock = takeLock(dir.dir);
+    expect(open()).toBe(before + 1);
+    lock.release();
+    expect(open()).toBe(before);
+  });
+
+  it("releasing a lock whose file someone already removed is no error", () => {
+    const lock = takeLock(dir.dir);
+    rmSync(join(dir.dir, "lock"));
+    expect(() => lock.release()).not.toThrow();
+    takeLock(dir.dir).release();
   });
 
   it("releasing an old lock a second time does not remove the lock taken after it", () => {
