@@ -454,8 +454,8 @@ describe("spool contract", () => {
     const spool = await watch.open();
     expect(delivered(await readAll(spool))).toEqual([lines(0, 2)]);
     expect(watch.drops).toEqual([4]);
-    expect(watch.faults.map((fault) => fault.message)).toEqual([
-      `the last record of segment ${segment} is damaged: 4 events lost`,
+    expect(watch.faults.map((fault) => [fault.kind, fault.message])).toEqual([
+      ["corrupt", `the last record of segment ${segment} is damaged: 4 events lost`],
     ]);
     expect(logged("SPOOL FAULT")[0]).toMatchObject({ fromByte: firstEnd, lostEvents: 4 });
     expect(readFileSync(path).length).toBe(firstEnd);
@@ -511,6 +511,32 @@ describe("spool contract", () => {
     expect(delivered(await readAll(spool, 1))).toEqual([records[1]!.lines]);
     expect(watch.drops).toEqual([2]);
     expect(watch.faults[0]!.message).toContain(`at byte ${2 * size} is damaged`);
+    await spool.close();
+  });
+
+  it("recovers segments in number order whatever order the directory lists them in", async () => {
+    const first = await watch.open({ maxBytes: 1024 * 1024 });
+    const tags = ["0", "1", "2", "3", "4", "5"];
+    for (const tag of tags) await first.append([sized(100 * 1024, tag)]);
+    await first.close();
+    const fs: SpoolFs = { ...nodeFs, readdir: async (path) => (await nodeFs.readdir(path)).sort().reverse() };
+    const spool = await watch.open({ fs, maxBytes: 1024 * 1024 });
+    expect(delivered(await readAll(spool))).toEqual(tags.map((tag) => sized(100 * 1024, tag).lines));
+    await spool.close();
+  });
+
+  it("after a restart with the cursor inside the oldest segment, later segments count in full", async () => {
+    const first = await watch.open({ maxBytes: 1024 * 1024 });
+    const tags = ["0", "1", "2", "3"];
+    for (const tag of tags) await first.append([sized(100 * 1024, tag)]);
+    const [entry] = await first.read(1);
+    first.ack(entry!.end, 1);
+    await first.close();
+    expect(segmentFiles()).toHaveLength(2);
+    const spool = await watch.open({ maxBytes: 1024 * 1024 });
+    expect(spool.stats().events).toBe(3);
+    expect(delivered(await readAll(spool))).toEqual(["1", "2", "3"].map((tag) => sized(100 * 1024, tag).lines));
+    expect(watch.faults).toEqual([]);
     await spool.close();
   });
 });
