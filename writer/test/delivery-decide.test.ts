@@ -167,4 +167,52 @@ describe("failure labels and named lines", () => {
     expect([...offendingLines("LINE 2: bad; line 9: out of range; line 0: none", texts)]).toEqual([1]);
     expect([...offendingLines("inline 3 is not a reference", texts)]).toEqual([]);
   });
+
+  it("a line number must stand alone: not a prefix of a word or of a longer number", () => {
+    const twelve = Array.from({ length: 12 }, (_, index) => `m a=${index} ${index}`);
+    expect([...offendingLines("line 12: bad", twelve)]).toEqual([11]);
+    expect([...offendingLines("line 2a: bad; line 3_4", twelve)]).toEqual([]);
+    expect([...offendingLines("line 4: bad", texts)]).toEqual([3]);
+    expect([...offendingLines("line 5: bad", texts)]).toEqual([]);
+    expect([...offendingLines("line 1 and line 3 and line 1", texts)].sort()).toEqual([0, 2]);
+  });
+
+  it("finds every line quoted after 'unable to parse', a quote inside a line included", () => {
+    const quoting = ['m s="it\'s" 1', "m a=1 2", "m b=x 3", "m a=1 2"];
+    expect([...offendingLines(`unable to parse 'm s="it's" 1': invalid field`, quoting)]).toEqual([0]);
+    // Identical lines are all bad; two quoted lines in one message are both found.
+    expect(
+      [...offendingLines("unable to parse 'm a=1 2': bad; unable to parse 'm b=x 3': bad", quoting)].sort(),
+    ).toEqual([1, 2, 3]);
+    expect([...offendingLines("unable to parse 'm a=1': bad", quoting)]).toEqual([]);
+    expect([...offendingLines("unable to parse '': empty", ["", "m a=1 2"])]).toEqual([0]);
+  });
+
+  it("dead-letters the named lines in order and resends the rest in order", () => {
+    const decision = decide(
+      { kind: "rejected", status: 400, message: "line 4: bad; unable to parse 'm a=oops 2': bad" },
+      batch(4),
+      policy,
+      () => 0,
+    );
+    expect(decision).toEqual({ kind: "dead-letter", lines: [1, 3], rest: [0, 2] });
+  });
+
+  it("retries with the jitter it is given, and never a broken delay however long the outage", () => {
+    const network = { kind: "retry", reason: "network", message: "x" } as const;
+    expect(decide(network, batch(4, 3), policy, () => 0)).toEqual({ kind: "retry", delayMs: 2000, probe: true });
+    expect(decide(network, batch(4, 5000), policy, () => 0)).toEqual({ kind: "retry", delayMs: 30_000, probe: true });
+    const noBase = { baseMs: 0, maxMs: 60_000 };
+    expect(decide(network, batch(4, 5000), noBase, () => 1)).toEqual({ kind: "retry", delayMs: 0, probe: true });
+    expect(decide({ kind: "unauthorized", status: 403, message: "x" }, batch(4), noBase, () => 1)).toEqual({
+      kind: "retry",
+      delayMs: 0,
+      probe: true,
+    });
+    expect(decide({ kind: "unauthorized", status: 404, message: "x" }, batch(4), policy, () => 0)).toEqual({
+      kind: "retry",
+      delayMs: 30_000,
+      probe: true,
+    });
+  });
 });

@@ -7,65 +7,24 @@ import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Spool, type SpoolEntry, type SpoolFault, type SpoolFs, type SpoolOptions } from "../src/spool";
+import type { SpoolFs } from "../src/spool";
 import { nodeFs } from "../src/spool/fs";
-import { encodeRecord } from "../src/spool/record";
-import { memoryLogger, tempDir } from "./helpers/setup";
-
-function lines(from: number, count: number): string {
-  return Array.from({ length: count }, (_, i) => `m v=${from + i} ${from + i}\n`).join("");
-}
-
-async function readAll(spool: Spool): Promise<SpoolEntry[]> {
-  const entries: SpoolEntry[] = [];
-  for (;;) {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), 50);
-    const batch = await spool.read(1024 * 1024, controller.signal);
-    clearTimeout(timer);
-    if (batch.length === 0) return entries;
-    entries.push(...batch);
-  }
-}
-
-const delivered = (entries: SpoolEntry[]) => entries.map((entry) => entry.data.toString());
+import { tempDir } from "./helpers/setup";
+import { delivered, fsError, lines, readAll, SpoolWatch, wrapFiles } from "./helpers/spool";
 
 describe("spool under faults", () => {
   let dir: ReturnType<typeof tempDir>;
-  let faults: SpoolFault[];
-  let dropped: number;
-  let logLines: string[];
-
-  async function open(extra: Partial<SpoolOptions> = {}): Promise<Spool> {
-    const memory = memoryLogger();
-    logLines = memory.lines;
-    return Spool.open({
-      dir: dir.dir,
-      maxBytes: 64 * 1024 * 1024,
-      logger: memory.logger,
-      onFault: (fault) => faults.push(fault),
-      onDrop: (events) => (dropped += events),
-      ...extra,
-    });
-  }
+  let watch: SpoolWatch;
 
   /** Three records of 2, 3 and 4 events in one segment; returns the segment path and record offsets. */
   async function threeRecords(): Promise<{ path: string; offsets: number[] }> {
-    const spool = await open();
-    await spool.append([{ bucket: "a", lines: lines(0, 2), count: 2 }]);
-    await spool.append([{ bucket: "a", lines: lines(2, 3), count: 3 }]);
-    await spool.append([{ bucket: "a", lines: lines(5, 4), count: 4 }]);
-    await spool.close();
-    const name = readdirSync(dir.dir).find((file) => file.startsWith("segment-"))!;
-    const first = encodeRecord({ bucket: "a", lines: lines(0, 2), count: 2 }).length;
-    const second = encodeRecord({ bucket: "a", lines: lines(2, 3), count: 3 }).length;
-    return { path: join(dir.dir, name), offsets: [0, first, first + second] };
+    const { path, ends } = await watch.written([2, 3, 4]);
+    return { path, offsets: [0, ends[0]!, ends[1]!] };
   }
 
   beforeEach(() => {
     dir = tempDir();
-    faults = [];
-    dropped = 0;
+    watch = new SpoolWatch(() => dir.dir);
   });
   afterEach(() => dir.remove());
 
@@ -75,15 +34,15 @@ describe("spool under faults", () => {
     bytes[offsets[1]! + 20] ^= 0x01; // inside the second record's lines
     writeFileSync(path, bytes);
 
-    const spool = await open();
+    const spool = await watch.open();
     expect(delivered(await readAll(spool))).toEqual([lines(0, 2), lines(5, 4)]);
-    expect(dropped).toBe(3);
+    expect(watch.dropped).toBe(3);
     expect(spool.stats()).toMatchObject({ droppedEvents: 3, events: 6 });
-    expect(faults).toHaveLength(1);
-    expect(faults[0]!.kind).toBe("corrupt");
-    expect(faults[0]!.message).toContain(`skipped damaged bytes ${offsets[1]}–${offsets[2]}`);
-    expect(faults[0]!.message).toContain("3 events lost");
-    expect(logLines.some((line) => line.includes("SPOOL FAULT") && line.includes('"level":50'))).toBe(true);
+    expect(watch.faults).toHaveLength(1);
+    expect(watch.faults[0]!.kind).toBe("corrupt");
+    expect(watch.faults[0]!.message).toContain(`skipped damaged bytes ${offsets[1]}–${offsets[2]}`);
+    expect(watch.faults[0]!.message).toContain("3 events lost");
+    expect(watch.logLines.some((line) => line.includes("SPOOL FAULT") && line.includes('"level":50'))).toBe(true);
     await spool.close();
   });
 
@@ -93,10 +52,10 @@ describe("spool under faults", () => {
     // The second record loses its last 10 bytes; the third follows right after what is left.
     writeFileSync(path, Buffer.concat([bytes.subarray(0, offsets[2]! - 10), bytes.subarray(offsets[2]!)]));
 
-    const spool = await open();
+    const spool = await watch.open();
     expect(delivered(await readAll(spool))).toEqual([lines(0, 2), lines(5, 4)]);
-    expect(faults.map((fault) => fault.kind)).toEqual(["corrupt"]);
-    expect(faults[0]!.message).toContain("an unknown number of events lost");
+    expect(watch.faults.map((fault) => fault.kind)).toEqual(["corrupt"]);
+    expect(watch.faults[0]!.message).toContain("an unknown number of events lost");
     expect(spool.stats().events).toBe(6);
     await spool.close();
   });
@@ -106,35 +65,35 @@ describe("spool under faults", () => {
     const bytes = readFileSync(path);
     writeFileSync(path, bytes.subarray(0, offsets[2]! + 15));
 
-    const spool = await open();
+    const spool = await watch.open();
     expect(delivered(await readAll(spool))).toEqual([lines(0, 2), lines(2, 3)]);
     expect(readFileSync(path).length).toBe(offsets[2]);
-    expect(faults).toEqual([]);
-    expect(dropped).toBe(0);
-    expect(logLines.some((line) => line.includes("torn record") && line.includes('"level":40'))).toBe(true);
+    expect(watch.faults).toEqual([]);
+    expect(watch.dropped).toBe(0);
+    expect(watch.logLines.some((line) => line.includes("torn record") && line.includes('"level":40'))).toBe(true);
     await spool.close();
   });
 
   it("a byte damaged on disk after recovery: the reader skips the rest of the segment and counts exactly what it skipped", async () => {
     const { path, offsets } = await threeRecords();
-    const spool = await open();
+    const spool = await watch.open();
     const bytes = readFileSync(path);
     bytes[offsets[1]! + 20] ^= 0x01;
     writeFileSync(path, bytes);
     expect(delivered(await readAll(spool))).toEqual([lines(0, 2)]);
-    expect(dropped).toBe(7);
+    expect(watch.dropped).toBe(7);
     expect(spool.stats()).toMatchObject({ events: 2, droppedEvents: 7 });
-    expect(faults[0]!.message).toContain("7 events lost");
+    expect(watch.faults[0]!.message).toContain("7 events lost");
     await spool.close();
   });
 
   it("a corrupt cursor: delivers everything again from the oldest segment and reports it", async () => {
     await threeRecords();
     writeFileSync(join(dir.dir, "cursor.json"), '{"segment": "zero"');
-    const spool = await open();
+    const spool = await watch.open();
     expect(delivered(await readAll(spool))).toEqual([lines(0, 2), lines(2, 3), lines(5, 4)]);
-    expect(faults.map((fault) => fault.kind)).toEqual(["cursor"]);
-    expect(faults[0]!.message).toContain("cursor.json is corrupt");
+    expect(watch.faults.map((fault) => fault.kind)).toEqual(["cursor"]);
+    expect(watch.faults[0]!.message).toContain("cursor.json is corrupt");
     await spool.close();
   });
 
@@ -144,14 +103,12 @@ describe("spool under faults", () => {
     const fs: SpoolFs = {
       ...nodeFs,
       readFile: (path) =>
-        path.endsWith("cursor.json")
-          ? Promise.reject(Object.assign(new Error("EIO: i/o error"), { code: "EIO" }))
-          : nodeFs.readFile(path),
+        path.endsWith("cursor.json") ? Promise.reject(fsError("EIO: i/o error")) : nodeFs.readFile(path),
     };
-    const spool = await open({ fs });
+    const spool = await watch.open({ fs });
     expect(delivered(await readAll(spool))).toHaveLength(3);
-    expect(faults.map((fault) => fault.kind)).toEqual(["cursor"]);
-    expect(faults[0]!.message).toContain("EIO");
+    expect(watch.faults.map((fault) => fault.kind)).toEqual(["cursor"]);
+    expect(watch.faults[0]!.message).toContain("EIO");
     await spool.close();
   });
 
@@ -159,37 +116,32 @@ describe("spool under faults", () => {
     const { path, offsets } = await threeRecords();
     const segment = Number(/segment-(\d+)\.log$/.exec(path)![1]);
     writeFileSync(join(dir.dir, "cursor.json"), JSON.stringify({ segment, offset: offsets[1]! + 5 }));
-    const spool = await open();
+    const spool = await watch.open();
     expect(delivered(await readAll(spool))).toEqual([lines(2, 3), lines(5, 4)]);
-    expect(faults.map((fault) => fault.kind)).toEqual(["cursor"]);
+    expect(watch.faults.map((fault) => fault.kind)).toEqual(["cursor"]);
+    expect(watch.faults[0]!.message).toBe(
+      `the cursor points inside a record of segment ${segment}; delivering again from the record before it`,
+    );
+    const logged = watch.logLines.map((line) => JSON.parse(line)).find((line) => line.fault === "cursor");
+    expect(logged).toMatchObject({ segment, cursorOffset: offsets[1]! + 5, resumeOffset: offsets[1] });
     expect(spool.stats().events).toBe(7);
     await spool.close();
   });
 
   it("a failing fsync: reported (fault, log, unhealthy) and not cleared by a later fsync that works", async () => {
     let failing = true;
-    const fs: SpoolFs = {
-      ...nodeFs,
-      open: async (path, flags) => {
-        const file = await nodeFs.open(path, flags);
-        return {
-          write: (buffer, offset, length) => file.write(buffer, offset, length),
-          read: (buffer, offset, length, position) => file.read(buffer, offset, length, position),
-          close: () => file.close(),
-          datasync: () =>
-            failing ? Promise.reject(Object.assign(new Error("EIO: fsync failed"), { code: "EIO" })) : file.datasync(),
-        };
-      },
-    };
-    const spool = await open({ fs });
+    const fs = wrapFiles((file) => ({
+      datasync: () => (failing ? Promise.reject(fsError("EIO: fsync failed")) : file.datasync()),
+    }));
+    const spool = await watch.open({ fs });
     await spool.append([{ bucket: "a", lines: lines(0, 2), count: 2 }]);
     // The once-a-second fsync runs and fails.
     await new Promise((resolve) => setTimeout(resolve, 1300));
     expect(spool.health().healthy).toBe(false);
-    expect(faults.map((fault) => fault.kind)).toContain("fsync");
-    expect(logLines.some((line) => line.includes("fsync of the spool failed") && line.includes('"level":50'))).toBe(
-      true,
-    );
+    expect(watch.faults.map((fault) => fault.kind)).toContain("fsync");
+    expect(
+      watch.logLines.some((line) => line.includes("fsync of the spool failed") && line.includes('"level":50')),
+    ).toBe(true);
     failing = false;
     await spool.append([{ bucket: "a", lines: lines(2, 2), count: 2 }]);
     await spool.close();
@@ -200,41 +152,34 @@ describe("spool under faults", () => {
   it("the once-a-second fsync that comes while a rotated segment is still closing is no fault", async () => {
     // As a FileHandle does: once `close()` has begun, a datasync on it fails with "file closed".
     // Closing takes 1.2 s here (a slow disk), so the interval's fsync comes while it is under way.
-    const fs: SpoolFs = {
-      ...nodeFs,
-      open: async (path, flags) => {
-        const file = await nodeFs.open(path, flags);
-        let closing = false;
-        return {
-          write: (buffer, offset, length) => file.write(buffer, offset, length),
-          read: (buffer, offset, length, position) => file.read(buffer, offset, length, position),
-          datasync: () =>
-            closing ? Promise.reject(Object.assign(new Error("file closed"), { code: "EBADF" })) : file.datasync(),
-          close: async () => {
-            closing = true;
-            if (flags === "a") await new Promise((resolve) => setTimeout(resolve, 1200));
-            await file.close();
-          },
-        };
-      },
-    };
+    const fs = wrapFiles((file, _path, flags) => {
+      let closing = false;
+      return {
+        datasync: () => (closing ? Promise.reject(fsError("file closed", "EBADF")) : file.datasync()),
+        close: async () => {
+          closing = true;
+          if (flags === "a") await new Promise((resolve) => setTimeout(resolve, 1200));
+          await file.close();
+        },
+      };
+    });
     // Small segments (256 KiB): the second append, of 300 KiB, rotates to a new one.
-    const spool = await open({ fs, maxBytes: 2 * 1024 * 1024 });
+    const spool = await watch.open({ fs, maxBytes: 2 * 1024 * 1024 });
     await spool.append([{ bucket: "a", lines: lines(0, 2), count: 2 }]);
     await spool.append([{ bucket: "a", lines: `m s="${"x".repeat(300 * 1024)}" 1\n`, count: 1 }]);
     expect(readdirSync(dir.dir).filter((file) => file.startsWith("segment-")).length).toBeGreaterThan(1);
     await spool.close();
-    expect(faults).toEqual([]);
+    expect(watch.faults).toEqual([]);
     expect(spool.health().healthy).toBe(true);
-    expect(logLines.filter((line) => line.includes("fsync"))).toEqual([]);
-    const reopened = await open();
+    expect(watch.logLines.filter((line) => line.includes("fsync"))).toEqual([]);
+    const reopened = await watch.open();
     expect(delivered(await readAll(reopened))).toEqual([lines(0, 2), `m s="${"x".repeat(300 * 1024)}" 1\n`]);
     await reopened.close();
   });
 
   it("a stale lock carrying this process's own pid (a container restart: pid 1 again) is taken over", async () => {
     writeFileSync(join(dir.dir, "lock"), "1");
-    const spool = await open({ lockIdentity: { pid: 1, isAlive: () => true } });
+    const spool = await watch.open({ lockIdentity: { pid: 1, isAlive: () => true } });
     expect(readFileSync(join(dir.dir, "lock"), "utf8")).toBe("1");
     await spool.close();
   });
@@ -244,12 +189,12 @@ describe("spool under faults", () => {
     try {
       await new Promise((resolve) => other.once("spawn", resolve));
       writeFileSync(join(dir.dir, "lock"), String(other.pid));
-      await expect(open()).rejects.toThrow(`in use by process ${other.pid}`);
+      await expect(watch.open()).rejects.toThrow(`in use by process ${other.pid}`);
     } finally {
       other.kill("SIGKILL");
       await new Promise((resolve) => other.once("exit", resolve));
     }
-    const spool = await open();
+    const spool = await watch.open();
     expect(readFileSync(join(dir.dir, "lock"), "utf8")).toBe(String(process.pid));
     await spool.close();
   });

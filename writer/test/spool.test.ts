@@ -2,24 +2,9 @@
 import { appendFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Spool, type SpoolEntry, SpoolFullError } from "../src/spool";
+import { Spool, SpoolFullError } from "../src/spool";
 import { memoryLogger, tempDir } from "./helpers/setup";
-
-function lines(from: number, count: number): string {
-  return Array.from({ length: count }, (_, i) => `m v=${from + i} ${from + i}\n`).join("");
-}
-
-async function readAll(spool: Spool): Promise<SpoolEntry[]> {
-  const controller = new AbortController();
-  const entries: SpoolEntry[] = [];
-  for (;;) {
-    const timer = setTimeout(() => controller.abort(), 50);
-    const batch = await spool.read(1024 * 1024, controller.signal);
-    clearTimeout(timer);
-    if (batch.length === 0) return entries;
-    entries.push(...batch);
-  }
-}
+import { lines, readAll } from "./helpers/spool";
 
 describe("spool", () => {
   let dir: ReturnType<typeof tempDir>;
