@@ -25,11 +25,13 @@ import {
   STATES_SELECT,
   type StatePosition,
   type StateSelection,
+  type StatisticsMetaColumns,
   type StatisticsMetaRow,
   type StatisticsValueRow,
   SUPPORTED_SCHEMA_VERSIONS,
   selectionWhere,
   stateRow,
+  statisticsMetaOf,
 } from "./recorder";
 
 /** How long to wait for the server to accept the connection. */
@@ -172,24 +174,10 @@ export class PostgresRecorder implements RecorderSource {
     const tables = await this.tables();
     for (const table of ["statistics", "statistics_meta"])
       if (!tables.has(table)) throw new RecorderError(`${this.name}: table ${table} missing`);
-    const rows = await this.query<{
-      id: number;
-      statistic_id: string;
-      source: string;
-      unit_of_measurement: string | null;
-      has_mean: boolean | null;
-      has_sum: boolean | null;
-    }>(
+    const rows = await this.query<StatisticsMetaColumns>(
       'SELECT id, statistic_id, source, unit_of_measurement, has_mean, has_sum FROM statistics_meta ORDER BY statistic_id COLLATE "C"',
     );
-    return rows.map((row) => ({
-      id: Number(row.id),
-      statisticId: row.statistic_id,
-      source: row.source,
-      unit: row.unit_of_measurement,
-      hasMean: Boolean(row.has_mean),
-      hasSum: Boolean(row.has_sum),
-    }));
+    return rows.map(statisticsMetaOf);
   }
 
   async entitySummary(entityId: string): Promise<{ firstTs?: number; latestAttributes?: string } | undefined> {

@@ -73,6 +73,28 @@ export interface StatisticsMetaRow {
   hasSum: boolean;
 }
 
+/** A `statistics_meta` row as either database returns it (SQLite: 0/1 flags; PostgreSQL: booleans). */
+export interface StatisticsMetaColumns {
+  id: number | string;
+  statistic_id: string;
+  source: string;
+  unit_of_measurement: string | null;
+  has_mean: number | boolean | null;
+  has_sum: number | boolean | null;
+}
+
+/** The `statistics_meta` columns as a `StatisticsMetaRow`. */
+export function statisticsMetaOf(row: StatisticsMetaColumns): StatisticsMetaRow {
+  return {
+    id: Number(row.id),
+    statisticId: row.statistic_id,
+    source: row.source,
+    unit: row.unit_of_measurement,
+    hasMean: Boolean(row.has_mean),
+    hasSum: Boolean(row.has_sum),
+  };
+}
+
 /** One hourly row of `statistics`. */
 export interface StatisticsValueRow {
   startTs: number;
@@ -220,22 +242,8 @@ export class RecorderDatabase implements RecorderSource {
       .prepare(
         "SELECT id, statistic_id, source, unit_of_measurement, has_mean, has_sum FROM statistics_meta ORDER BY statistic_id",
       )
-      .all() as {
-      id: number;
-      statistic_id: string;
-      source: string;
-      unit_of_measurement: string | null;
-      has_mean: number | null;
-      has_sum: number | null;
-    }[];
-    return rows.map((row) => ({
-      id: Number(row.id),
-      statisticId: row.statistic_id,
-      source: row.source,
-      unit: row.unit_of_measurement,
-      hasMean: Boolean(row.has_mean),
-      hasSum: Boolean(row.has_sum),
-    }));
+      .all() as unknown as StatisticsMetaColumns[];
+    return rows.map(statisticsMetaOf);
   }
 
   /** An entity's first raw state time and latest attributes text, when it has states. */
