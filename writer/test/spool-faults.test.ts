@@ -4,7 +4,7 @@
  * spool's file-system layer), and the lock after a container restart or held by a live process.
  */
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { SpoolFs } from "../src/spool";
@@ -80,6 +80,17 @@ describe("spool under faults", () => {
     const bytes = readFileSync(path);
     bytes[offsets[1]! + 20] ^= 0x01;
     writeFileSync(path, bytes);
+    expect(delivered(await readAll(spool))).toEqual([lines(0, 2)]);
+    expect(watch.dropped).toBe(7);
+    expect(spool.stats()).toMatchObject({ events: 2, droppedEvents: 7 });
+    expect(watch.faults[0]!.message).toContain("7 events lost");
+    await spool.close();
+  });
+
+  it("a segment cut short on disk after recovery: the reader skips its rest and counts what it skipped, instead of retrying the short read", async () => {
+    const { path, offsets } = await threeRecords();
+    const spool = await watch.open();
+    truncateSync(path, offsets[1]! + 5);
     expect(delivered(await readAll(spool))).toEqual([lines(0, 2)]);
     expect(watch.dropped).toBe(7);
     expect(spool.stats()).toMatchObject({ events: 2, droppedEvents: 7 });

@@ -91,8 +91,10 @@ export class SpoolReader {
           at = decoded.end;
           continue;
         }
-        // A record running past the known end of the segment is damaged, not short of data.
-        if (decoded.kind === "incomplete" && from + chunk.length < limit) break;
+        // A record running past the known end of the segment is damaged, not short of data. A later
+        // record cut off by the end of the chunk is read whole next time round; the first one never
+        // is short (`readFromDisk` reads it whole), unless the file lost bytes the segment held.
+        if (decoded.kind === "incomplete" && at > 0 && from + chunk.length < limit) break;
         this.skipRestOfSegment(segment, from + at);
         at = segment.bytes - from;
         break;
