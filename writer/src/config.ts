@@ -12,6 +12,7 @@ import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { ENTITY_ID_RULE, isDomain, isEntityId } from "./entityId";
 import { DEFAULT_EVENT_LIMITS, MAX_STRING_FIELD_BYTES, MAX_TAG_VALUE_BYTES } from "./events";
+import { globProblem } from "./filters";
 import { MonitorConfigSchema } from "./monitor/config";
 import { DEFAULT_BUCKETS, DEFAULT_ORG } from "./schema";
 
@@ -69,7 +70,17 @@ const filterSelector = z
   .object({
     entities: z.array(EntityIdSchema).default([]),
     domains: z.array(z.string().refine(isDomain, { message: "must be a domain like sensor" })).default([]),
-    entityGlobs: z.array(z.string().min(1)).default([]),
+    entityGlobs: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .superRefine((glob, ctx) => {
+            const problem = globProblem(glob);
+            if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+          }),
+      )
+      .default([]),
   })
   .strict();
 export type FilterSelector = z.infer<typeof filterSelector>;

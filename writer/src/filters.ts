@@ -84,6 +84,16 @@ function anyGlob(globs: readonly string[]): (entityId: string) => boolean {
   return (entityId) => pattern.test(entityId);
 }
 
+/** Why a glob cannot be used (a class that no regular expression takes, e.g. the range in `[z-a]`); undefined when it can. */
+export function globProblem(glob: string): string | undefined {
+  try {
+    globToRegExp(glob);
+    return undefined;
+  } catch (error) {
+    return `is not a usable glob: ${(error as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /, "")}`;
+  }
+}
+
 /** A shell-style glob as an anchored regular expression. */
 export function globToRegExp(glob: string): RegExp {
   let source = "";

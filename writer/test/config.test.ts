@@ -211,6 +211,16 @@ describe("writer configuration", () => {
     }
   });
 
+  it("refuses an entity glob that no pattern can be made of, naming it and why", () => {
+    const filters = { exclude: { entityGlobs: ["sensor.*_rssi", "sensor.[z-a]*"] } };
+    expect(() => resolveConfig({ ...writerConfig, filters }, {})).toThrow(
+      /filters\.exclude\.entityGlobs\.1: is not a usable glob: Range out of order in character class/,
+    );
+    expect(
+      resolveConfig({ ...writerConfig, filters: { exclude: { entityGlobs: ["sensor.[a-z]*"] } } }, {}).filters.exclude,
+    ).toMatchObject({ entityGlobs: ["sensor.[a-z]*"] });
+  });
+
   it("lists every secret for the logger's redaction", () => {
     const config = resolveConfig({ ...writerConfig, ingest: { token: "ingest-secret" } }, {});
     expect(secretsOf(config).sort()).toEqual(["ha-secret-token", "influx-secret-token", "ingest-secret"]);
